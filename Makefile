@@ -1,0 +1,31 @@
+# oct-twisted: `make demo` runs a local load test, `make test` runs every test.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DEMO_DURATION ?= 15
+
+.PHONY: test demo docs bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(PY) setup.cfg pyproject.toml
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test,docs]'
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) .ci/trial-summary.py -j2 tests
+
+demo: $(STAMP)
+	$(PY) examples/demo.py --duration $(DEMO_DURATION)
+
+docs: $(STAMP)
+	$(VENV)/bin/sphinx-build -W -q -b html docs docs/_build/html
+
+bench: $(STAMP)
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) docs/_build _trial_temp* *.egg-info twisted/plugins/dropin.cache

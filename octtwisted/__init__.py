@@ -1,0 +1,11 @@
+"""
+oct-twisted: a load-testing turret for OCT, built on Twisted.
+
+Test scripts subclass :class:`Transaction`. The turret itself runs as
+``twistd -n oct-turret -c config.json``.
+"""
+
+from octtwisted.transaction import Transaction
+
+__all__ = ["Transaction"]
+__version__ = "0.1.0"

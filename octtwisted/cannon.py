@@ -1,0 +1,313 @@
+"""
+A cannon: one virtual user, firing its transaction in a loop.
+
+Each cannon is one ``LoopingCall``. For every iteration it calls the
+transaction's ``setup()``, the timed ``run()`` and ``tear_down()``, and
+reports exactly one :class:`~octtwisted.messages.Result`. A script error,
+raised or in a Deferred, becomes an error result: an iteration never fails,
+so the LoopingCall never stops on its own.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Mapping
+
+from twisted.internet import defer
+from twisted.internet.defer import CancelledError, Deferred
+from twisted.internet.task import LoopingCall, deferLater
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from octtwisted.clocks import Clocks
+from octtwisted.messages import Result
+from octtwisted.steps import StepCaller
+
+#: Longest error text put into a result; longer ones are cut.
+MAX_ERROR_LENGTH = 1000
+
+#: Called with the result of every transaction.
+ReportResult = Callable[[Result], None]
+
+
+def describe_error(error: BaseException | Failure, limit: int = MAX_ERROR_LENGTH) -> str:
+    """
+    ``"ExceptionType: message"``, cut to ``limit`` characters.
+    """
+    if isinstance(error, Failure):
+        error = error.value
+    if isinstance(error, defer.TimeoutError) and error.args:
+        text = str(error.args[0])
+    else:
+        message = str(error)
+        text = f"{type(error).__name__}: {message}" if message else type(error).__name__
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return text
+
+
+def clean_timers(timers: object) -> tuple[dict[str, float], str]:
+    """
+    Keep the custom timers that are a name and a finite number of seconds.
+
+    :return: the timers to send, and an error text naming those dropped
+        (``""`` when none were).
+    """
+    if not isinstance(timers, Mapping):
+        return {}, f"custom_timers is a {type(timers).__name__}, not a dict"
+    clean: dict[str, float] = {}
+    bad: list[str] = []
+    for name, value in timers.items():
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            bad.append(str(name))
+            continue
+        if not math.isfinite(seconds):
+            bad.append(str(name))
+            continue
+        clean[str(name)] = seconds
+    if bad:
+        return clean, "custom timers that are not numbers of seconds: " + ", ".join(bad)
+    return clean, ""
+
+
+def _nothing() -> None:
+    """
+    The step of a transaction that has no setup or tear_down.
+    """
+
+
+class Cannon:
+    """
+    One virtual user.
+
+    :param make_transaction: creates this cannon's transaction (called once,
+        or again on the next iteration if it raised).
+    :param steps: calls the transaction's steps (reactor or thread pool).
+    :param report: receives every result.
+    :param started_at: the turret's start of firing, on ``clocks.monotonic``.
+    :param pacing: seconds; a transaction starts at most once per period.
+    :param transaction_timeout: seconds ``run`` may take, or None.
+    :param on_crash: called if the cannon's own machinery fails (a bug).
+    """
+
+    log = Logger()
+
+    def __init__(
+        self,
+        *,
+        index: int,
+        turret_name: str,
+        make_transaction: Callable[[], Any],
+        steps: StepCaller,
+        clocks: Clocks,
+        report: ReportResult,
+        started_at: float,
+        pacing: float = 0.0,
+        transaction_timeout: float | None = None,
+        on_crash: Callable[[Failure], None] | None = None,
+    ) -> None:
+        self.index = index
+        self._turret_name = turret_name
+        self._make_transaction = make_transaction
+        self._steps = steps
+        self._clocks = clocks
+        self._report = report
+        self._started_at = started_at
+        self._pacing = pacing
+        self._timeout = transaction_timeout
+        self._on_crash = on_crash
+        self._transaction: Any = None
+        self._loop = LoopingCall(self._fire)
+        self._loop.clock = clocks.reactor
+        self._finished: Deferred[None] | None = None
+        self._in_flight: Deferred[Any] | None = None
+        self._pacing_wait: Deferred[None] | None = None
+        self._cancel_reason: str | None = None
+        # The iteration under way.
+        self._epoch = 0.0
+        self._elapsed = 0.0
+        self._began = 0.0
+        self._run_began = 0.0
+        self._run_time = 0.0
+        self._error = ""
+        #: transactions reported by this cannon
+        self.fired = 0
+
+    @property
+    def running(self) -> bool:
+        return self._loop.running
+
+    @property
+    def started(self) -> bool:
+        return self._finished is not None
+
+    def start(self) -> None:
+        """
+        Start firing (the first transaction starts now).
+        """
+        if self._finished is not None:
+            raise RuntimeError(f"cannon {self.index} started twice")
+        finished = self._loop.start(0, now=True)
+        self._finished = finished.addCallbacks(lambda _: None, self._crashed)
+
+    def stop(self) -> Deferred[None]:
+        """
+        Stop firing. The transaction in flight may finish.
+
+        :return: fires when the cannon has ended its last transaction.
+        """
+        if self._finished is None:
+            return defer.succeed(None)
+        if self._loop.running:
+            self._loop.stop()
+        if self._pacing_wait is not None:
+            self._pacing_wait.cancel()
+        done: Deferred[None] = Deferred()
+        self._finished.addBoth(lambda r: (done.callback(None), r)[1])
+        return done
+
+    def cancel_in_flight(self, reason: str) -> None:
+        """
+        Cancel the step in flight (after the stop timeout): the transaction
+        is reported with the error ``reason``, tear_down is called but not
+        waited for.
+        """
+        self._cancel_reason = reason
+        if self._in_flight is not None:
+            self._in_flight.cancel()
+
+    # The iteration: each step's result is either a plain value (the next
+    # step follows at once) or a Deferred (the next step follows it).
+
+    def _crashed(self, failure: Failure) -> None:
+        if self._on_crash is not None:
+            self._on_crash(failure)
+        else:
+            self.log.failure(
+                "cannon {index} crashed (turret bug)", failure=failure, index=self.index
+            )
+
+    def _fire(self) -> Deferred[None] | None:
+        clocks = self._clocks
+        self._began = clocks.monotonic()
+        self._epoch = clocks.wall()
+        self._elapsed = self._began - self._started_at
+        self._run_time = 0.0
+        self._error = ""
+        if self._transaction is None:
+            try:
+                self._transaction = self._make_transaction()
+            except Exception as e:
+                self._error = "Transaction() failed: " + describe_error(e)
+                return self._finish(None)
+        transaction = self._transaction
+        try:
+            transaction.custom_timers = {}
+        except Exception:
+            pass
+        return self._step(
+            getattr(transaction, "setup", _nothing), self._run, self._setup_failed
+        )
+
+    def _step(
+        self,
+        step: Callable[[], Any],
+        next_: Callable[[Any], Any],
+        failed: Callable[[Failure], Any],
+        timeout: float | None = None,
+    ) -> Any:
+        try:
+            result = self._steps.call(step)
+        except (Exception, SystemExit):
+            return failed(Failure())
+        if isinstance(result, Deferred):
+            if timeout is not None:
+                result.addTimeout(timeout, self._clocks.reactor, self._timed_out)
+            self._in_flight = result
+            return result.addCallbacks(next_, failed)
+        return next_(result)
+
+    def _timed_out(self, result: Any, timeout: float) -> Any:
+        if isinstance(result, Failure) and result.check(CancelledError):
+            return Failure(defer.TimeoutError(f"timeout after {timeout:g}s"))
+        return result
+
+    def _setup_failed(self, failure: Failure) -> Any:
+        self._error = "setup: " + self._describe(failure)
+        return self._tear_down()
+
+    def _run(self, _: object) -> Any:
+        self._run_began = self._clocks.monotonic()
+        return self._step(
+            self._transaction.run, self._run_done, self._run_failed, self._timeout
+        )
+
+    def _run_done(self, _: object) -> Any:
+        self._run_time = self._clocks.monotonic() - self._run_began
+        return self._tear_down()
+
+    def _run_failed(self, failure: Failure) -> Any:
+        self._run_time = self._clocks.monotonic() - self._run_began
+        self._error = self._describe(failure)
+        return self._tear_down()
+
+    def _tear_down(self) -> Any:
+        if self._cancel_reason is not None:
+            # Stopping after the stop timeout: do not wait for tear_down.
+            try:
+                result = self._steps.call(self._tear_down_step())
+            except Exception:
+                result = None
+            if isinstance(result, Deferred):
+                result.addErrback(lambda _: None)
+            return self._finish(None)
+        return self._step(self._tear_down_step(), self._finish, self._tear_down_failed)
+
+    def _tear_down_step(self) -> Callable[[], Any]:
+        return getattr(self._transaction, "tear_down", _nothing)
+
+    def _tear_down_failed(self, failure: Failure) -> Any:
+        if not self._error:
+            self._error = "tear_down: " + self._describe(failure)
+        return self._finish(None)
+
+    def _describe(self, failure: Failure) -> str:
+        if failure.check(CancelledError) and self._cancel_reason is not None:
+            return self._cancel_reason
+        return describe_error(failure)
+
+    def _finish(self, _: object) -> Deferred[None] | None:
+        self._in_flight = None
+        try:
+            timers, timer_error = clean_timers(
+                getattr(self._transaction, "custom_timers", {})
+            )
+        except Exception as e:
+            timers, timer_error = {}, "custom_timers: " + describe_error(e)
+        error = self._error
+        if timer_error:
+            error = f"{error}; {timer_error}" if error else timer_error
+        self.fired += 1
+        self._report(
+            Result(
+                turret_name=self._turret_name,
+                elapsed=self._elapsed,
+                epoch=self._epoch,
+                scriptrun_time=self._run_time,
+                error=error,
+                custom_timers=timers,
+            )
+        )
+        if self._pacing > 0 and self._loop.running:
+            wait = self._pacing - (self._clocks.monotonic() - self._began)
+            if wait > 0:
+                self._pacing_wait = deferLater(self._clocks.reactor, wait)
+                return self._pacing_wait.addBoth(self._pacing_over)
+        return None
+
+    def _pacing_over(self, result: object) -> None:
+        self._pacing_wait = None
+        if isinstance(result, Failure):
+            result.trap(CancelledError)

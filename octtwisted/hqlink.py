@@ -1,0 +1,257 @@
+"""
+The link to the OCT HQ over ZeroMQ: the only module that owns sockets.
+
+:class:`HQLink` is a service that connects a SUB socket to the HQ's PUB
+(orders) and a PUSH socket to the HQ's PULL (status and results), with
+txzmq. It is the turret's :class:`~octtwisted.interfaces.OrderSource` and
+:class:`~octtwisted.interfaces.ResultSink`.
+
+Results are never lost silently: when ZeroMQ's send queue is full
+(``zmq.Again``), frames wait in our own queue and are retried; the turret
+pauses its cannons while that queue is long (see ``max_pending_results``).
+Only at shutdown, when the linger runs out, are frames given up on, and
+then they are counted in ``dropped`` and logged.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+import zmq
+from twisted.application.service import Service
+from twisted.internet import defer, threads
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IDelayedCall
+from twisted.logger import Logger
+from txzmq import ZmqEndpoint, ZmqEndpointType, ZmqFactory
+from txzmq.pubsub import ZmqSubConnection
+from txzmq.pushpull import ZmqPushConnection
+
+from octtwisted.interfaces import OrderHandler
+from octtwisted.messages import Result, StatusReport
+from octtwisted.ratelimit import WarningLimiter
+from octtwisted.wire import BadOrder, decode_order, encode_result, encode_status
+
+#: ZeroMQ's own send queue (messages) before ``zmq.Again``.
+SEND_HWM = 10_000
+
+#: How often a full send queue is retried, in seconds.
+RETRY_INTERVAL = 0.005
+
+
+class _OrderSocket(ZmqSubConnection):
+    """
+    A SUB socket that hands every message's frames on as they are.
+
+    txzmq's own SUB class expects ``tag\\0message``; the HQ sends one frame,
+    ``"<topic> <json>"``, so the frames are parsed by :mod:`octtwisted.wire`.
+    """
+
+    def __init__(self, factory: ZmqFactory, endpoint: ZmqEndpoint, on_frames: Any) -> None:
+        self._on_frames = on_frames
+        super().__init__(factory, endpoint)
+
+    def messageReceived(self, message: list[bytes]) -> None:
+        self._on_frames(message)
+
+
+class _ResultSocket(ZmqPushConnection):
+    """
+    A PUSH socket with a finite high-water mark.
+    """
+
+    def __init__(self, factory: ZmqFactory, endpoint: ZmqEndpoint, hwm: int) -> None:
+        self.highWaterMark = hwm
+        super().__init__(factory, endpoint)
+
+
+class HQLink(Service):
+    """
+    :param order_address: the HQ's PUB socket, ``tcp://host:port``.
+    :param result_address: the HQ's PULL socket.
+    :param uuid: this turret's id; orders addressed to it are obeyed, like
+        broadcasts, and orders addressed to other turrets are ignored.
+    :param reactor: the reactor the sockets are registered with.
+    :param linger: seconds ZeroMQ may take to send what is queued when the
+        sockets close.
+    """
+
+    log = Logger()
+
+    def __init__(
+        self,
+        *,
+        order_address: str,
+        result_address: str,
+        uuid: str,
+        reactor: Any,
+        linger: float,
+        send_hwm: int = SEND_HWM,
+    ) -> None:
+        self._order_address = order_address
+        self._result_address = result_address
+        self._uuid = uuid
+        self._reactor = reactor
+        self._linger = linger
+        self._send_hwm = send_hwm
+        self._handler: OrderHandler | None = None
+        self._factory: ZmqFactory | None = None
+        self._orders: _OrderSocket | None = None
+        self._push: _ResultSocket | None = None
+        self._queue: deque[bytes] = deque()
+        self._retry: IDelayedCall | None = None
+        self._flush_waiters: list[Deferred[None]] = []
+        self._bad_orders = WarningLimiter(reactor)
+        self.dropped = 0
+        self.sent = 0
+
+    # OrderSource
+
+    def listen(self, handler: OrderHandler) -> None:
+        self._handler = handler
+
+    def _frames_received(self, frames: list[bytes]) -> None:
+        try:
+            order = decode_order(frames)
+        except BadOrder as e:
+            if self._bad_orders.allow():
+                suppressed = self._bad_orders.take_suppressed()
+                self.log.warn(
+                    "ignored a bad order: {problem} (frame starts {head!r}){more}",
+                    problem=str(e),
+                    head=frames[0][:60] if frames else b"",
+                    suppressed=suppressed,
+                    more=f"; {suppressed} more bad orders not logged" if suppressed else "",
+                )
+            return
+        if order.topic not in ("", self._uuid):
+            return  # addressed to another turret
+        if self._handler is not None:
+            self._handler(order)
+
+    # ResultSink
+
+    def send_status(self, status: StatusReport) -> None:
+        self._send(encode_status(status))
+
+    def send_result(self, result: Result) -> None:
+        self._send(encode_result(result))
+
+    def send_frame(self, frame: bytes) -> None:
+        """
+        Send one already-encoded frame (status or result).
+        """
+        self._send(frame)
+
+    def pending(self) -> int:
+        return len(self._queue)
+
+    def flush(self, timeout: float) -> Deferred[None]:
+        if not self._queue:
+            return defer.succeed(None)
+        d: Deferred[None] = Deferred()
+        self._flush_waiters.append(d)
+        call = self._reactor.callLater(timeout, self._flush_expired)
+        d.addBoth(lambda r: (call.cancel() if call.active() else None, r)[1])
+        return d
+
+    def _flush_expired(self) -> None:
+        self._give_up("flush timed out")
+        self._release_flush_waiters()
+
+    def _release_flush_waiters(self) -> None:
+        waiters, self._flush_waiters = self._flush_waiters, []
+        for d in waiters:
+            d.callback(None)
+
+    def _give_up(self, why: str) -> None:
+        if self._queue:
+            lost = len(self._queue)
+            self.dropped += lost
+            self._queue.clear()
+            self.log.error(
+                "{why}: {lost} results could not be handed to ZeroMQ and are "
+                "dropped ({dropped} dropped in all)",
+                why=why,
+                lost=lost,
+                dropped=self.dropped,
+            )
+
+    def _send(self, frame: bytes) -> None:
+        if self._queue or self._push is None:
+            self._queue.append(frame)
+            return
+        try:
+            self._push.send(frame)
+        except zmq.Again:
+            self._queue.append(frame)
+            self._schedule_retry()
+        else:
+            self.sent += 1
+
+    def _schedule_retry(self) -> None:
+        if self._retry is None or not self._retry.active():
+            self._retry = self._reactor.callLater(RETRY_INTERVAL, self._drain)
+
+    def _drain(self) -> None:
+        self._retry = None
+        push = self._push
+        if push is None:
+            return
+        queue = self._queue
+        while queue:
+            try:
+                push.send(queue[0])
+            except zmq.Again:
+                self._schedule_retry()
+                return
+            queue.popleft()
+            self.sent += 1
+        self._release_flush_waiters()
+
+    # Service
+
+    def startService(self) -> None:
+        super().startService()
+        factory = ZmqFactory()
+        factory.lingerPeriod = int(self._linger * 1000)
+        factory.reactor = self._reactor
+        self._factory = factory
+        self._push = _ResultSocket(
+            factory,
+            ZmqEndpoint(ZmqEndpointType.connect, self._result_address),
+            self._send_hwm,
+        )
+        self._orders = _OrderSocket(
+            factory,
+            ZmqEndpoint(ZmqEndpointType.connect, self._order_address),
+            self._frames_received,
+        )
+        self._orders.subscribe(b"")
+        self._orders.subscribe(self._uuid.encode("utf-8"))
+        self.log.info(
+            "connected to HQ: orders from {orders}, results to {results}",
+            orders=self._order_address,
+            results=self._result_address,
+        )
+        if self._queue:
+            self._drain()
+
+    def stopService(self) -> Deferred[None]:
+        """
+        Close the sockets: ZeroMQ gets ``linger`` seconds to send what it
+        holds; the context is ended in a thread so the reactor never waits.
+        """
+        super().stopService()
+        if self._retry is not None and self._retry.active():
+            self._retry.cancel()
+        self._give_up("shutting down")
+        factory, self._factory = self._factory, None
+        self._push = self._orders = None
+        if factory is None:
+            return defer.succeed(None)
+        for connection in list(factory.connections):
+            connection.shutdown()
+        context = factory.context
+        return threads.deferToThread(context.term)

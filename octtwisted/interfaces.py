@@ -1,0 +1,52 @@
+"""
+What the turret needs from the side that talks to the HQ.
+
+The turret core takes orders from an :class:`OrderSource` and hands status
+and results to a :class:`ResultSink`. :mod:`octtwisted.hqlink` implements
+both over ZeroMQ; :mod:`octtwisted.testing` has in-memory fakes, and
+standalone runs use a sink that keeps nothing but the counts.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Protocol
+
+from twisted.internet.defer import Deferred
+
+from octtwisted.messages import Order, Result, StatusReport
+
+OrderHandler = Callable[[Order], None]
+
+
+class OrderSource(Protocol):
+    def listen(self, handler: OrderHandler) -> None:
+        """
+        Call ``handler`` with every well-formed order addressed to this
+        turret (broadcast or to its uuid), from now on.
+        """
+
+
+class ResultSink(Protocol):
+    #: results that could not be delivered and were given up on
+    dropped: int
+
+    def send_status(self, status: StatusReport) -> None:
+        """
+        Send a status message now (status messages are never held back).
+        """
+
+    def send_result(self, result: Result) -> None:
+        """
+        Send, or queue, one result.
+        """
+
+    def pending(self) -> int:
+        """
+        How many results are queued, not yet handed to the transport.
+        """
+
+    def flush(self, timeout: float) -> Deferred[None]:
+        """
+        Fires when every queued result has been handed to the transport, or
+        after ``timeout`` seconds (what is left is then counted as dropped).
+        """

@@ -1,0 +1,100 @@
+"""
+The messages a turret exchanges with its HQ, as plain frozen values.
+
+The wire format (how they become ZeroMQ frames) is :mod:`octtwisted.wire`'s
+business; everything else in the turret deals in these classes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import attrs
+
+#: The status words of the reference turret, which the HQ shows as they are.
+READY = "ready"
+RUNNING = "Running"
+ABORTED = "Aborted"
+KILLED = "Killed"
+
+#: The orders an HQ sends.
+STATUS_REQUEST = "status_request"
+SET_TRANSACTION_CONTEXT = "set_transaction_context"
+START = "start"
+STOP = "stop"
+KILL = "kill"
+COMMANDS = frozenset({STATUS_REQUEST, SET_TRANSACTION_CONTEXT, START, STOP, KILL})
+
+
+@attrs.frozen
+class Order:
+    """
+    One order from the HQ.
+
+    ``topic`` is ``""`` for a broadcast, else the uuid it was addressed to.
+    """
+
+    command: str
+    msg: Any = None
+    topic: str = ""
+
+
+@attrs.frozen
+class StatusReport:
+    """
+    A status message: what the HQ shows for this turret.
+
+    ``dropped_results`` counts results that could not be delivered (see the
+    reliability docs); it is sent along so the HQ's operator can see it.
+    """
+
+    turret: str
+    status: str
+    uuid: str
+    rampup: float
+    script: str
+    cannons: int
+    dropped_results: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "turret": self.turret,
+            "status": self.status,
+            "uuid": self.uuid,
+            # The HQ stores rampup in an integer column: send an int when
+            # the value is whole.
+            "rampup": int(self.rampup) if float(self.rampup).is_integer() else self.rampup,
+            "script": self.script,
+            "cannons": self.cannons,
+            "dropped_results": self.dropped_results,
+        }
+
+
+@attrs.frozen
+class Result:
+    """
+    The outcome of one transaction.
+
+    :ivar elapsed: seconds since the turret started firing.
+    :ivar epoch: wall-clock time the transaction started (Unix seconds).
+    :ivar scriptrun_time: seconds ``run`` took (monotonic clock).
+    :ivar error: ``""`` on success, else ``"ExceptionType: message"``.
+    :ivar custom_timers: timer name -> seconds.
+    """
+
+    turret_name: str
+    elapsed: float
+    epoch: float
+    scriptrun_time: float
+    error: str = ""
+    custom_timers: Mapping[str, float] = attrs.field(factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "turret_name": self.turret_name,
+            "elapsed": self.elapsed,
+            "epoch": self.epoch,
+            "scriptrun_time": self.scriptrun_time,
+            "error": self.error,
+            "custom_timers": dict(self.custom_timers),
+        }

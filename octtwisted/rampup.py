@@ -1,0 +1,65 @@
+"""
+The rampup scheduler: brings cannons in one by one over ``rampup`` seconds.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+
+
+def start_delays(count: int, rampup: float) -> list[float]:
+    """
+    When each of ``count`` cannons starts, in seconds after ``start``:
+    cannon ``i`` (from 0) at ``i * rampup / count``; all at once for a
+    rampup of 0.
+    """
+    if rampup <= 0:
+        return [0.0] * count
+    step = rampup / count
+    return [i * step for i in range(count)]
+
+
+class RampupScheduler:
+    """
+    Calls each of ``starters`` at its time of :func:`start_delays`.
+
+    Cannons due at once (delay 0) start synchronously in :meth:`start`; the
+    others through ``clock.callLater``. :meth:`cancel` drops those not yet
+    started.
+    """
+
+    def __init__(
+        self,
+        clock: IReactorTime,
+        starters: Sequence[Callable[[], object]],
+        rampup: float,
+    ) -> None:
+        self._clock = clock
+        self._starters = starters
+        self._rampup = rampup
+        self._pending: dict[int, IDelayedCall] = {}
+        self.started = 0
+
+    def start(self) -> None:
+        for index, delay in enumerate(start_delays(len(self._starters), self._rampup)):
+            if delay <= 0:
+                self._fire(index)
+            else:
+                self._pending[index] = self._clock.callLater(delay, self._fire, index)
+
+    def _fire(self, index: int) -> None:
+        self._pending.pop(index, None)
+        self.started += 1
+        self._starters[index]()
+
+    def cancel(self) -> None:
+        for call in self._pending.values():
+            if call.active():
+                call.cancel()
+        self._pending.clear()
+
+    @property
+    def done(self) -> bool:
+        return not self._pending

@@ -1,0 +1,159 @@
+"""
+``twistd oct-turret``: command-line options and the service tree.
+
+:class:`Options` validates everything (the config file, the script) before
+anything starts; a problem ends the process with one line on stderr and exit
+status 2, no traceback, no socket opened. :func:`makeService` composes the
+turret from small services.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid as uuidlib
+from typing import Any, NoReturn
+
+from twisted.application.service import IService, MultiService, Service
+from twisted.internet import defer, error
+from twisted.internet.defer import Deferred
+from twisted.python import usage
+
+from octtwisted.clocks import Clocks
+from octtwisted.config import ConfigError, TurretConfig, load_config
+from octtwisted.script import ScriptError, is_blocking, load_transaction_class
+from octtwisted.steps import ReactorStepCaller, StepCaller, ThreadPoolService, ThreadStepCaller
+
+#: Exit status for a bad command line, config or script.
+EXIT_BAD_INPUT = 2
+
+
+def fail(message: str) -> NoReturn:
+    """
+    Stop at start: one line naming the problem, no traceback.
+    """
+    print(f"oct-turret: error: {message}", file=sys.stderr)
+    sys.stderr.flush()
+    raise SystemExit(EXIT_BAD_INPUT)
+
+
+class Options(usage.Options):
+    synopsis = "-c CONFIG.json [--uuid ID]"
+    longdesc = (
+        "Run an OCT turret: it connects to the HQ named in the config, "
+        "announces itself, and fires its cannons when the HQ says start."
+    )
+    optParameters = [
+        ["config", "c", None, "The turret's config.json (as written by OCT)."],
+        ["uuid", None, None, "The turret's id (default: a new random uuid4)."],
+    ]
+
+    turret_config: TurretConfig
+    transaction_class: type
+
+    def postOptions(self) -> None:
+        if not self["config"]:
+            raise usage.UsageError("a config file is required: -c config.json")
+        turret_id = self["uuid"]
+        if turret_id is not None and (not turret_id or any(c.isspace() for c in turret_id)):
+            fail(f"--uuid must be a non-empty id without spaces, got {turret_id!r}")
+        if turret_id is None:
+            self["uuid"] = str(uuidlib.uuid4())
+        try:
+            self.turret_config = load_config(self["config"])
+            self.transaction_class = load_transaction_class(self.turret_config.script_path)
+        except (ConfigError, ScriptError) as e:
+            fail(str(e))
+
+
+class SequentialMultiService(MultiService):
+    """
+    A MultiService that stops its children one at a time, last first,
+    each after the one before it has finished stopping.
+
+    (``MultiService`` stops them all at once: the HQ link would close its
+    sockets while the turret is still sending its last results.)
+    """
+
+    def stopService(self) -> Deferred[None]:
+        Service.stopService(self)
+        d: Deferred[None] = defer.succeed(None)
+        for child in reversed(list(self)):
+            d.addBoth(lambda _, child=child: child.stopService())
+        return d
+
+
+class ProcessExit:
+    """
+    Ends the process with a chosen exit status.
+
+    twistd always exits 0 after a clean reactor stop; for a non-zero status
+    (the turret aborted) the process ends right after the reactor's
+    shutdown, once every service has stopped and the logs are flushed.
+    """
+
+    def __init__(self, reactor: Any) -> None:
+        self._reactor = reactor
+        self.code = 0
+        reactor.addSystemEventTrigger("after", "shutdown", self._after_shutdown)
+
+    def __call__(self, code: int) -> None:
+        self.code = code
+        try:
+            self._reactor.stop()
+        except error.ReactorNotRunning:
+            pass
+
+    def _after_shutdown(self) -> None:
+        if self.code:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(self.code)
+
+
+def step_caller(blocking: bool, cannons: int, reactor: Any, parent: MultiService) -> StepCaller:
+    """
+    How the script's steps are called; a blocking script gets a thread pool
+    service under ``parent``.
+    """
+    if not blocking:
+        return ReactorStepCaller()
+    pool = ThreadPoolService(cannons)
+    pool.setServiceParent(parent)
+    return ThreadStepCaller(reactor, pool.pool)
+
+
+def makeService(options: Options) -> IService:
+    from twisted.internet import reactor
+
+    from octtwisted.hqlink import HQLink
+    from octtwisted.turret import TurretService
+
+    config = options.turret_config
+    top = SequentialMultiService()
+    link = HQLink(
+        order_address=config.order_address,
+        result_address=config.result_address,
+        uuid=options["uuid"],
+        reactor=reactor,
+        linger=config.linger,
+    )
+    link.setServiceParent(top)
+    steps = step_caller(
+        is_blocking(options.transaction_class, config.blocking),
+        config.cannons,
+        reactor,
+        top,
+    )
+    turret = TurretService(
+        config=config,
+        uuid=options["uuid"],
+        transaction_class=options.transaction_class,
+        steps=steps,
+        orders=link,
+        sink=link,
+        clocks=Clocks(reactor=reactor),
+        exit=ProcessExit(reactor),
+    )
+    turret.setServiceParent(top)
+    return top

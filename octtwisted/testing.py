@@ -1,0 +1,261 @@
+"""
+Test doubles for code that talks to an OCT HQ, shipped with the turret.
+
+- :class:`FakeHQ`: an in-process HQ with real ZeroMQ PUB and PULL sockets
+  bound on 127.0.0.1 (free ports). It publishes orders exactly as the real
+  HQ does (one frame, ``"<topic> <json>"``) and records the status and
+  result messages it receives, telling them apart as the real HQ does (a
+  substring test for ``status``).
+- :class:`FakeOrderSource` and :class:`RecordingSink`: in-memory stand-ins
+  for the ZeroMQ link, for unit tests of the turret core.
+
+The test suite checks that the in-memory fakes and the real sockets record
+the same messages for the same run.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable
+
+import attrs
+from twisted.internet import defer
+from twisted.internet.defer import Deferred
+
+from octtwisted.messages import Order, Result, StatusReport
+from octtwisted.wire import encode_order, encode_result, encode_status, is_status_frame
+
+
+@attrs.define
+class _Waiter:
+    test: Callable[[], Any]
+    deferred: Deferred[Any]
+
+
+class _Recorder:
+    """
+    Status and result messages, as the HQ would decode them, with waiting.
+    """
+
+    def __init__(self) -> None:
+        self.statuses: list[dict[str, Any]] = []
+        self.results: list[dict[str, Any]] = []
+        self.frames: list[bytes] = []
+        self._waiters: list[_Waiter] = []
+
+    def record_frame(self, frame: bytes) -> None:
+        self.frames.append(frame)
+        message = json.loads(frame)
+        if is_status_frame(frame):
+            self.statuses.append(message)
+        else:
+            self.results.append(message)
+        self._check_waiters()
+
+    def _check_waiters(self) -> None:
+        for waiter in list(self._waiters):
+            value = waiter.test()
+            if value is not None and not waiter.deferred.called:
+                self._waiters.remove(waiter)
+                waiter.deferred.callback(value)
+
+    def wait_until(self, test: Callable[[], Any], timeout: float, what: str = "condition") -> Deferred[Any]:
+        """
+        Fires with ``test()`` once it returns something other than None,
+        checked now and on every message; fails with ``TimeoutError``
+        after ``timeout`` seconds.
+        """
+        from twisted.internet import reactor
+
+        value = test()
+        if value is not None:
+            return defer.succeed(value)
+        d: Deferred[Any] = Deferred()
+        waiter = _Waiter(test, d)
+        self._waiters.append(waiter)
+
+        def timed_out(result: Any, timeout: float) -> Any:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+            raise TimeoutError(
+                f"no {what} after {timeout}s "
+                f"({len(self.statuses)} statuses, {len(self.results)} results; "
+                f"last status: {self.statuses[-1] if self.statuses else None})"
+            )
+
+        d.addTimeout(timeout, reactor, onTimeoutCancel=timed_out)
+        return d
+
+    def wait_for_status(
+        self, status: str, uuid: str | None = None, timeout: float = 15.0, after: int = 0
+    ) -> Deferred[dict[str, Any]]:
+        """
+        Fires with the first status message (from index ``after`` on) whose
+        ``status`` is ``status`` (and ``uuid``, if given).
+        """
+
+        def test() -> dict[str, Any] | None:
+            for message in self.statuses[after:]:
+                if message.get("status") == status and (uuid is None or message.get("uuid") == uuid):
+                    return message
+            return None
+
+        return self.wait_until(test, timeout, f"status {status!r}")
+
+    def wait_for_results(self, count: int, timeout: float = 15.0) -> Deferred[list[dict[str, Any]]]:
+        """
+        Fires with the results once at least ``count`` have arrived.
+        """
+        return self.wait_until(
+            lambda: list(self.results) if len(self.results) >= count else None,
+            timeout,
+            f"{count} results",
+        )
+
+
+class FakeHQ(_Recorder):
+    """
+    An OCT HQ in this process, over real ZeroMQ sockets on 127.0.0.1.
+
+    Call :meth:`start` to bind (free ports are chosen), :meth:`stop` to
+    close. :meth:`turret_config` gives the ``hq_*`` keys for a turret.
+    """
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        super().__init__()
+        self.host = host
+        self.publisher_port = 0
+        self.rc_port = 0
+        self._factory: Any = None
+        self._pub: Any = None
+        self._pull: Any = None
+
+    def start(self, publisher_port: int = 0, rc_port: int = 0) -> None:
+        """
+        Bind the PUB and PULL sockets (port 0: a free port).
+        """
+        import zmq
+        from txzmq import ZmqEndpoint, ZmqEndpointType, ZmqFactory
+        from txzmq.pubsub import ZmqPubConnection
+        from txzmq.pushpull import ZmqPullConnection
+
+        recorder = self
+
+        class Pull(ZmqPullConnection):
+            def onPull(self, message: list[bytes]) -> None:
+                recorder.record_frame(message[0])
+
+        def endpoint(port: int) -> Any:
+            where = f"tcp://{self.host}:{port}" if port else f"tcp://{self.host}:*"
+            return ZmqEndpoint(ZmqEndpointType.bind, where)
+
+        def bound_port(connection: Any) -> int:
+            address = connection.socket.get(zmq.LAST_ENDPOINT).decode()
+            return int(address.rsplit(":", 1)[1])
+
+        self._factory = ZmqFactory()
+        self._factory.lingerPeriod = 0
+        self._pub = ZmqPubConnection(self._factory, endpoint(publisher_port))
+        self._pull = Pull(self._factory, endpoint(rc_port))
+        self.publisher_port = bound_port(self._pub)
+        self.rc_port = bound_port(self._pull)
+
+    def stop(self) -> None:
+        """
+        Close the sockets at once (what was not received is lost).
+        """
+        if self._factory is not None:
+            self._factory.shutdown()
+            self._factory = None
+
+    def close_results(self) -> None:
+        """
+        Close only the PULL socket (as if the HQ stopped reading).
+        """
+        self._pull.shutdown()
+
+    def turret_config(self, **keys: Any) -> dict[str, Any]:
+        """
+        The ``hq_*`` keys that point a turret at this HQ, plus ``keys``.
+        """
+        config = {
+            "hq_address": self.host,
+            "hq_publisher": self.publisher_port,
+            "hq_rc": self.rc_port,
+        }
+        config.update(keys)
+        return config
+
+    def publish(self, command: str, msg: Any = None, topic: str = "") -> None:
+        """
+        Publish an order as the real HQ does.
+        """
+        self._pub.send(encode_order(Order(command=command, msg=msg, topic=topic)))
+
+    def publish_raw(self, frames: bytes | list[bytes]) -> None:
+        """
+        Publish anything (one frame, or a list of frames).
+        """
+        self._pub.send(frames)
+
+    def handshake(self, uuid: str, timeout: float = 15.0, interval: float = 0.1) -> Deferred[dict[str, Any]]:
+        """
+        Make sure the turret ``uuid`` hears our orders: publish
+        ``status_request`` every ``interval`` until it answers one.
+        (PUB drops what it publishes before a subscriber has joined.)
+        """
+        from twisted.internet.task import LoopingCall
+
+        seen = sum(1 for s in self.statuses if s.get("uuid") == uuid)
+        loop = LoopingCall(self.publish, "status_request", None)
+        loop.start(interval, now=True)
+
+        def answered() -> dict[str, Any] | None:
+            mine = [s for s in self.statuses if s.get("uuid") == uuid]
+            return mine[-1] if len(mine) > seen else None
+
+        d = self.wait_until(answered, timeout, f"status answer from {uuid}")
+        d.addBoth(lambda r: (loop.stop() if loop.running else None, r)[1])
+        return d
+
+
+class FakeOrderSource:
+    """
+    An in-memory :class:`~octtwisted.interfaces.OrderSource`.
+    """
+
+    def __init__(self) -> None:
+        self.handler: Callable[[Order], None] | None = None
+
+    def listen(self, handler: Callable[[Order], None]) -> None:
+        self.handler = handler
+
+    def order(self, command: str, msg: Any = None, topic: str = "") -> None:
+        """
+        Deliver one order to the turret.
+        """
+        assert self.handler is not None, "the turret is not listening"
+        self.handler(Order(command=command, msg=msg, topic=topic))
+
+
+class RecordingSink(_Recorder):
+    """
+    An in-memory :class:`~octtwisted.interfaces.ResultSink` that records
+    what would have gone over the wire, encoded and decoded the same way.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dropped = 0
+
+    def send_status(self, status: StatusReport) -> None:
+        self.record_frame(encode_status(status))
+
+    def send_result(self, result: Result) -> None:
+        self.record_frame(encode_result(result))
+
+    def pending(self) -> int:
+        return 0
+
+    def flush(self, timeout: float) -> Deferred[None]:
+        return defer.succeed(None)

@@ -1,0 +1,41 @@
+"""
+The base class for test scripts written for this turret.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class Transaction:
+    """
+    One virtual user's transaction; the turret makes one per cannon.
+
+    Subclass it and define ``run`` (and ``setup``, ``tear_down`` if needed).
+    Each may be a plain method, return a Deferred, or be ``async def``. They
+    run on the reactor thread, so they must never block: use Deferreds,
+    ``treq`` or ``deferLater`` to wait. Only ``run`` is timed.
+
+    :ivar config: the turret's whole config.json, as a dict.
+    :ivar context: the HQ's transaction context (``set_transaction_context``).
+    :ivar custom_timers: name -> seconds; reset before every transaction and
+        sent with its result.
+    """
+
+    #: Steps run on the reactor. A subclass that sets ``blocking = True``
+    #: gets its steps run in a thread pool instead.
+    blocking = False
+
+    def __init__(self, config: dict[str, Any], context: dict[str, Any]) -> None:
+        self.config = config
+        self.context = context
+        self.custom_timers: dict[str, float] = {}
+
+    def setup(self) -> Any:
+        pass
+
+    def run(self) -> Any:
+        pass
+
+    def tear_down(self) -> Any:
+        pass

@@ -1,0 +1,335 @@
+"""
+The turret: obeys the HQ's orders and fires its cannons.
+
+:class:`TurretService` is the core of the process. It knows nothing of
+ZeroMQ: orders come from an :class:`~octtwisted.interfaces.OrderSource`,
+status and results go to a :class:`~octtwisted.interfaces.ResultSink`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable
+
+from twisted.application.service import Service
+from twisted.internet import defer
+from twisted.internet.defer import Deferred
+from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from octtwisted import messages
+from octtwisted.cannon import Cannon
+from octtwisted.clocks import Clocks
+from octtwisted.config import TurretConfig
+from octtwisted.interfaces import OrderSource, ResultSink
+from octtwisted.lifecycle import FINAL_STATES, Lifecycle, State
+from octtwisted.messages import Order, Result, StatusReport
+from octtwisted.rampup import RampupScheduler
+from octtwisted.script import takes_no_arguments
+from octtwisted.steps import StepCaller
+
+#: Exit status of a turret that died of its own error (EX_SOFTWARE).
+EXIT_ABORTED = 70
+
+#: Seconds to wait for cancelled transactions to end after the stop timeout.
+CANCEL_GRACE = 1.0
+
+
+class TurretService(Service):
+    """
+    :param transaction_class: the script's ``Transaction``; called as
+        ``Transaction(config, context)`` once per cannon.
+    :param steps: calls the transaction steps (reactor or thread pool).
+    :param exit: ends the process with an exit status (after ``kill``, or
+        an internal error).
+    :param observers: also receive every result (summary, progress).
+    """
+
+    log = Logger()
+
+    def __init__(
+        self,
+        *,
+        config: TurretConfig,
+        uuid: str,
+        transaction_class: Callable[..., Any],
+        steps: StepCaller,
+        orders: OrderSource | None,
+        sink: ResultSink,
+        clocks: Clocks,
+        exit: Callable[[int], None],
+        observers: Iterable[Callable[[Result], None]] = (),
+    ) -> None:
+        self.config = config
+        self.uuid = uuid
+        self._transaction_class = transaction_class
+        self._steps = steps
+        self._orders = orders
+        self._sink = sink
+        self._clocks = clocks
+        self._exit = exit
+        self._observers = list(observers)
+        self.lifecycle = Lifecycle(self._state_changed)
+        self.context: dict[str, Any] = {}
+        self._cannons: list[Cannon] = []
+        self._rampup: RampupScheduler | None = None
+        self._heartbeat = LoopingCall(self.send_status)
+        self._heartbeat.clock = clocks.reactor
+        self._stopping: Deferred[None] | None = None
+        #: results made since the process started
+        self.results = 0
+        self.errors = 0
+
+    # Queries
+
+    @property
+    def state(self) -> State:
+        return self.lifecycle.state
+
+    @property
+    def cannons_started(self) -> int:
+        return self._rampup.started if self._rampup is not None else 0
+
+    def status_report(self) -> StatusReport:
+        return StatusReport(
+            turret=self.config.name,
+            status=self.lifecycle.status_word,
+            uuid=self.uuid,
+            rampup=self.config.rampup,
+            script=self.config.script,
+            cannons=self.config.cannons,
+            dropped_results=self._sink.dropped,
+        )
+
+    def send_status(self) -> None:
+        self._sink.send_status(self.status_report())
+
+    # Service
+
+    def startService(self) -> None:
+        super().startService()
+        for warning in self.config.warnings:
+            self.log.warn("{warning}", warning=warning)
+        if self._orders is not None:
+            self._orders.listen(self.handle_order)
+        self.lifecycle.move(State.READY)
+        self.log.info(
+            "turret {name} ({uuid}) ready: {cannons} cannons, rampup {rampup}s, "
+            "script {script}",
+            name=self.config.name,
+            uuid=self.uuid,
+            cannons=self.config.cannons,
+            rampup=self.config.rampup,
+            script=self.config.script,
+        )
+
+    def stopService(self) -> Deferred[None]:
+        """
+        Stop firing (bounded by the stop timeout), send the final status and
+        flush queued results (bounded by the linger).
+        """
+        super().stopService()
+        if self.state in FINAL_STATES:
+            return self._stopping or defer.succeed(None)
+        self.lifecycle.move(State.SHUTTING_DOWN)
+        d = self._stop_cannons()
+        d.addCallback(lambda _: self.lifecycle.move(State.STOPPED))
+        d.addCallback(lambda _: self._sink.flush(self.config.linger))
+        d.addErrback(self._report_failure)
+        self._stopping = d
+        return d
+
+    # Orders
+
+    def handle_order(self, order: Order) -> None:
+        """
+        Obey one order. An error here is the turret's own: it aborts.
+        """
+        try:
+            self._obey(order)
+        except Exception:
+            self.abort(Failure())
+
+    def _obey(self, order: Order) -> None:
+        command = order.command
+        if command == messages.STATUS_REQUEST:
+            self.send_status()
+        elif command == messages.SET_TRANSACTION_CONTEXT:
+            self.context.update(order.msg)
+            self.log.info(
+                "transaction context updated: {keys}", keys=sorted(order.msg)
+            )
+        elif command == messages.START:
+            if self.state is State.READY:
+                self.start_firing()
+            else:
+                self.log.info("start ignored: turret is {state}", state=self.state.value)
+        elif command == messages.STOP:
+            if self.state is State.RUNNING:
+                self.cease_fire()
+            else:
+                self.log.info("stop ignored: turret is {state}", state=self.state.value)
+        elif command == messages.KILL:
+            if self.lifecycle.can_move(State.KILLING):
+                self.kill()
+            else:
+                self.log.info("kill ignored: turret is {state}", state=self.state.value)
+
+    # Firing
+
+    def start_firing(self) -> None:
+        """
+        Go to RUNNING and bring the cannons in over the rampup.
+        """
+        self.lifecycle.move(State.RUNNING)
+        config = self.config
+        started_at = self._clocks.monotonic()
+        context = dict(self.context)
+
+        transaction_class = self._transaction_class
+        if takes_no_arguments(transaction_class):
+            make_transaction: Callable[[], Any] = transaction_class
+        else:
+
+            def make_transaction() -> Any:
+                return transaction_class(config.raw, dict(context))
+
+        self._cannons = [
+            Cannon(
+                index=i,
+                turret_name=config.name,
+                make_transaction=make_transaction,
+                steps=self._steps,
+                clocks=self._clocks,
+                report=self._deliver,
+                started_at=started_at,
+                pacing=config.pacing,
+                transaction_timeout=config.transaction_timeout,
+                on_crash=self.abort,
+            )
+            for i in range(config.cannons)
+        ]
+        self._rampup = RampupScheduler(
+            self._clocks.reactor, [c.start for c in self._cannons], config.rampup
+        )
+        self.log.info(
+            "open fire: {cannons} cannons over {rampup}s",
+            cannons=config.cannons,
+            rampup=config.rampup,
+        )
+        self._rampup.start()
+
+    def cease_fire(self) -> Deferred[None]:
+        """
+        The ``stop`` order: stop every cannon, then be READY again.
+        """
+        self.lifecycle.move(State.STOPPING)
+        d = self._stop_cannons()
+        d.addCallback(lambda _: self._back_to_ready())
+        d.addErrback(self.abort)
+        return d
+
+    def _back_to_ready(self) -> None:
+        if self.state is State.STOPPING:
+            self.lifecycle.move(State.READY)
+
+    def kill(self) -> Deferred[None]:
+        """
+        The ``kill`` order: stop, report ``Killed``, flush, exit 0.
+        """
+        self.lifecycle.move(State.KILLING)
+        d = self._stop_cannons()
+        d.addCallback(lambda _: self.lifecycle.move(State.KILLED))
+        d.addCallback(lambda _: self._sink.flush(self.config.linger))
+        d.addCallback(lambda _: self._exit(0))
+        d.addErrback(self.abort)
+        self._stopping = d
+        return d
+
+    def abort(self, failure: Failure) -> None:
+        """
+        The turret itself failed: send ``Aborted``, stop, exit non-zero.
+        """
+        self.log.failure("turret error; aborting", failure=failure)
+        if self.state in FINAL_STATES and self.state is not State.STOPPED:
+            return
+        if self.state is State.STOPPED:
+            self._exit(EXIT_ABORTED)
+            return
+        self.lifecycle.move(State.ABORTED)
+        d = self._stop_cannons()
+        d.addCallback(lambda _: self._sink.flush(self.config.linger))
+        d.addErrback(self._report_failure)
+        d.addBoth(lambda _: self._exit(EXIT_ABORTED))
+        self._stopping = d
+
+    def _report_failure(self, failure: Failure) -> None:
+        self.log.failure("error while stopping", failure=failure)
+
+    def _deliver(self, result: Result) -> None:
+        self.results += 1
+        if result.error:
+            self.errors += 1
+        self._sink.send_result(result)
+        for observer in self._observers:
+            observer(result)
+
+    def _stop_cannons(self) -> Deferred[None]:
+        """
+        Stop every cannon: in-flight transactions may end within the stop
+        timeout; then they are cancelled, and given CANCEL_GRACE more.
+        """
+        if self._rampup is not None:
+            self._rampup.cancel()
+        cannons, self._cannons = self._cannons, []
+        pending = [c for c in cannons if c.started]
+        if not pending:
+            return defer.succeed(None)
+        clock = self._clocks.reactor
+        timeout = self.config.stop_timeout
+        all_stopped = defer.DeferredList([c.stop() for c in pending])
+        done: Deferred[None] = Deferred()
+        calls = []
+
+        def cancel_in_flight() -> None:
+            self.log.warn(
+                "stop timeout ({timeout}s): cancelling transactions in flight",
+                timeout=timeout,
+            )
+            reason = f"cancelled: still running at the stop timeout ({timeout:g}s)"
+            for cannon in pending:
+                cannon.cancel_in_flight(reason)
+            calls.append(clock.callLater(CANCEL_GRACE, give_up))
+
+        def give_up() -> None:
+            self.log.error("some cannons did not stop; going on without them")
+            if not done.called:
+                done.callback(None)
+
+        def stopped(_: object) -> None:
+            for call in calls:
+                if call.active():
+                    call.cancel()
+            if not done.called:
+                done.callback(None)
+
+        calls.append(clock.callLater(timeout, cancel_in_flight))
+        all_stopped.addCallback(stopped)
+        return done
+
+    def _state_changed(self, old: State, new: State) -> None:
+        if new is State.READY:
+            if not self._heartbeat.running:
+                self._heartbeat.start(self.config.heartbeat_interval, now=True)
+            return
+        if self._heartbeat.running:
+            self._heartbeat.stop()
+        if new is State.RUNNING or new in FINAL_STATES:
+            self.send_status()
+        if new in FINAL_STATES:
+            self.log.info(
+                "turret {state}: {results} results, {errors} errors",
+                state=new.value,
+                results=self.results,
+                errors=self.errors,
+            )

@@ -1,0 +1,144 @@
+"""
+Shared helpers for the tests: turret configs on disk, and the real
+``twistd oct-turret`` process driven from a test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sys
+import uuid as uuidlib
+from pathlib import Path
+from typing import Any
+
+from twisted.internet import defer, protocol, reactor
+from twisted.internet.defer import Deferred
+
+SCRIPTS = Path(__file__).parent / "scripts"
+TWISTD = str(Path(sys.executable).parent / "twistd")
+
+
+def write_config(folder: str | Path, script: str | None = "plain.py", **keys: Any) -> Path:
+    """
+    Write ``config.json`` and copy ``tests/scripts/<script>`` beside it.
+
+    ``keys`` are put in the config as they are; a key set to ``None`` is
+    left out.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    if script is not None and (SCRIPTS / script).exists():
+        shutil.copy(SCRIPTS / script, folder / script)
+    config: dict[str, Any] = {
+        "name": "test-turret",
+        "cannons": 2,
+        "rampup": 0,
+        "script": script,
+        "hq_address": "127.0.0.1",
+        "hq_publisher": 5000,
+        "hq_rc": 5001,
+    }
+    config.update(keys)
+    config = {k: v for k, v in config.items() if v is not None}
+    path = folder / "config.json"
+    path.write_text(json.dumps(config))
+    return path
+
+
+class _Collector(protocol.ProcessProtocol):
+    def __init__(self) -> None:
+        self.output = bytearray()
+        self.ended: Deferred[int | None] = Deferred()
+        self.exit_code: int | None = None
+        self.exit_signal: int | None = None
+
+    def outReceived(self, data: bytes) -> None:
+        self.output.extend(data)
+
+    errReceived = outReceived
+
+    def processEnded(self, reason: Any) -> None:
+        self.exit_code = reason.value.exitCode
+        self.exit_signal = reason.value.signal
+        self.ended.callback(self.exit_code)
+
+
+class TurretProcess:
+    """
+    A real ``twistd -n oct-turret`` process.
+
+    ``args`` come after ``oct-turret``; output (stdout and stderr) is
+    collected in :attr:`output`.
+    """
+
+    def __init__(self, args: list[str], cwd: str | Path, turret_id: str | None = None) -> None:
+        self.uuid = turret_id or str(uuidlib.uuid4())
+        self._collector = _Collector()
+        argv = [TWISTD, "-n", "--pidfile=", "--logfile=-", "oct-turret", *args]
+        if "--uuid" not in args:
+            argv += ["--uuid", self.uuid]
+        env = dict(os.environ)
+        env["PYTHONUNBUFFERED"] = "1"
+        self.transport = reactor.spawnProcess(
+            self._collector, TWISTD, argv, env=env, path=str(cwd)
+        )
+
+    @property
+    def output(self) -> str:
+        return self._collector.output.decode("utf-8", "replace")
+
+    @property
+    def exit_code(self) -> int | None:
+        return self._collector.exit_code
+
+    @property
+    def running(self) -> bool:
+        return not self._collector.ended.called
+
+    def wait_exit(self, timeout: float = 20.0) -> Deferred[int | None]:
+        """
+        Fires with the exit status when the process ends; after ``timeout``
+        the process is killed and the Deferred fails.
+        """
+        if self._collector.ended.called:
+            return defer.succeed(self._collector.exit_code)
+        d: Deferred[int | None] = Deferred()
+
+        def ended(code: int | None) -> int | None:
+            if not d.called:
+                d.callback(code)
+            return code
+
+        self._collector.ended.addCallback(ended)
+
+        def too_slow() -> None:
+            if not d.called:
+                self.kill()
+                d.errback(TimeoutError(f"turret did not exit in {timeout}s:\n{self.output}"))
+
+        call = reactor.callLater(timeout, too_slow)
+        d.addBoth(lambda r: (call.cancel() if call.active() else None, r)[1])
+        return d
+
+    def signal(self, number: int) -> None:
+        self.transport.signalProcess(number)
+
+    def kill(self) -> None:
+        if self.running:
+            try:
+                self.transport.signalProcess(signal.SIGKILL)
+            except Exception:
+                pass
+
+    def cleanup(self) -> Deferred[Any]:
+        """
+        For ``addCleanup``: kill the process if it is still running and
+        wait for it to end.
+        """
+        if not self.running:
+            return defer.succeed(None)
+        self.kill()
+        return self._collector.ended

@@ -1,0 +1,406 @@
+"""
+Unit tests of the turret core (:class:`TurretService` and its cannons),
+with in-memory fakes for the HQ link and ``task.Clock`` for all time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from twisted.internet.defer import Deferred, fail
+from twisted.internet.task import Clock, deferLater
+from twisted.trial.unittest import SynchronousTestCase
+
+from octtwisted import Transaction
+from octtwisted.clocks import Clocks
+from octtwisted.config import load_config
+from octtwisted.lifecycle import State
+from octtwisted.steps import ReactorStepCaller
+from octtwisted.testing import FakeOrderSource, RecordingSink
+from octtwisted.turret import EXIT_ABORTED, TurretService
+from tests.helpers import write_config
+
+RESULT_KEYS = {"turret_name", "elapsed", "epoch", "scriptrun_time", "error", "custom_timers"}
+
+
+class TurretTestCase(SynchronousTestCase):
+    def make_turret(self, transaction_class: Any, sink: Any = None, **keys: Any) -> TurretService:
+        path = write_config(Path(self.mktemp()), **keys)
+        self.orders = FakeOrderSource()
+        self.sink = sink if sink is not None else RecordingSink()
+        self.exits: list[int] = []
+        self.turret = TurretService(
+            config=load_config(path),
+            uuid="turret-1",
+            transaction_class=transaction_class,
+            steps=ReactorStepCaller(),
+            orders=self.orders,
+            sink=self.sink,
+            clocks=Clocks.fake(self.clock),
+            exit=self.exits.append,
+        )
+        self.turret.startService()
+        return self.turret
+
+    def waiting(self, seconds: float) -> type:
+        """
+        A Transaction class whose run waits ``seconds`` on the test clock.
+        """
+        clock = self.clock
+
+        class Waiting(Transaction):
+            def run(self) -> Deferred[None]:
+                self.custom_timers["half"] = seconds / 2
+                return deferLater(clock, seconds, lambda: None)
+
+        return Waiting
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.clock.advance(1000)
+
+    def statuses(self) -> list[str]:
+        return [s["status"] for s in self.sink.statuses]
+
+
+class AnnounceAndStatusTests(TurretTestCase):
+    def test_ready_announced_every_two_seconds(self) -> None:
+        """
+        Once started, the turret says ``ready`` at once and every 2 s while
+        it waits; the status carries the configured numbers.
+        """
+        self.make_turret(Transaction, cannons=3, rampup=6)
+        self.assertEqual(self.statuses(), ["ready"])
+        self.clock.advance(2)
+        self.clock.advance(2)
+        self.assertEqual(self.statuses(), ["ready"] * 3)
+        status = self.sink.statuses[0]
+        self.assertEqual(
+            status,
+            {
+                "turret": "test-turret",
+                "status": "ready",
+                "uuid": "turret-1",
+                "rampup": 6,
+                "script": "plain.py",
+                "cannons": 3,
+                "dropped_results": 0,
+            },
+        )
+
+    def test_status_request_in_every_state(self) -> None:
+        """
+        ``status_request`` is answered at once when ready, running and
+        stopping, with the state's word; announcing stops while running.
+        """
+        self.make_turret(self.waiting(5), cannons=1)
+        self.orders.order("status_request")
+        self.assertEqual(self.statuses(), ["ready", "ready"])
+        self.orders.order("start", "open fire")
+        self.assertEqual(self.statuses()[-1], "Running")
+        count = len(self.statuses())
+        self.clock.advance(2)
+        self.assertEqual(self.statuses()[count:], [], "announced while running")
+        self.orders.order("status_request")
+        self.assertEqual(self.statuses()[-1], "Running")
+        self.orders.order("stop", "premature stop")
+        self.orders.order("status_request", topic="turret-1")
+        self.assertEqual(self.statuses()[-1], "Running")
+        self.clock.advance(3)
+        self.assertEqual(self.statuses()[-1], "ready")
+
+
+class FiringTests(TurretTestCase):
+    def test_rampup(self) -> None:
+        """
+        ``start`` brings 5 cannons in over 10 s: one every 2 s.
+        """
+        self.make_turret(self.waiting(0.5), cannons=5, rampup=10)
+        self.orders.order("start", "open fire")
+        seen = []
+        for _ in range(5):
+            seen.append(self.turret.cannons_started)
+            self.clock.advance(2)
+        self.assertEqual(seen, [1, 2, 3, 4, 5])
+
+    def test_pacing(self) -> None:
+        """
+        With pacing, a transaction starts at most once per period: a 0.3 s
+        run with pacing 1 s starts at 0, 1, 2 s; a 1.5 s run (longer than
+        the period) starts again at once.
+        """
+        self.make_turret(self.waiting(0.3), cannons=1, pacing=1)
+        start = self.clock.seconds()
+        self.orders.order("start", "open fire")
+        self.clock.pump([0.1] * 25)
+        self.assertEqual([round(r["epoch"] - start, 6) for r in self.sink.results], [0, 1, 2])
+
+        self.make_turret(self.waiting(1.5), cannons=1, pacing=1)
+        start = self.clock.seconds()
+        self.orders.order("start", "open fire")
+        self.clock.pump([0.1] * 35)
+        self.assertEqual([round(r["epoch"] - start, 6) for r in self.sink.results], [0, 1.5])
+
+    def test_results(self) -> None:
+        """
+        Every transaction gives one result with the six keys; scriptrun_time
+        is the run's duration, elapsed the time since ``start``, epoch the
+        wall clock at the transaction's start.
+        """
+        self.make_turret(self.waiting(0.05), cannons=1)
+        start = self.clock.seconds()
+        self.orders.order("start", "open fire")
+        for _ in range(3):
+            self.clock.advance(0.05)
+            self.clock.advance(0)
+        results = self.sink.results
+        self.assertEqual(len(results), 3)
+        for i, result in enumerate(results):
+            self.assertEqual(set(result), RESULT_KEYS)
+            self.assertEqual(result["turret_name"], "test-turret")
+            self.assertEqual(result["error"], "")
+            self.assertAlmostEqual(result["scriptrun_time"], 0.05)
+            self.assertAlmostEqual(result["elapsed"], 0.05 * i)
+            self.assertAlmostEqual(result["epoch"], start + 0.05 * i)
+            self.assertEqual(result["custom_timers"], {"half": 0.025})
+
+    def test_second_start_ignored(self) -> None:
+        """
+        A ``start`` while running changes nothing.
+        """
+        self.make_turret(self.waiting(1), cannons=2)
+        self.orders.order("start", "open fire")
+        cannons = list(self.turret._cannons)
+        self.orders.order("start", "open fire")
+        self.assertEqual(self.turret._cannons, cannons)
+        self.assertEqual(self.statuses().count("Running"), 1)
+
+    def test_script_errors_become_results(self) -> None:
+        """
+        An exception in setup, run or tear_down, raised or in a Deferred,
+        becomes an error result ``Type: message``, and the cannon goes on.
+        (A pacing of 1 s makes each iteration one clock step.)
+        """
+        calls = {"n": 0}
+
+        class Flaky(Transaction):
+            def setup(self) -> None:
+                calls["n"] += 1
+                if calls["n"] == 1:
+                    raise KeyError("setup key")
+
+            def run(self) -> Any:
+                if calls["n"] == 2:
+                    raise ValueError("bad value")
+                if calls["n"] == 3:
+                    return fail(RuntimeError("deferred failure"))
+                return None
+
+            async def tear_down_async(self) -> None:
+                raise OSError("async tear down")
+
+            def tear_down(self) -> Any:
+                if calls["n"] == 4:
+                    return self.tear_down_async()
+                return None
+
+        self.make_turret(Flaky, cannons=1, pacing=1)
+        self.orders.order("start", "open fire")
+        for _ in range(4):
+            self.clock.advance(1)
+        errors = [r["error"] for r in self.sink.results[:5]]
+        self.assertEqual(
+            errors,
+            [
+                "setup: KeyError: 'setup key'",
+                "ValueError: bad value",
+                "RuntimeError: deferred failure",
+                "tear_down: OSError: async tear down",
+                "",
+            ],
+        )
+        self.assertTrue(self.turret._cannons[0].running)
+
+    def test_transaction_init_error(self) -> None:
+        """
+        A Transaction whose constructor raises gives error results, and is
+        tried again on the next iteration.
+        """
+        attempts = []
+
+        class Broken(Transaction):
+            def __init__(self, config: Any, context: Any) -> None:
+                attempts.append(1)
+                raise ZeroDivisionError("in init")
+
+        self.make_turret(Broken, cannons=1, pacing=1)
+        self.orders.order("start", "open fire")
+        self.clock.advance(1)
+        self.clock.advance(1)
+        self.assertEqual(len(attempts), 3)
+        self.assertEqual(
+            self.sink.results[0]["error"], "Transaction() failed: ZeroDivisionError: in init"
+        )
+
+    def test_bad_custom_timers(self) -> None:
+        """
+        Timers that are not numbers are left out and named in the error.
+        """
+
+        class OddTimers(Transaction):
+            def run(self) -> None:
+                self.custom_timers.update({"ok": 1, "nan": float("nan"), "obj": object()})
+
+        self.make_turret(OddTimers, cannons=1, pacing=1)
+        self.orders.order("start", "open fire")
+        result = self.sink.results[0]
+        self.assertEqual(result["custom_timers"], {"ok": 1.0})
+        self.assertIn("nan, obj", result["error"])
+
+    def test_context(self) -> None:
+        """
+        ``set_transaction_context`` reaches transactions made afterwards.
+        """
+        seen = []
+
+        class Reader(Transaction):
+            def run(self) -> None:
+                seen.append(dict(self.context))
+
+        self.make_turret(Reader, cannons=1, pacing=1)
+        self.orders.order("set_transaction_context", {"user": "alice"})
+        self.orders.order("set_transaction_context", {"token": 7})
+        self.orders.order("start", "open fire")
+        self.assertEqual(seen[0], {"user": "alice", "token": 7})
+
+
+class StopKillTests(TurretTestCase):
+    def test_stop_waits_for_in_flight_then_ready_and_restart(self) -> None:
+        """
+        ``stop`` lets the transaction in flight finish, then the turret is
+        ``ready`` again and a second ``start`` fires again.
+        """
+        waiting = self.waiting(3)
+        self.make_turret(waiting, cannons=2)
+        clock = self.clock
+        self.orders.order("start", "open fire")
+        clock.advance(1)
+        self.orders.order("stop", "premature stop")
+        self.assertIs(self.turret.state, State.STOPPING)
+        self.assertEqual(self.sink.results, [])
+        clock.advance(2)
+        self.assertIs(self.turret.state, State.READY)
+        self.assertEqual(len(self.sink.results), 2)
+        self.assertEqual({r["error"] for r in self.sink.results}, {""})
+        self.assertEqual(self.statuses()[-1], "ready")
+        clock.advance(10)
+        self.assertEqual(len(self.sink.results), 2, "cannons kept firing after stop")
+        self.orders.order("start", "open fire")
+        self.assertIs(self.turret.state, State.RUNNING)
+        clock.advance(3)
+        clock.advance(0)
+        self.assertEqual(len(self.sink.results), 4)
+
+    def test_stop_timeout(self) -> None:
+        """
+        A transaction still running at the stop timeout is cancelled and
+        reported as an error; then the turret is ready.
+        """
+
+        class Hangs(Transaction):
+            def run(self) -> Deferred[None]:
+                return Deferred()
+
+        self.make_turret(Hangs, cannons=2, stop_timeout=4)
+        self.orders.order("start", "open fire")
+        self.orders.order("stop", "premature stop")
+        self.clock.advance(3.9)
+        self.assertIs(self.turret.state, State.STOPPING)
+        self.clock.advance(0.1)
+        self.assertIs(self.turret.state, State.READY)
+        self.assertEqual(
+            [r["error"] for r in self.sink.results],
+            ["cancelled: still running at the stop timeout (4s)"] * 2,
+        )
+        self.assertEqual([r["scriptrun_time"] for r in self.sink.results], [4.0, 4.0])
+
+    def test_transaction_timeout(self) -> None:
+        """
+        With ``transaction_timeout``, a run that takes longer is cancelled
+        and reported as ``timeout after Xs``; the cannon goes on.
+        """
+
+        class Hangs(Transaction):
+            def run(self) -> Deferred[None]:
+                return Deferred()
+
+        self.make_turret(Hangs, cannons=1, transaction_timeout=1.5)
+        self.orders.order("start", "open fire")
+        self.clock.advance(1.5)
+        self.clock.advance(0)
+        self.clock.advance(1.5)
+        self.assertEqual([r["error"] for r in self.sink.results], ["timeout after 1.5s"] * 2)
+        self.assertTrue(self.turret._cannons[0].running)
+
+    def test_kill(self) -> None:
+        """
+        ``kill`` stops the cannons, says ``Killed`` and exits with status 0.
+        """
+        self.make_turret(self.waiting(1), cannons=1)
+        self.orders.order("start", "open fire")
+        self.orders.order("kill", None)
+        self.assertIs(self.turret.state, State.KILLING)
+        self.clock.advance(1)
+        self.assertIs(self.turret.state, State.KILLED)
+        self.assertEqual(self.statuses()[-1], "Killed")
+        self.assertEqual(self.exits, [0])
+        self.assertEqual(len(self.sink.results), 1)
+
+    def test_kill_while_ready(self) -> None:
+        """
+        ``kill`` while waiting exits at once, saying only ``Killed``.
+        """
+        self.make_turret(Transaction)
+        self.orders.order("kill", None)
+        self.assertEqual(self.statuses(), ["ready", "Killed"])
+        self.assertEqual(self.exits, [0])
+
+    def test_stop_when_ready_ignored(self) -> None:
+        """
+        ``stop`` while waiting changes nothing.
+        """
+        self.make_turret(Transaction)
+        self.orders.order("stop", "premature stop")
+        self.assertIs(self.turret.state, State.READY)
+
+    def test_stop_service(self) -> None:
+        """
+        Stopping the service (SIGTERM) stops the cannons within the stop
+        timeout and sends a final status.
+        """
+        self.make_turret(self.waiting(2), cannons=1)
+        self.orders.order("start", "open fire")
+        d = self.turret.stopService()
+        self.assertNoResult(d)
+        self.clock.advance(2)
+        self.successResultOf(d)
+        self.assertIs(self.turret.state, State.STOPPED)
+        self.assertEqual(self.statuses()[-1], "Killed")
+        self.assertEqual(len(self.sink.results), 1)
+
+    def test_internal_error_aborts(self) -> None:
+        """
+        An error in the turret itself (here: the sink fails) sends
+        ``Aborted`` and exits non-zero.
+        """
+
+        class FailingSink(RecordingSink):
+            def send_result(self, result: Any) -> None:
+                raise RuntimeError("sink broke")
+
+        self.make_turret(Transaction, sink=FailingSink(), cannons=1, pacing=1)
+        self.orders.order("start", "open fire")
+        self.assertEqual(self.statuses()[-1], "Aborted")
+        self.assertEqual(self.exits, [EXIT_ABORTED])
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)

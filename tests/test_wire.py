@@ -1,0 +1,115 @@
+"""
+Tests for :mod:`octtwisted.wire`: the bytes the real OCT HQ sends and reads.
+"""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import given, strategies as st
+from twisted.trial.unittest import SynchronousTestCase
+
+from octtwisted.messages import Order, Result, StatusReport
+from octtwisted.wire import (
+    BadOrder,
+    decode_order,
+    encode_order,
+    encode_result,
+    encode_status,
+    is_status_frame,
+)
+
+
+class DecodeOrderTests(SynchronousTestCase):
+    def test_broadcast_single_frame(self) -> None:
+        """
+        The HQ's broadcast, one frame starting with a space, is read.
+        """
+        order = decode_order([b' {"command": "start", "msg": "open fire"}'])
+        self.assertEqual(order, Order("start", "open fire", ""))
+
+    def test_addressed_single_frame(self) -> None:
+        """
+        An order addressed to a uuid carries the uuid as its topic.
+        """
+        order = decode_order([b'd7b8-36 {"command": "status_request", "msg": null}'])
+        self.assertEqual(order, Order("status_request", None, "d7b8-36"))
+
+    def test_two_frames(self) -> None:
+        """
+        A two-frame ``[topic, json]`` message is read too.
+        """
+        order = decode_order([b"abc", b'{"command": "stop", "msg": "premature stop"}'])
+        self.assertEqual(order, Order("stop", "premature stop", "abc"))
+
+    def test_bad_orders(self) -> None:
+        """
+        Everything that is not an order raises BadOrder with a reason.
+        """
+        cases = {
+            b"nospace": "no space",
+            b" not json": "not JSON",
+            b" [1, 2]": "not an object",
+            b' {"msg": 1}': "no 'command'",
+            b' {"command": 3}': "no 'command'",
+            b' {"command": "dance"}': "unknown command",
+            b"\xff\xfe {}": "not UTF-8",
+            b' {"command": "set_transaction_context", "msg": [1]}': "needs an object",
+        }
+        for frame, reason in cases.items():
+            with self.assertRaises(BadOrder) as caught:
+                decode_order([frame])
+            self.assertIn(reason, str(caught.exception))
+        with self.assertRaises(BadOrder):
+            decode_order([])
+        with self.assertRaises(BadOrder):
+            decode_order([b"a", b"b", b"c"])
+
+    @given(st.lists(st.binary(max_size=200), max_size=4))
+    def test_fuzz(self, frames: list[bytes]) -> None:
+        """
+        Any frames give an Order or BadOrder, never another exception.
+        """
+        try:
+            decode_order(frames)
+        except BadOrder:
+            pass
+
+    def test_round_trip(self) -> None:
+        """
+        What ``encode_order`` writes (as the HQ does) decodes to the same order.
+        """
+        for order in [Order("start", "open fire"), Order("kill", None, "u-1"), Order("set_transaction_context", {"a": 1})]:
+            self.assertEqual(decode_order([encode_order(order)]), order)
+        self.assertEqual(encode_order(Order("stop", "x")), b' {"command": "stop", "msg": "x"}')
+
+
+class EncodeTests(SynchronousTestCase):
+    def test_status(self) -> None:
+        """
+        A status message is JSON with numbers as numbers, and the HQ files
+        it as a status.
+        """
+        frame = encode_status(StatusReport("nav", "ready", "u", 30.0, "s.py", 250))
+        self.assertTrue(is_status_frame(frame))
+        data = json.loads(frame)
+        self.assertEqual(data["rampup"], 30)
+        self.assertIsInstance(data["rampup"], int)
+        self.assertEqual(data["cannons"], 250)
+        self.assertEqual(data["turret"], "nav")
+
+    @given(
+        error=st.text(max_size=40),
+        timers=st.dictionaries(st.text(max_size=20), st.floats(0, 1e6), max_size=4),
+    )
+    def test_result_never_says_status(self, error: str, timers: dict[str, float]) -> None:
+        """
+        Whatever the error text and timer names (``status`` included), a
+        result frame never contains ``status`` and decodes to the same values.
+        """
+        error = "status " + error + "status"
+        timers = {**timers, "status": 1.0, "\\status": 2.0}
+        result = Result("t", 1.0, 2.0, 0.5, error, timers)
+        frame = encode_result(result)
+        self.assertFalse(is_status_frame(frame))
+        self.assertEqual(json.loads(frame), result.to_dict())
