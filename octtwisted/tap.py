@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import sys
 import uuid as uuidlib
+from pathlib import Path
 from typing import Any, NoReturn
 
 from twisted.application.service import IService, MultiService, Service
@@ -38,7 +39,7 @@ def fail(message: str) -> NoReturn:
 
 
 class Options(usage.Options):
-    synopsis = "-c CONFIG.json [--uuid ID]"
+    synopsis = "-c CONFIG.json [--uuid ID] [--standalone [--duration S] [--summary-json PATH]]"
     longdesc = (
         "Run an OCT turret: it connects to the HQ named in the config, "
         "announces itself, and fires its cannons when the HQ says start."
@@ -46,6 +47,12 @@ class Options(usage.Options):
     optParameters = [
         ["config", "c", None, "The turret's config.json (as written by OCT)."],
         ["uuid", None, None, "The turret's id (default: a new random uuid4)."],
+        ["duration", None, None, "Standalone: seconds to fire (default: until SIGINT/SIGTERM)."],
+        ["summary-json", None, None, "Standalone: also write the run's summary to this JSON file."],
+    ]
+    optFlags = [
+        ["standalone", None, "Fire at once, without an HQ (the hq_* keys are not needed), "
+         "then print a summary."],
     ]
 
     turret_config: TurretConfig
@@ -59,8 +66,19 @@ class Options(usage.Options):
             fail(f"--uuid must be a non-empty id without spaces, got {turret_id!r}")
         if turret_id is None:
             self["uuid"] = str(uuidlib.uuid4())
+        standalone = bool(self["standalone"])
+        if not standalone and (self["duration"] is not None or self["summary-json"] is not None):
+            raise usage.UsageError("--duration and --summary-json go with --standalone")
+        if self["duration"] is not None:
+            try:
+                duration = float(self["duration"])
+            except ValueError:
+                duration = -1.0
+            if not duration > 0 or duration == float("inf"):
+                fail(f"--duration must be a number of seconds > 0, got {self['duration']!r}")
+            self["duration"] = duration
         try:
-            self.turret_config = load_config(self["config"])
+            self.turret_config = load_config(self["config"], standalone=standalone)
             self.transaction_class = load_transaction_class(self.turret_config.script_path)
         except (ConfigError, ScriptError) as e:
             fail(str(e))
@@ -87,14 +105,15 @@ class ProcessExit:
     """
     Ends the process with a chosen exit status.
 
-    twistd always exits 0 after a clean reactor stop; for a non-zero status
-    (the turret aborted) the process ends right after the reactor's
+    twistd exits 0 after a reactor stop, and re-raises a signal that stopped
+    it; when a status was chosen (``kill``: 0, an abort: 70, the end of a
+    standalone run) the process ends with it right after the reactor's
     shutdown, once every service has stopped and the logs are flushed.
     """
 
     def __init__(self, reactor: Any) -> None:
         self._reactor = reactor
-        self.code = 0
+        self.code: int | None = None
         reactor.addSystemEventTrigger("after", "shutdown", self._after_shutdown)
 
     def __call__(self, code: int) -> None:
@@ -105,7 +124,7 @@ class ProcessExit:
             pass
 
     def _after_shutdown(self) -> None:
-        if self.code:
+        if self.code is not None:
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(self.code)
@@ -126,19 +145,28 @@ def step_caller(blocking: bool, cannons: int, reactor: Any, parent: MultiService
 def makeService(options: Options) -> IService:
     from twisted.internet import reactor
 
-    from octtwisted.hqlink import HQLink
     from octtwisted.turret import TurretService
 
     config = options.turret_config
     top = SequentialMultiService()
-    link = HQLink(
-        order_address=config.order_address,
-        result_address=config.result_address,
-        uuid=options["uuid"],
-        reactor=reactor,
-        linger=config.linger,
-    )
-    link.setServiceParent(top)
+    exit = ProcessExit(reactor)
+    sink: Any
+    if options["standalone"]:
+        from octtwisted.standalone import LocalSink
+
+        link = None
+        sink = LocalSink()
+    else:
+        from octtwisted.hqlink import HQLink
+
+        link = sink = HQLink(
+            order_address=config.order_address,
+            result_address=config.result_address,
+            uuid=options["uuid"],
+            reactor=reactor,
+            linger=config.linger,
+        )
+        link.setServiceParent(top)
     steps = step_caller(
         is_blocking(options.transaction_class, config.blocking),
         config.cannons,
@@ -151,9 +179,21 @@ def makeService(options: Options) -> IService:
         transaction_class=options.transaction_class,
         steps=steps,
         orders=link,
-        sink=link,
+        sink=sink,
         clocks=Clocks(reactor=reactor),
-        exit=ProcessExit(reactor),
+        exit=exit,
     )
     turret.setServiceParent(top)
+    if options["standalone"]:
+        from octtwisted.standalone import StandaloneRun
+
+        turret.summary_table_in_log = False
+        summary_json = options["summary-json"]
+        StandaloneRun(
+            turret=turret,
+            clock=reactor,
+            duration=options["duration"],
+            exit=exit,
+            summary_json=Path(summary_json).absolute() if summary_json else None,
+        ).setServiceParent(top)
     return top

@@ -31,6 +31,20 @@ class Transaction:
         self.context = context
         self.custom_timers: dict[str, float] = {}
 
+    #: Set by the turret: the run's shared HTTP client (see ``http``).
+    _octtwisted_http: Any = None
+
+    @property
+    def http(self) -> Any:
+        """
+        The run's shared treq ``HTTPClient`` (one persistent connection pool
+        for all cannons; closed when the run stops). Always read or release
+        each response's body, or the connection is not reused.
+        """
+        if self._octtwisted_http is None:
+            raise RuntimeError("self.http is only available while the turret fires")
+        return self._octtwisted_http.client
+
     def setup(self) -> Any:
         pass
 

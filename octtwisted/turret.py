@@ -27,6 +27,10 @@ from octtwisted.messages import Order, Result, StatusReport
 from octtwisted.rampup import RampupScheduler
 from octtwisted.script import takes_no_arguments
 from octtwisted.steps import StepCaller
+from octtwisted.http import SharedHTTPClient
+from octtwisted.transaction import Transaction
+from octtwisted.progress import ProgressReporter
+from octtwisted.summary import RunStats, Summary
 
 #: Exit status of a turret that died of its own error (EX_SOFTWARE).
 EXIT_ABORTED = 70
@@ -46,6 +50,9 @@ class TurretService(Service):
     """
 
     log = Logger()
+
+    #: Log each run's summary as a table (a standalone run prints it instead).
+    summary_table_in_log = True
 
     def __init__(
         self,
@@ -76,6 +83,12 @@ class TurretService(Service):
         self._heartbeat = LoopingCall(self.send_status)
         self._heartbeat.clock = clocks.reactor
         self._stopping: Deferred[None] | None = None
+        self._run_stats: RunStats | None = None
+        self._progress: ProgressReporter | None = None
+        self._run_began = 0.0
+        self._http: SharedHTTPClient | None = None
+        #: the summary of the last run, once it has stopped
+        self.last_summary: Summary | None = None
         #: results made since the process started
         self.results = 0
         self.errors = 0
@@ -187,12 +200,17 @@ class TurretService(Service):
         context = dict(self.context)
 
         transaction_class = self._transaction_class
-        if takes_no_arguments(transaction_class):
-            make_transaction: Callable[[], Any] = transaction_class
-        else:
+        http = self._http = SharedHTTPClient(self._clocks.reactor, config.cannons)
+        no_arguments = takes_no_arguments(transaction_class)
 
-            def make_transaction() -> Any:
-                return transaction_class(config.raw, dict(context))
+        def make_transaction() -> Any:
+            if no_arguments:
+                transaction = transaction_class()
+            else:
+                transaction = transaction_class(config.raw, dict(context))
+            if isinstance(transaction, Transaction):
+                transaction._octtwisted_http = http
+            return transaction
 
         self._cannons = [
             Cannon(
@@ -212,6 +230,15 @@ class TurretService(Service):
         self._rampup = RampupScheduler(
             self._clocks.reactor, [c.start for c in self._cannons], config.rampup
         )
+        self._run_began = started_at
+        self._run_stats = RunStats()
+        self._progress = ProgressReporter(
+            self._clocks.reactor,
+            config.progress_interval,
+            config.cannons,
+            self._active_cannons,
+        )
+        self._progress.start()
         self.log.info(
             "open fire: {cannons} cannons over {rampup}s",
             cannons=config.cannons,
@@ -266,13 +293,54 @@ class TurretService(Service):
     def _report_failure(self, failure: Failure) -> None:
         self.log.failure("error while stopping", failure=failure)
 
+    def _active_cannons(self) -> int:
+        return sum(1 for c in self._cannons if c.running)
+
     def _deliver(self, result: Result) -> None:
         self.results += 1
         if result.error:
             self.errors += 1
         self._sink.send_result(result)
+        if self._run_stats is not None:
+            self._run_stats.record(result)
+            self._progress.record(result)  # type: ignore[union-attr]
         for observer in self._observers:
             observer(result)
+
+    def _end_run(self) -> None:
+        """
+        The cannons have stopped: log the run's summary.
+        """
+        http, self._http = self._http, None
+        if http is not None:
+            http.close().addErrback(
+                lambda f: self.log.failure("closing HTTP connections", failure=f)
+            )
+        stats, self._run_stats = self._run_stats, None
+        if stats is None:
+            return
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+        summary = stats.summary(
+            duration=self._clocks.monotonic() - self._run_began,
+            cannons=self.config.cannons,
+            cannons_reached=self.cannons_started,
+            dropped=self._sink.dropped,
+        )
+        self.last_summary = summary
+        if self.summary_table_in_log:
+            self.log.info(
+                "run summary:\n{table}", table=summary.format_table(), summary=summary.to_dict()
+            )
+        else:
+            self.log.info(
+                "run summary: {transactions} transactions, {errors} errors, {tps:.1f} tx/s",
+                transactions=summary.transactions,
+                errors=summary.errors,
+                tps=summary.transactions_per_second,
+                summary=summary.to_dict(),
+            )
 
     def _stop_cannons(self) -> Deferred[None]:
         """
@@ -284,6 +352,7 @@ class TurretService(Service):
         cannons, self._cannons = self._cannons, []
         pending = [c for c in cannons if c.started]
         if not pending:
+            self._end_run()
             return defer.succeed(None)
         clock = self._clocks.reactor
         timeout = self.config.stop_timeout
@@ -303,14 +372,17 @@ class TurretService(Service):
 
         def give_up() -> None:
             self.log.error("some cannons did not stop; going on without them")
-            if not done.called:
-                done.callback(None)
+            finish()
 
         def stopped(_: object) -> None:
             for call in calls:
                 if call.active():
                     call.cancel()
+            finish()
+
+        def finish() -> None:
             if not done.called:
+                self._end_run()
                 done.callback(None)
 
         calls.append(clock.callLater(timeout, cancel_in_flight))

@@ -1,0 +1,75 @@
+"""
+Live progress: one log line per interval while the turret fires.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from twisted.internet.interfaces import IReactorTime
+from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
+
+from octtwisted.messages import Result
+from octtwisted.summary import IntervalStats
+
+
+def _ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:.1f} ms"
+
+
+class ProgressReporter:
+    """
+    Every ``interval`` seconds (0: never), logs active cannons / target,
+    transactions per second, errors, p50 and p95 of the interval. The
+    figures are the event's named fields (``active``, ``target``, ``tps``,
+    ``transactions``, ``errors``, ``p50``, ``p95``; times in seconds), so a
+    JSON log carries them as data.
+    """
+
+    log = Logger()
+
+    def __init__(
+        self,
+        clock: IReactorTime,
+        interval: float,
+        target: int,
+        active: Callable[[], int],
+    ) -> None:
+        self._clock = clock
+        self._interval = interval
+        self._target = target
+        self._active = active
+        self._stats = IntervalStats()
+        self._loop = LoopingCall(self.report)
+        self._loop.clock = clock
+        self._since = 0.0
+        #: the hot path: record one result
+        self.record: Callable[[Result], None] = self._stats.record
+
+    def start(self) -> None:
+        self._since = self._clock.seconds()
+        if self._interval > 0:
+            self._loop.start(self._interval, now=False)
+
+    def stop(self) -> None:
+        if self._loop.running:
+            self._loop.stop()
+
+    def report(self) -> None:
+        now = self._clock.seconds()
+        interval = self._stats.take(max(now - self._since, 1e-9))
+        self._since = now
+        self.log.info(
+            "progress: {active}/{target} cannons, {tps:.1f} tx/s, "
+            "{errors} errors, p50 {p50_text}, p95 {p95_text}",
+            active=self._active(),
+            target=self._target,
+            tps=interval.transactions_per_second,
+            transactions=interval.transactions,
+            errors=interval.errors,
+            p50=interval.p50,
+            p95=interval.p95,
+            p50_text=_ms(interval.p50),
+            p95_text=_ms(interval.p95),
+        )

@@ -1,0 +1,164 @@
+"""
+Standalone runs: the turret fires on its own, without an HQ.
+
+``twistd -n oct-turret -c config.json --standalone --duration 30`` starts
+firing at once, stops after the duration (or on SIGINT/SIGTERM) as on an HQ
+``stop``, prints the run's summary and exits: 0, or 1 if no transaction
+succeeded.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable, TextIO
+
+from twisted.application.service import Service
+from twisted.internet import defer
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.logger import Logger
+
+from octtwisted.lifecycle import State
+from octtwisted.messages import Result, StatusReport
+from octtwisted.summary import Summary
+from octtwisted.turret import TurretService
+
+#: Exit status of a standalone run in which every transaction failed.
+EXIT_ALL_FAILED = 1
+
+
+class LocalSink:
+    """
+    The result sink of a standalone run: nothing leaves the process; the
+    turret's summary sees every result, exactly as it would go to an HQ.
+    """
+
+    def __init__(self) -> None:
+        self.dropped = 0
+        self.results = 0
+
+    def send_status(self, status: StatusReport) -> None:
+        pass
+
+    def send_result(self, result: Result) -> None:
+        self.results += 1
+
+    def pending(self) -> int:
+        return 0
+
+    def flush(self, timeout: float) -> Deferred[None]:
+        return defer.succeed(None)
+
+
+def exit_status(summary: Summary | None) -> int:
+    """
+    0 if at least one transaction succeeded, else :data:`EXIT_ALL_FAILED`.
+    """
+    if summary is None or summary.transactions <= summary.errors:
+        return EXIT_ALL_FAILED
+    return 0
+
+
+class StandaloneRun(Service):
+    """
+    Starts firing when the service starts and ends the run after
+    ``duration`` seconds (None: until the process is told to stop).
+
+    :param exit: ends the process with a status.
+    :param out: where the summary table is printed.
+    """
+
+    log = Logger()
+
+    def __init__(
+        self,
+        *,
+        turret: TurretService,
+        clock: IReactorTime,
+        duration: float | None,
+        exit: Callable[[int], None],
+        summary_json: Path | None = None,
+        out: TextIO | None = None,
+    ) -> None:
+        self._turret = turret
+        self._clock = clock
+        self._duration = duration
+        self._exit = exit
+        self._summary_json = summary_json
+        self._out = out
+        self._timer: IDelayedCall | None = None
+        self._ending: Deferred[None] | None = None
+        #: the run's exit status, once it has ended
+        self.exit_code: int | None = None
+
+    def startService(self) -> None:
+        super().startService()
+        self._turret.start_firing()
+        if self._duration is not None:
+            self._timer = self._clock.callLater(self._duration, self._duration_over)
+
+    def _duration_over(self) -> None:
+        self._timer = None
+        self.log.info("duration of {duration}s reached", duration=self._duration)
+        self.end_run().addCallback(self._exit)
+
+    def end_run(self) -> Deferred[int]:
+        """
+        Stop firing (as on an HQ ``stop``), print and save the summary.
+
+        :return: fires with the exit status.
+        """
+        if self._ending is None:
+            if self._timer is not None and self._timer.active():
+                self._timer.cancel()
+            if self._turret.state is State.RUNNING:
+                d: Deferred[Any] = self._turret.cease_fire()
+            else:
+                d = defer.succeed(None)
+            self._ending = d.addCallback(lambda _: self._report())
+        ended: Deferred[int] = Deferred()
+
+        def tell(result: object) -> object:
+            ended.callback(self.exit_code if self.exit_code is not None else EXIT_ALL_FAILED)
+            return result
+
+        self._ending.addBoth(tell)
+        return ended
+
+    def _report(self) -> None:
+        summary = self._turret.last_summary
+        out = self._out if self._out is not None else sys.__stdout__
+        if summary is not None:
+            out.write("\n" + summary.format_table() + "\n")
+            out.flush()
+            if self._summary_json is not None:
+                self._write_json(summary)
+        self.exit_code = exit_status(summary)
+        if self.exit_code:
+            self.log.error("no transaction succeeded")
+
+    def _write_json(self, summary: Summary) -> None:
+        assert self._summary_json is not None
+        try:
+            self._summary_json.write_text(json.dumps(summary.to_dict(), indent=2) + "\n")
+        except OSError as e:
+            self.log.error(
+                "cannot write the summary to {path}: {problem}",
+                path=str(self._summary_json),
+                problem=e.strerror or str(e),
+            )
+
+    def stopService(self) -> Deferred[None]:
+        """
+        The process is stopping (SIGINT, SIGTERM, or the end of the run):
+        end the run first, and make its status the process's.
+        """
+        super().stopService()
+        d = self.end_run()
+
+        def keep_status(code: int) -> None:
+            self._exit(code)
+
+        return d.addCallback(keep_status)

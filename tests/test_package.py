@@ -1,0 +1,560 @@
+"""
+Tests for :mod:`octtwisted.package`: a turret package is extracted only when
+every member of it is safe, and an unsafe, broken or incomplete one is
+refused as a whole, with one line naming it, leaving nothing behind.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import stat
+import tarfile
+import tempfile
+from pathlib import Path
+from typing import Iterable
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from octtwisted import package
+from octtwisted.package import ExtractedPackage, PackageError, extract_package
+
+CONFIG = {
+    "name": "navigation",
+    "cannons": 2,
+    "rampup": 0,
+    "script": "test_scripts/v_user.py",
+    "hq_address": "127.0.0.1",
+    "hq_publisher": 5000,
+    "hq_rc": 5001,
+}
+CONFIG_BYTES = json.dumps(CONFIG).encode("utf-8")
+SCRIPT_BYTES = b"from octtwisted import Transaction\n"
+
+Member = tuple[tarfile.TarInfo, "bytes | None"]
+
+
+def regular(name: str, data: bytes = b"", mode: int = 0o644) -> Member:
+    """A regular file member called ``name`` holding ``data``."""
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mode = mode
+    return info, data
+
+
+def directory(name: str, mode: int = 0o755) -> Member:
+    """A directory member called ``name``."""
+    info = tarfile.TarInfo(name)
+    info.type = tarfile.DIRTYPE
+    info.mode = mode
+    return info, None
+
+
+def special(name: str, kind: bytes, linkname: str = "") -> Member:
+    """A member called ``name`` of tar type ``kind`` (a link, a device...)."""
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.linkname = linkname
+    if kind in (tarfile.CHRTYPE, tarfile.BLKTYPE):
+        info.devmajor, info.devminor = 1, 3
+    return info, None
+
+
+def config_member(name: str = "config.json") -> Member:
+    """The ``config.json`` member."""
+    return regular(name, CONFIG_BYTES)
+
+
+def write_archive(path: Path, members: Iterable[Member], mode: str = "w:gz") -> Path:
+    """Write ``members``, exactly as given, to a new archive at ``path``."""
+    with tarfile.open(path, mode) as tar:
+        for info, data in members:
+            tar.addfile(info, io.BytesIO(data) if data is not None else None)
+    return path
+
+
+def snapshot(folder: Path) -> set[str]:
+    """Every path under ``folder``, relative to it (links not followed)."""
+    return {str(path.relative_to(folder)) for path in folder.rglob("*")}
+
+
+class ExtractPackageTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.base = Path(self.mktemp()).resolve()
+        self.base.mkdir(parents=True)
+        self.destination = self.base / "destination"
+        self.destination.mkdir()
+        self.archive = self.base / "turret.tar.gz"
+        # Something outside the destination that an attack could target.
+        self.outside = self.base / "outside"
+        self.outside.mkdir()
+        self.victim = self.outside / "victim.txt"
+        self.victim.write_bytes(b"untouched")
+
+    def assertRefused(self, members: Iterable[Member], fragment: str, mode: str = "w:gz") -> str:
+        """
+        Extracting an archive of ``members`` raises :class:`PackageError`
+        whose one-line message names the archive and holds ``fragment``;
+        the destination stays empty and nothing else under the test folder
+        changed.
+        """
+        write_archive(self.archive, members, mode)
+        before = snapshot(self.base)
+        with self.assertRaises(PackageError) as caught:
+            extract_package(self.archive, self.destination)
+        return self.assertNothingWritten(caught.exception, fragment, before)
+
+    def assertNothingWritten(self, error: PackageError, fragment: str, before: set[str]) -> str:
+        """The checks of :meth:`assertRefused` once ``error`` is raised."""
+        message = str(error)
+        self.assertIn(fragment, message)
+        self.assertNotIn("\n", message)
+        self.assertIn(str(self.archive), message)
+        self.assertEqual(list(self.destination.iterdir()), [])
+        self.assertEqual(snapshot(self.base), before)
+        self.assertEqual(self.victim.read_bytes(), b"untouched")
+        self.assertFalse((self.base / "escape").exists())
+        return message
+
+    # -- a good package ----------------------------------------------------
+
+    def good_members(self) -> list[Member]:
+        """A package as ``oct pack-turrets`` could write it, names with ``./``."""
+        script = regular("./test_scripts/v_user.py", SCRIPT_BYTES, mode=0o4775)
+        script[0].uid, script[0].gid = 12345, 54321
+        script[0].uname, script[0].gname = "nobody-here", "nogroup-here"
+        return [
+            directory("./"),
+            config_member("./config.json"),
+            directory("./test_scripts/", mode=0o777),
+            script,
+            regular("./extra/data.csv", b"a,b\n1,2\n", mode=0o666),
+            regular("./extra/secret.txt", b"s", mode=0o600),
+        ]
+
+    def test_good_package(self) -> None:
+        """
+        A package with ``./`` names, its script in a subfolder and extra
+        files (one in a folder with no directory member) extracts them all,
+        and returns the absolute path of its ``config.json``.
+        """
+        write_archive(self.archive, self.good_members())
+        config_path = extract_package(self.archive, self.destination)
+        self.assertEqual(config_path, self.destination / "config.json")
+        self.assertTrue(config_path.is_absolute())
+        self.assertEqual(json.loads(config_path.read_bytes()), CONFIG)
+        self.assertEqual(
+            (self.destination / "test_scripts" / "v_user.py").read_bytes(), SCRIPT_BYTES
+        )
+        self.assertEqual((self.destination / "extra" / "data.csv").read_bytes(), b"a,b\n1,2\n")
+        self.assertEqual(
+            snapshot(self.destination),
+            {
+                "config.json",
+                "test_scripts",
+                "test_scripts/v_user.py",
+                "extra",
+                "extra/data.csv",
+                "extra/secret.txt",
+            },
+        )
+
+    def test_permissions(self) -> None:
+        """
+        Files get 0o644, or 0o755 when the owner could execute them (never
+        setuid or world-writable), directories 0o755, and the archive's
+        owners are ignored.
+        """
+        write_archive(self.archive, self.good_members())
+        extract_package(self.archive, self.destination)
+
+        def mode(*parts: str) -> int:
+            return stat.S_IMODE(self.destination.joinpath(*parts).stat().st_mode)
+
+        self.assertEqual(mode("config.json"), 0o644)
+        self.assertEqual(mode("test_scripts", "v_user.py"), 0o755)
+        self.assertEqual(mode("extra", "data.csv"), 0o644)
+        self.assertEqual(mode("extra", "secret.txt"), 0o644)
+        self.assertEqual(mode("test_scripts"), 0o755)
+        self.assertEqual(mode("extra"), 0o755)
+        owner = (self.destination / "test_scripts" / "v_user.py").stat()
+        self.assertEqual((owner.st_uid, owner.st_gid), (os.getuid(), os.getgid()))
+
+    def test_compressions(self) -> None:
+        """Plain, gzip, bzip2 and xz archives are all read."""
+        for mode in ("w", "w:gz", "w:bz2", "w:xz"):
+            destination = self.base / f"destination-{mode}"
+            destination.mkdir()
+            archive = write_archive(
+                self.base / f"turret-{mode}.tar",
+                [config_member(), regular("v_user.py", SCRIPT_BYTES)],
+                mode,
+            )
+            config_path = extract_package(archive, destination)
+            self.assertEqual(json.loads(config_path.read_bytes()), CONFIG)
+            self.assertEqual((destination / "v_user.py").read_bytes(), SCRIPT_BYTES)
+
+    def test_destination_not_empty(self) -> None:
+        """
+        A destination that is not an empty directory is a mistake of the
+        caller: ``ValueError``, and what it held is left alone.
+        """
+        write_archive(self.archive, [config_member()])
+        (self.destination / "keep").write_bytes(b"mine")
+        self.assertRaises(ValueError, extract_package, self.archive, self.destination)
+        self.assertEqual((self.destination / "keep").read_bytes(), b"mine")
+        self.assertEqual(snapshot(self.destination), {"keep"})
+
+    # -- names that escape ---------------------------------------------------
+
+    def test_absolute_path(self) -> None:
+        """A member with an absolute path is refused; nothing lands there."""
+        target = self.base / "escape"
+        self.assertRefused(
+            [config_member(), regular(str(target), b"evil")], "has an absolute path"
+        )
+        self.assertFalse(target.exists())
+
+    def test_parent_component(self) -> None:
+        """A ``../escape`` member is refused, even after good members."""
+        self.assertRefused(
+            [config_member(), regular("v_user.py", SCRIPT_BYTES), regular("../escape", b"evil")],
+            "'..' component",
+        )
+
+    def test_parent_component_in_the_middle(self) -> None:
+        """``a/../../escape`` is refused; so is ``a/..`` that stays inside."""
+        self.assertRefused(
+            [config_member(), directory("a"), regular("a/../../escape", b"evil")],
+            "'..' component",
+        )
+        self.assertRefused(
+            [config_member(), regular("a/../inside", b"fine?")], "'..' component"
+        )
+
+    def test_parent_component_with_dot_prefix(self) -> None:
+        """``./../escape`` is refused too."""
+        self.assertRefused([config_member(), regular("./../escape", b"evil")], "'..' component")
+
+    def test_backslash(self) -> None:
+        r"""A name with a backslash (``..\escape``) is refused."""
+        self.assertRefused([config_member(), regular("..\\escape", b"evil")], "backslash")
+
+    def test_message_on_one_line(self) -> None:
+        """A member name holding a line break still gives a one-line message."""
+        message = self.assertRefused(
+            [config_member(), regular("../bad\nname", b"evil")], "'..' component"
+        )
+        self.assertIn("bad\\nname", message)
+
+    # -- links and special files ---------------------------------------------
+
+    def test_symlink_inside(self) -> None:
+        """A symbolic link is refused even when it points inside the package."""
+        self.assertRefused(
+            [config_member(), special("alias.json", tarfile.SYMTYPE, "config.json")],
+            "is a symbolic link",
+        )
+
+    def test_symlink_outside(self) -> None:
+        """A symbolic link out of the destination is refused."""
+        self.assertRefused(
+            [config_member(), special("out", tarfile.SYMTYPE, "../outside/victim.txt")],
+            "is a symbolic link",
+        )
+        self.assertRefused(
+            [config_member(), special("out", tarfile.SYMTYPE, str(self.victim))],
+            "is a symbolic link",
+        )
+
+    def test_symlink_then_write_through_it(self) -> None:
+        """
+        The classic two-step attack, a link to a directory outside and then
+        a file "inside" the link, writes nothing there.
+        """
+        self.assertRefused(
+            [
+                config_member(),
+                special("out", tarfile.SYMTYPE, str(self.outside)),
+                regular("out/escape", b"evil"),
+                regular("out/victim.txt", b"overwritten"),
+            ],
+            "is a symbolic link",
+        )
+        self.assertFalse((self.outside / "escape").exists())
+
+    def test_hard_link(self) -> None:
+        """A hard link is refused, to a member or to a file outside."""
+        self.assertRefused(
+            [config_member(), special("copy.json", tarfile.LNKTYPE, "config.json")],
+            "is a hard link",
+        )
+        self.assertRefused(
+            [
+                config_member(),
+                special("victim", tarfile.LNKTYPE, str(self.victim)),
+                regular("victim", b"overwritten"),
+            ],
+            "is a hard link",
+        )
+
+    def test_character_device(self) -> None:
+        """A character device member is refused."""
+        self.assertRefused(
+            [config_member(), special("null", tarfile.CHRTYPE)], "is a character device"
+        )
+
+    def test_block_device(self) -> None:
+        """A block device member is refused."""
+        self.assertRefused([config_member(), special("disk", tarfile.BLKTYPE)], "is a block device")
+
+    def test_fifo(self) -> None:
+        """A FIFO member is refused."""
+        self.assertRefused([config_member(), special("pipe", tarfile.FIFOTYPE)], "is a FIFO")
+
+    def test_other_special(self) -> None:
+        """A member of a type tar does not know is refused too."""
+        self.assertRefused([config_member(), special("odd", b"Z")], "is a special member")
+
+    # -- limits -------------------------------------------------------------
+
+    def test_too_many_members(self) -> None:
+        """
+        More than ``MAX_MEMBERS`` members are refused; exactly that many are
+        fine.
+        """
+        self.patch(package, "MAX_MEMBERS", 3)
+        members = [config_member(), regular("a"), regular("b")]
+        write_archive(self.archive, members)
+        extract_package(self.archive, self.destination)
+        self.assertEqual(snapshot(self.destination), {"config.json", "a", "b"})
+
+        for path in self.destination.iterdir():
+            path.unlink()
+        message = self.assertRefused(members + [directory("c")], "more than 3 members")
+        self.assertNotIn("config.json", message)
+
+    def test_too_large(self) -> None:
+        """
+        Files adding up to more than ``MAX_TOTAL_SIZE`` bytes are refused;
+        exactly that many are fine.
+        """
+        limit = len(CONFIG_BYTES) + 100
+        self.patch(package, "MAX_TOTAL_SIZE", limit)
+        write_archive(self.archive, [config_member(), regular("data", b"x" * 100)])
+        extract_package(self.archive, self.destination)
+        self.assertEqual((self.destination / "data").stat().st_size, 100)
+
+        for path in self.destination.iterdir():
+            path.unlink()
+        self.assertRefused(
+            [config_member(), regular("data", b"x" * 50), regular("more", b"x" * 51)],
+            f"more than {limit} bytes",
+        )
+
+    def test_limits_documented(self) -> None:
+        """The real limits are 10,000 members and 1 GiB."""
+        self.assertEqual(package.MAX_MEMBERS, 10_000)
+        self.assertEqual(package.MAX_TOTAL_SIZE, 1 << 30)
+
+    # -- broken or incomplete archives ------------------------------------------
+
+    def test_missing_archive(self) -> None:
+        """An archive that does not exist is a one-line error naming it."""
+        before = snapshot(self.base)
+        with self.assertRaises(PackageError) as caught:
+            extract_package(self.archive, self.destination)
+        self.assertNothingWritten(caught.exception, "no such file", before)
+
+    def test_archive_is_a_directory(self) -> None:
+        """A directory given as the archive is refused."""
+        self.archive.mkdir()
+        before = snapshot(self.base)
+        with self.assertRaises(PackageError) as caught:
+            extract_package(self.archive, self.destination)
+        self.assertNothingWritten(caught.exception, "not a regular file", before)
+
+    def test_not_a_tar_file(self) -> None:
+        """A file that is no archive at all, or an empty one, is refused."""
+        for content in (b"this is not a tar archive\n" * 40, b"", CONFIG_BYTES):
+            self.archive.write_bytes(content)
+            before = snapshot(self.base)
+            with self.assertRaises(PackageError) as caught:
+                extract_package(self.archive, self.destination)
+            self.assertNothingWritten(caught.exception, "not a tar archive", before)
+
+    def test_corrupt_compressed(self) -> None:
+        """A gzip archive cut short or with damaged bytes is refused."""
+        members = [config_member(), regular("data", os.urandom(200_000))]
+        data = write_archive(self.archive, members).read_bytes()
+        damaged = bytearray(data)
+        damaged[len(data) // 2 : len(data) // 2 + 64] = b"\0" * 64
+        for content in (data[: len(data) // 2], bytes(damaged), data[:-8]):
+            self.archive.write_bytes(content)
+            before = snapshot(self.base)
+            with self.assertRaises(PackageError) as caught:
+                extract_package(self.archive, self.destination)
+            self.assertNothingWritten(caught.exception, "", before)
+
+    def test_truncated_plain_tar(self) -> None:
+        """
+        A plain tar cut in the middle of its last file fails after
+        ``config.json`` was written; what was written is removed again.
+        """
+        members = [config_member(), regular("data", b"x" * 100_000)]
+        data = write_archive(self.archive, members, "w").read_bytes()
+        self.archive.write_bytes(data[:50_000])
+        before = snapshot(self.base)
+        with self.assertRaises(PackageError) as caught:
+            extract_package(self.archive, self.destination)
+        self.assertNothingWritten(caught.exception, "extraction failed", before)
+
+    def test_no_config(self) -> None:
+        """An archive without ``config.json`` at its root is refused."""
+        self.assertRefused([regular("v_user.py", SCRIPT_BYTES)], "no config.json at its root")
+
+    def test_config_in_subfolder(self) -> None:
+        """A ``config.json`` only in a subfolder does not count."""
+        self.assertRefused(
+            [directory("turret"), config_member("turret/config.json")],
+            "no config.json at its root",
+        )
+
+    def test_config_is_a_directory(self) -> None:
+        """A ``config.json`` that is a directory is refused."""
+        self.assertRefused(
+            [directory("config.json"), regular("config.json/x")], "it is not a file"
+        )
+
+    def test_empty_archive(self) -> None:
+        """A valid tar file with no member at all is refused."""
+        before = snapshot(self.base)
+        write_archive(self.archive, [])
+        before = snapshot(self.base)
+        with self.assertRaises(PackageError) as caught:
+            extract_package(self.archive, self.destination)
+        self.assertNothingWritten(caught.exception, "", before)
+
+    def test_duplicate_member(self) -> None:
+        """A file that appears twice (the second could replace the first) is refused."""
+        self.assertRefused(
+            [config_member(), regular("v_user.py"), regular("./v_user.py", b"other")],
+            "appears more than once",
+        )
+
+    def test_file_and_directory(self) -> None:
+        """A path that is both a file and a directory is refused."""
+        self.assertRefused(
+            [config_member(), regular("a"), directory("a")], "appears more than once"
+        )
+
+    def test_inside_a_file(self) -> None:
+        """A member under a path that is a file is refused, in either order."""
+        self.assertRefused(
+            [config_member(), regular("a"), regular("a/b")], "which is a file"
+        )
+        self.assertRefused(
+            [config_member(), regular("a/b"), regular("a")], "which is a file"
+        )
+
+    def test_error_attributes(self) -> None:
+        """:class:`PackageError` keeps the archive and the problem apart."""
+        error = PackageError(Path("x.tar.gz"), "two\nlines")
+        self.assertEqual((error.archive, error.problem), ("x.tar.gz", "two\nlines"))
+        self.assertEqual(str(error), "x.tar.gz: two lines")
+
+
+class ExtractedPackageTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.base = Path(self.mktemp()).resolve()
+        self.base.mkdir(parents=True)
+        # Temporary directories are made here, where the tests can see them.
+        self.temporary = self.base / "tmp"
+        self.temporary.mkdir()
+        self.patch(tempfile, "tempdir", str(self.temporary))
+        self.archive = write_archive(
+            self.base / "turret.tar.gz", [config_member(), regular("v_user.py", SCRIPT_BYTES)]
+        )
+
+    def test_open_close(self) -> None:
+        """
+        ``open`` extracts into a new ``oct-turret-`` directory and returns
+        its config path; ``close`` removes the directory, and may be called
+        again, or before ``open``.
+        """
+        extracted = ExtractedPackage(self.archive)
+        extracted.close()
+        self.assertIsNone(extracted.directory)
+        config_path = extracted.open()
+        folder = extracted.directory
+        assert folder is not None
+        self.assertEqual(folder.parent, self.temporary)
+        self.assertTrue(folder.name.startswith("oct-turret-"))
+        self.assertEqual(config_path, folder.resolve() / "config.json")
+        self.assertEqual(json.loads(config_path.read_bytes()), CONFIG)
+        self.assertTrue((folder / "v_user.py").is_file())
+        extracted.close()
+        self.assertFalse(folder.exists())
+        self.assertIsNone(extracted.directory)
+        extracted.close()
+        self.assertEqual(list(self.temporary.iterdir()), [])
+
+    def test_open_twice(self) -> None:
+        """Opening an open package is a mistake: ``RuntimeError``."""
+        extracted = ExtractedPackage(self.archive)
+        extracted.open()
+        self.addCleanup(extracted.close)
+        self.assertRaises(RuntimeError, extracted.open)
+        self.assertEqual(len(list(self.temporary.iterdir())), 1)
+
+    def test_with(self) -> None:
+        """``with`` gives the config path and removes the directory after."""
+        with ExtractedPackage(self.archive) as config_path:
+            self.assertTrue(config_path.is_file())
+            self.assertEqual(config_path.parent.parent, self.temporary)
+        self.assertFalse(config_path.exists())
+        self.assertEqual(list(self.temporary.iterdir()), [])
+
+    def test_with_error(self) -> None:
+        """An error inside ``with`` propagates and the directory is still removed."""
+        seen: list[Path] = []
+        with self.assertRaises(ZeroDivisionError):
+            with ExtractedPackage(self.archive) as config_path:
+                seen.append(config_path)
+                1 / 0
+        self.assertFalse(seen[0].exists())
+        self.assertEqual(list(self.temporary.iterdir()), [])
+
+    def test_close_survives_removed_directory(self) -> None:
+        """``close`` does not raise when the directory is gone already."""
+        extracted = ExtractedPackage(self.archive)
+        extracted.open()
+        folder = extracted.directory
+        assert folder is not None
+        for path in sorted(folder.rglob("*"), reverse=True):
+            path.unlink()
+        folder.rmdir()
+        extracted.close()
+        self.assertIsNone(extracted.directory)
+
+    def test_refused_package(self) -> None:
+        """
+        A package that cannot be extracted raises :class:`PackageError` from
+        ``open`` (and ``with``) and leaves no temporary directory behind.
+        """
+        write_archive(self.archive, [config_member(), regular("../escape", b"evil")])
+        extracted = ExtractedPackage(self.archive)
+        self.assertRaises(PackageError, extracted.open)
+        self.assertIsNone(extracted.directory)
+        with self.assertRaises(PackageError):
+            with ExtractedPackage(self.archive):
+                pass
+        self.assertEqual(list(self.temporary.iterdir()), [])
+        self.assertFalse((self.base / "escape").exists())
+
+    def test_missing_package(self) -> None:
+        """A missing package raises :class:`PackageError` and leaves nothing behind."""
+        extracted = ExtractedPackage(self.base / "missing.tar.gz")
+        self.assertRaises(PackageError, extracted.open)
+        self.assertEqual(list(self.temporary.iterdir()), [])
