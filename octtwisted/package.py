@@ -16,6 +16,9 @@ one of them is unsafe:
 * more than :data:`MAX_MEMBERS` members, or regular files adding up to
   more than :data:`MAX_TOTAL_SIZE` bytes.
 
+The whole archive is read once before that too, so that a damaged
+compressed archive fails its checksum before anything is written.
+
 It then writes the files itself (``tarfile``'s own extraction is not used,
 so no extraction filter is relied on): files get mode ``0o644``, or
 ``0o755`` when the owner's exec bit was set, directories ``0o755``, and the
@@ -46,6 +49,12 @@ MAX_MEMBERS = 10_000
 #: The most bytes the regular files of an archive may add up to, once
 #: uncompressed: 1 GiB.
 MAX_TOTAL_SIZE = 1024**3
+
+#: The most bytes an archive may hold after its end-of-archive marker.
+#: Tar pads an archive to a whole record (10 KiB by default); reading this
+#: padding to the end makes gzip, bzip2 and xz verify their checksums, so a
+#: damaged archive is refused before anything is extracted.
+MAX_TRAILING_SIZE = 1024 * 1024
 
 #: The name of the configuration file, at the root of the archive.
 CONFIG_NAME = "config.json"
@@ -193,6 +202,33 @@ def _plan(
     return plan
 
 
+def _check_end(archive: str | os.PathLike[str], tar: tarfile.TarFile) -> None:
+    """
+    Read what follows the last member of ``tar`` up to the end of the file,
+    so that a compressed archive's checksum is verified.
+
+    :raise PackageError: when more than :data:`MAX_TRAILING_SIZE` bytes
+        follow the end of the archive.
+    :raise OSError: when the data is damaged (``zlib.error`` and
+        ``lzma.LZMAError`` too).
+    :raise EOFError: when the data is cut short.
+    """
+    fileobj = tar.fileobj
+    if fileobj is None:  # pragma: no cover - only once the archive is closed
+        return
+    fileobj.seek(tar.offset)
+    left = MAX_TRAILING_SIZE
+    while True:
+        chunk = fileobj.read(min(left + 1, _CHUNK_SIZE))
+        if not chunk:
+            return
+        left -= len(chunk)
+        if left < 0:
+            raise PackageError(
+                archive, f"has more than {MAX_TRAILING_SIZE} bytes after the end of the archive"
+            )
+
+
 def _write_file(source: IO[bytes], target: Path, member: tarfile.TarInfo) -> None:
     """
     Copy the data of the regular file ``member`` to the new file ``target``.
@@ -265,6 +301,7 @@ def extract_package(archive: str | os.PathLike[str], destination: Path) -> Path:
     with tar:
         try:
             plan = _plan(archive, tar, root)
+            _check_end(archive, tar)
         except _READ_ERRORS as error:
             raise PackageError(archive, f"corrupt archive ({_describe(error)})") from None
         try:

@@ -9,6 +9,7 @@ turret from small services.
 
 from __future__ import annotations
 
+import atexit
 import os
 import sys
 import uuid as uuidlib
@@ -18,10 +19,12 @@ from typing import Any, NoReturn
 from twisted.application.service import IService, MultiService, Service
 from twisted.internet import defer, error
 from twisted.internet.defer import Deferred
+from twisted.logger import Logger
 from twisted.python import usage
 
 from octtwisted.clocks import Clocks
 from octtwisted.config import ConfigError, TurretConfig, load_config
+from octtwisted.package import ExtractedPackage, PackageError
 from octtwisted.script import ScriptError, is_blocking, load_transaction_class
 from octtwisted.steps import ReactorStepCaller, StepCaller, ThreadPoolService, ThreadStepCaller
 
@@ -39,13 +42,14 @@ def fail(message: str) -> NoReturn:
 
 
 class Options(usage.Options):
-    synopsis = "-c CONFIG.json [--uuid ID] [--standalone [--duration S] [--summary-json PATH]]"
+    synopsis = "(-c CONFIG.json | --tar PACKAGE.tar.gz) [--uuid ID] [--standalone [--duration S] [--summary-json PATH]]"
     longdesc = (
         "Run an OCT turret: it connects to the HQ named in the config, "
         "announces itself, and fires its cannons when the HQ says start."
     )
     optParameters = [
         ["config", "c", None, "The turret's config.json (as written by OCT)."],
+        ["tar", None, None, "A turret package made by `oct pack-turrets` (instead of -c)."],
         ["uuid", None, None, "The turret's id (default: a new random uuid4)."],
         ["duration", None, None, "Standalone: seconds to fire (default: until SIGINT/SIGTERM)."],
         ["summary-json", None, None, "Standalone: also write the run's summary to this JSON file."],
@@ -57,10 +61,14 @@ class Options(usage.Options):
 
     turret_config: TurretConfig
     transaction_class: type
+    #: the extracted turret package (``--tar``), removed when the turret exits
+    package: ExtractedPackage | None = None
 
     def postOptions(self) -> None:
-        if not self["config"]:
-            raise usage.UsageError("a config file is required: -c config.json")
+        if self["config"] and self["tar"]:
+            raise usage.UsageError("-c and --tar exclude each other: give one")
+        if not self["config"] and not self["tar"]:
+            raise usage.UsageError("a config file is required: -c config.json (or --tar PACKAGE)")
         turret_id = self["uuid"]
         if turret_id is not None and (not turret_id or any(c.isspace() for c in turret_id)):
             fail(f"--uuid must be a non-empty id without spaces, got {turret_id!r}")
@@ -78,9 +86,15 @@ class Options(usage.Options):
                 fail(f"--duration must be a number of seconds > 0, got {self['duration']!r}")
             self["duration"] = duration
         try:
-            self.turret_config = load_config(self["config"], standalone=standalone)
+            config_path = self["config"]
+            if self["tar"]:
+                self.package = ExtractedPackage(self["tar"])
+                config_path = self.package.open()
+            self.turret_config = load_config(config_path, standalone=standalone)
             self.transaction_class = load_transaction_class(self.turret_config.script_path)
-        except (ConfigError, ScriptError) as e:
+        except (ConfigError, ScriptError, PackageError) as e:
+            if self.package is not None:
+                self.package.close()
             fail(str(e))
 
 
@@ -99,6 +113,32 @@ class SequentialMultiService(MultiService):
         for child in reversed(list(self)):
             d.addBoth(lambda _, child=child: child.stopService())
         return d
+
+
+class PackageCleanup(Service):
+    """
+    Removes the extracted turret package when the turret stops (it is the
+    first service, so it stops last).
+    """
+
+    log = Logger()
+
+    def __init__(self, package: ExtractedPackage, archive: str) -> None:
+        self._package = package
+        self._archive = archive
+        atexit.register(package.close)
+
+    def startService(self) -> None:
+        super().startService()
+        self.log.info(
+            "running turret package {archive} from {folder}",
+            archive=self._archive,
+            folder=str(self._package.directory),
+        )
+
+    def stopService(self) -> None:
+        super().stopService()
+        self._package.close()
 
 
 class ProcessExit:
@@ -149,6 +189,8 @@ def makeService(options: Options) -> IService:
 
     config = options.turret_config
     top = SequentialMultiService()
+    if options.package is not None:
+        PackageCleanup(options.package, options["tar"]).setServiceParent(top)
     exit = ProcessExit(reactor)
     sink: Any
     if options["standalone"]:

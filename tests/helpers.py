@@ -74,13 +74,19 @@ class TurretProcess:
     collected in :attr:`output`.
     """
 
-    def __init__(self, args: list[str], cwd: str | Path, turret_id: str | None = None) -> None:
+    def __init__(
+        self,
+        args: list[str],
+        cwd: str | Path,
+        turret_id: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.uuid = turret_id or str(uuidlib.uuid4())
         self._collector = _Collector()
         argv = [TWISTD, "-n", "--pidfile=", "--logfile=-", "oct-turret", *args]
         if "--uuid" not in args:
             argv += ["--uuid", self.uuid]
-        env = dict(os.environ)
+        env = dict(env if env is not None else os.environ)
         env["PYTHONUNBUFFERED"] = "1"
         self.transport = reactor.spawnProcess(
             self._collector, TWISTD, argv, env=env, path=str(cwd)

@@ -354,9 +354,10 @@ class ExtractPackageTests(SynchronousTestCase):
         )
 
     def test_limits_documented(self) -> None:
-        """The real limits are 10,000 members and 1 GiB."""
+        """The real limits are 10,000 members, 1 GiB, and 1 MiB after the end."""
         self.assertEqual(package.MAX_MEMBERS, 10_000)
         self.assertEqual(package.MAX_TOTAL_SIZE, 1 << 30)
+        self.assertEqual(package.MAX_TRAILING_SIZE, 1 << 20)
 
     # -- broken or incomplete archives ------------------------------------------
 
@@ -385,30 +386,70 @@ class ExtractPackageTests(SynchronousTestCase):
             self.assertNothingWritten(caught.exception, "not a tar archive", before)
 
     def test_corrupt_compressed(self) -> None:
-        """A gzip archive cut short or with damaged bytes is refused."""
+        """
+        A gzip, bzip2 or xz archive cut short, or with damaged bytes that
+        only its checksum reveals, is refused before anything is written.
+        """
         members = [config_member(), regular("data", os.urandom(200_000))]
-        data = write_archive(self.archive, members).read_bytes()
-        damaged = bytearray(data)
-        damaged[len(data) // 2 : len(data) // 2 + 64] = b"\0" * 64
-        for content in (data[: len(data) // 2], bytes(damaged), data[:-8]):
-            self.archive.write_bytes(content)
-            before = snapshot(self.base)
-            with self.assertRaises(PackageError) as caught:
-                extract_package(self.archive, self.destination)
-            self.assertNothingWritten(caught.exception, "", before)
+        for mode in ("w:gz", "w:bz2", "w:xz"):
+            data = write_archive(self.archive, members, mode).read_bytes()
+            middle = len(data) // 2
+            damaged = data[:middle] + bytes(64) + data[middle + 64 :]
+            for content in (data[:middle], damaged, data[:-8]):
+                self.archive.write_bytes(content)
+                before = snapshot(self.base)
+                with self.assertRaises(PackageError) as caught:
+                    extract_package(self.archive, self.destination)
+                self.assertNothingWritten(caught.exception, "", before)
 
     def test_truncated_plain_tar(self) -> None:
-        """
-        A plain tar cut in the middle of its last file fails after
-        ``config.json`` was written; what was written is removed again.
-        """
+        """A plain tar cut in the middle of its last file is refused."""
         members = [config_member(), regular("data", b"x" * 100_000)]
         data = write_archive(self.archive, members, "w").read_bytes()
         self.archive.write_bytes(data[:50_000])
         before = snapshot(self.base)
         with self.assertRaises(PackageError) as caught:
             extract_package(self.archive, self.destination)
-        self.assertNothingWritten(caught.exception, "extraction failed", before)
+        self.assertNothingWritten(caught.exception, "corrupt archive", before)
+
+    def test_trailing_data(self) -> None:
+        """
+        More than ``MAX_TRAILING_SIZE`` bytes after the end of the archive
+        are refused (they would only cost time to read).
+        """
+        self.patch(package, "MAX_TRAILING_SIZE", 20 * 1024)
+        data = write_archive(self.archive, [config_member()], "w").read_bytes()
+        self.archive.write_bytes(data + bytes(20 * 1024))
+        before = snapshot(self.base)
+        with self.assertRaises(PackageError) as caught:
+            extract_package(self.archive, self.destination)
+        self.assertNothingWritten(caught.exception, "after the end of the archive", before)
+
+    def test_failure_while_writing(self) -> None:
+        """
+        When writing fails half-way (a full disk, say), the files written
+        so far are removed again and the error names the archive.
+        """
+        write_archive(
+            self.archive,
+            [config_member(), directory("sub"), regular("sub/data", b"x"), regular("last", b"y")],
+        )
+        written: list[str] = []
+        real = package._write_file
+
+        def failing(source: object, target: Path, member: tarfile.TarInfo) -> None:
+            if member.name == "last":
+                raise OSError(28, "No space left on device")
+            real(source, target, member)  # type: ignore[arg-type]
+            written.append(member.name)
+
+        self.patch(package, "_write_file", failing)
+        before = snapshot(self.base)
+        with self.assertRaises(PackageError) as caught:
+            extract_package(self.archive, self.destination)
+        self.assertEqual(written, ["config.json", "sub/data"])
+        message = self.assertNothingWritten(caught.exception, "extraction failed", before)
+        self.assertIn("No space left on device", message)
 
     def test_no_config(self) -> None:
         """An archive without ``config.json`` at its root is refused."""
@@ -429,7 +470,6 @@ class ExtractPackageTests(SynchronousTestCase):
 
     def test_empty_archive(self) -> None:
         """A valid tar file with no member at all is refused."""
-        before = snapshot(self.base)
         write_archive(self.archive, [])
         before = snapshot(self.base)
         with self.assertRaises(PackageError) as caught:

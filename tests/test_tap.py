@@ -105,3 +105,78 @@ class OptionsTests(SynchronousTestCase):
         A uuid with a space would break the topic of addressed orders.
         """
         self.assertFails("--uuid must be", "-c", str(write_config(self.folder())), "--uuid", "a b")
+
+
+class TarTests(TestCase):
+    """
+    ``--tar``: running a package made by ``oct pack-turrets``.
+    """
+
+    timeout = 60
+
+    def make_package(self, folder: Path, **keys: object) -> Path:
+        import tarfile
+
+        source = folder / "src"
+        write_config(source, script="deferred_sleep.py", **keys)
+        (source / "test_scripts").mkdir()
+        (source / "deferred_sleep.py").rename(source / "test_scripts" / "deferred_sleep.py")
+        config = (source / "config.json").read_text().replace('"deferred_sleep.py"', '"test_scripts/deferred_sleep.py"')
+        (source / "config.json").write_text(config)
+        archive = folder / "turret.tar.gz"
+        with tarfile.open(archive, "w:gz") as tar:
+            tar.add(source / "config.json", "config.json")
+            tar.add(source / "test_scripts", "test_scripts")
+        return archive
+
+    def test_exclusive(self) -> None:
+        """
+        ``-c`` and ``--tar`` exclude each other.
+        """
+        with self.assertRaises(usage.UsageError):
+            Options().parseOptions(["-c", "a.json", "--tar", "b.tar.gz"])
+
+    async def test_runs_package_and_removes_it(self) -> None:
+        """
+        A package runs standalone from its extracted folder, and the
+        temporary folder is gone when the turret has exited.
+        """
+        from tests.helpers import TurretProcess
+
+        folder = Path(self.mktemp()).absolute()
+        folder.mkdir()
+        archive = self.make_package(folder, hq_address=None, hq_publisher=None, hq_rc=None)
+        turret = TurretProcess(["--tar", str(archive), "--standalone", "--duration", "0.5"], cwd=folder)
+        self.addCleanup(turret.cleanup)
+        self.assertEqual(await turret.wait_exit(), 0, turret.output)
+        self.assertIn("Run summary", turret.output)
+        extracted = turret.output.split("script ")[1].split()[0]
+        self.assertEqual(extracted, "test_scripts/deferred_sleep.py")
+        temp_dir = Path(turret.output.split(" from ")[1].split()[0])
+        self.assertIn("oct-turret-", temp_dir.name)
+        self.assertFalse(temp_dir.exists(), f"{temp_dir} left behind")
+
+    async def test_unsafe_package_refused(self) -> None:
+        """
+        A package with a member that climbs out of its folder is refused
+        at start with one line, exit status 2.
+        """
+        import io
+        import tarfile
+
+        from tests.helpers import TurretProcess
+
+        folder = Path(self.mktemp()).absolute()
+        folder.mkdir()
+        archive = folder / "evil.tar.gz"
+        with tarfile.open(archive, "w:gz") as tar:
+            info = tarfile.TarInfo("../escaped.py")
+            info.size = 1
+            tar.addfile(info, io.BytesIO(b"#"))
+        turret = TurretProcess(["--tar", str(archive)], cwd=folder)
+        self.addCleanup(turret.cleanup)
+        self.assertEqual(await turret.wait_exit(), EXIT_BAD_INPUT)
+        lines = [line for line in turret.output.splitlines() if line.strip()]
+        self.assertEqual(len(lines), 1, turret.output)
+        self.assertIn("evil.tar.gz", lines[0])
+        self.assertFalse((folder.parent / "escaped.py").exists())
