@@ -90,6 +90,8 @@ class Cannon:
     :param pacing: seconds; a transaction starts at most once per period.
     :param transaction_timeout: seconds ``run`` may take, or None.
     :param on_crash: called if the cannon's own machinery fails (a bug).
+    :param throttle: called before each transaction; a Deferred it returns
+        holds the cannon back until it fires (backpressure).
     """
 
     log = Logger()
@@ -107,6 +109,7 @@ class Cannon:
         pacing: float = 0.0,
         transaction_timeout: float | None = None,
         on_crash: Callable[[Failure], None] | None = None,
+        throttle: Callable[[], Deferred[None] | None] | None = None,
     ) -> None:
         self.index = index
         self._turret_name = turret_name
@@ -118,12 +121,13 @@ class Cannon:
         self._pacing = pacing
         self._timeout = transaction_timeout
         self._on_crash = on_crash
+        self._throttle = throttle
         self._transaction: Any = None
         self._loop = LoopingCall(self._fire)
         self._loop.clock = clocks.reactor
         self._finished: Deferred[None] | None = None
         self._in_flight: Deferred[Any] | None = None
-        self._pacing_wait: Deferred[None] | None = None
+        self._idle_wait: Deferred[None] | None = None
         self._cancel_reason: str | None = None
         # The iteration under way.
         self._epoch = 0.0
@@ -162,8 +166,8 @@ class Cannon:
             return defer.succeed(None)
         if self._loop.running:
             self._loop.stop()
-        if self._pacing_wait is not None:
-            self._pacing_wait.cancel()
+        if self._idle_wait is not None:
+            self._idle_wait.cancel()
         done: Deferred[None] = Deferred()
         self._finished.addBoth(lambda r: (done.callback(None), r)[1])
         return done
@@ -190,6 +194,12 @@ class Cannon:
             )
 
     def _fire(self) -> Deferred[None] | None:
+        if self._throttle is not None:
+            hold = self._throttle()
+            if hold is not None:
+                # Wait, then the LoopingCall calls _fire again (and checks again).
+                self._idle_wait = hold
+                return hold.addBoth(self._idle_over)
         clocks = self._clocks
         self._began = clocks.monotonic()
         self._epoch = clocks.wall()
@@ -303,11 +313,11 @@ class Cannon:
         if self._pacing > 0 and self._loop.running:
             wait = self._pacing - (self._clocks.monotonic() - self._began)
             if wait > 0:
-                self._pacing_wait = deferLater(self._clocks.reactor, wait)
-                return self._pacing_wait.addBoth(self._pacing_over)
+                self._idle_wait = deferLater(self._clocks.reactor, wait)
+                return self._idle_wait.addBoth(self._idle_over)
         return None
 
-    def _pacing_over(self, result: object) -> None:
-        self._pacing_wait = None
+    def _idle_over(self, result: object) -> None:
+        self._idle_wait = None
         if isinstance(result, Failure):
             result.trap(CancelledError)

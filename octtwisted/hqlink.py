@@ -102,6 +102,7 @@ class HQLink(Service):
         self._queue: deque[bytes] = deque()
         self._retry: IDelayedCall | None = None
         self._flush_waiters: list[Deferred[None]] = []
+        self._room_waiters: list[tuple[int, Deferred[None]]] = []
         self._bad_orders = WarningLimiter(reactor)
         self.dropped = 0
         self.sent = 0
@@ -147,6 +148,28 @@ class HQLink(Service):
     def pending(self) -> int:
         return len(self._queue)
 
+    def wait_for_room(self, below: int) -> Deferred[None]:
+        if len(self._queue) < below:
+            return defer.succeed(None)
+        d: Deferred[None] = Deferred()
+        self._room_waiters.append((below, d))
+        return d
+
+    def _release_room_waiters_anyway(self) -> None:
+        waiting, self._room_waiters = self._room_waiters, []
+        for _, d in waiting:
+            if not d.called:
+                d.callback(None)
+
+    def _release_room_waiters(self) -> None:
+        waiting, self._room_waiters = self._room_waiters, []
+        for below, d in waiting:
+            if len(self._queue) < below:
+                if not d.called:
+                    d.callback(None)
+            else:
+                self._room_waiters.append((below, d))
+
     def flush(self, timeout: float) -> Deferred[None]:
         if not self._queue:
             return defer.succeed(None)
@@ -166,6 +189,7 @@ class HQLink(Service):
             d.callback(None)
 
     def _give_up(self, why: str) -> None:
+        self._release_room_waiters_anyway()
         if self._queue:
             lost = len(self._queue)
             self.dropped += lost
@@ -208,6 +232,9 @@ class HQLink(Service):
                 return
             queue.popleft()
             self.sent += 1
+            if self._room_waiters and len(queue) < self._room_waiters[0][0]:
+                self._release_room_waiters()
+        self._release_room_waiters()
         self._release_flush_waiters()
 
     # Service

@@ -45,6 +45,11 @@ class ResultSink(Protocol):
         How many results are queued, not yet handed to the transport.
         """
 
+    def wait_for_room(self, below: int) -> Deferred[None]:
+        """
+        Fires once fewer than ``below`` results are queued.
+        """
+
     def flush(self, timeout: float) -> Deferred[None]:
         """
         Fires when every queued result has been handed to the transport, or

@@ -48,6 +48,9 @@ class LocalSink:
     def pending(self) -> int:
         return 0
 
+    def wait_for_room(self, below: int) -> Deferred[None]:
+        return defer.succeed(None)
+
     def flush(self, timeout: float) -> Deferred[None]:
         return defer.succeed(None)
 

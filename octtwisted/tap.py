@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import atexit
 import os
+import signal
 import sys
+import time
 import uuid as uuidlib
 from pathlib import Path
 from typing import Any, NoReturn
@@ -26,6 +28,7 @@ from octtwisted.clocks import Clocks
 from octtwisted.config import ConfigError, TurretConfig, load_config
 from octtwisted.package import ExtractedPackage, PackageError
 from octtwisted.script import ScriptError, is_blocking, load_transaction_class
+from octtwisted.watchdog import ReactorWatchdog
 from octtwisted.steps import ReactorStepCaller, StepCaller, ThreadPoolService, ThreadStepCaller
 
 #: Exit status for a bad command line, config or script.
@@ -154,7 +157,25 @@ class ProcessExit:
     def __init__(self, reactor: Any) -> None:
         self._reactor = reactor
         self.code: int | None = None
+        reactor.addSystemEventTrigger("before", "shutdown", self._second_signal_exits)
         reactor.addSystemEventTrigger("after", "shutdown", self._after_shutdown)
+
+    def _second_signal_exits(self) -> None:
+        """
+        Once shutting down, a second SIGINT or SIGTERM ends the process at
+        once (with 128 + the signal's number).
+        """
+
+        def now(number: int, frame: object) -> None:
+            sys.stderr.write(f"oct-turret: signal {number} while stopping: exiting now\n")
+            sys.stderr.flush()
+            os._exit(128 + number)
+
+        for number in (signal.SIGINT, signal.SIGTERM):
+            try:
+                signal.signal(number, now)
+            except ValueError:  # not the main thread (tests)
+                pass
 
     def __call__(self, code: int) -> None:
         self.code = code
@@ -226,6 +247,7 @@ def makeService(options: Options) -> IService:
         exit=exit,
     )
     turret.setServiceParent(top)
+    ReactorWatchdog(reactor, time.monotonic).setServiceParent(top)
     if options["standalone"]:
         from octtwisted.standalone import StandaloneRun
 

@@ -257,5 +257,8 @@ class RecordingSink(_Recorder):
     def pending(self) -> int:
         return 0
 
+    def wait_for_room(self, below: int) -> Deferred[None]:
+        return defer.succeed(None)
+
     def flush(self, timeout: float) -> Deferred[None]:
         return defer.succeed(None)

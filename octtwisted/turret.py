@@ -87,6 +87,7 @@ class TurretService(Service):
         self._progress: ProgressReporter | None = None
         self._run_began = 0.0
         self._http: SharedHTTPClient | None = None
+        self._holding: Deferred[None] | None = None
         #: the summary of the last run, once it has stopped
         self.last_summary: Summary | None = None
         #: results made since the process started
@@ -224,6 +225,7 @@ class TurretService(Service):
                 pacing=config.pacing,
                 transaction_timeout=config.transaction_timeout,
                 on_crash=self.abort,
+                throttle=self._hold_if_queue_full,
             )
             for i in range(config.cannons)
         ]
@@ -292,6 +294,30 @@ class TurretService(Service):
 
     def _report_failure(self, failure: Failure) -> None:
         self.log.failure("error while stopping", failure=failure)
+
+    def _hold_if_queue_full(self) -> Deferred[None] | None:
+        """
+        Backpressure: while ``max_pending_results`` results wait to be
+        sent, cannons hold back until the queue is down to half.
+        """
+        limit = self.config.max_pending_results
+        if self._sink.pending() < limit:
+            return None
+        if self._holding is None:
+            self.log.warn(
+                "{pending} results wait for the HQ: cannons paused until "
+                "it catches up",
+                pending=self._sink.pending(),
+            )
+            self._holding = self._sink.wait_for_room(max(1, limit // 2))
+            self._holding.addCallback(self._resume)
+        hold: Deferred[None] = Deferred()
+        self._holding.addCallback(lambda r: (hold.callback(None), r)[1])
+        return hold
+
+    def _resume(self, _: object) -> None:
+        self._holding = None
+        self.log.info("the HQ caught up: cannons resume")
 
     def _active_cannons(self) -> int:
         return sum(1 for c in self._cannons if c.running)
