@@ -104,6 +104,7 @@ class HQLink(Service):
         self._flush_waiters: list[Deferred[None]] = []
         self._room_waiters: list[tuple[int, Deferred[None]]] = []
         self._bad_orders = WarningLimiter(reactor)
+        self._suppressed_report: IDelayedCall | None = None
         self.dropped = 0
         self.sent = 0
 
@@ -117,19 +118,30 @@ class HQLink(Service):
             order = decode_order(frames)
         except BadOrder as e:
             if self._bad_orders.allow():
-                suppressed = self._bad_orders.take_suppressed()
                 self.log.warn(
-                    "ignored a bad order: {problem} (frame starts {head!r}){more}",
+                    "ignored a bad order: {problem} (frame starts {head!r})",
                     problem=str(e),
                     head=frames[0][:60] if frames else b"",
-                    suppressed=suppressed,
-                    more=f"; {suppressed} more bad orders not logged" if suppressed else "",
+                )
+            elif self._suppressed_report is None:
+                self._suppressed_report = self._reactor.callLater(
+                    self._bad_orders.period, self._report_suppressed
                 )
             return
         if order.topic not in ("", self._uuid):
             return  # addressed to another turret
         if self._handler is not None:
             self._handler(order)
+
+    def _report_suppressed(self) -> None:
+        self._suppressed_report = None
+        count = self._bad_orders.take_suppressed()
+        if count:
+            self.log.warn(
+                "{count} more bad orders ignored and not logged in the last {period:g}s",
+                count=count,
+                period=self._bad_orders.period,
+            )
 
     # ResultSink
 
@@ -271,8 +283,9 @@ class HQLink(Service):
         holds; the context is ended in a thread so the reactor never waits.
         """
         super().stopService()
-        if self._retry is not None and self._retry.active():
-            self._retry.cancel()
+        for call in (self._retry, self._suppressed_report):
+            if call is not None and call.active():
+                call.cancel()
         self._give_up("shutting down")
         factory, self._factory = self._factory, None
         self._push = self._orders = None

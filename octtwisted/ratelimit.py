@@ -12,21 +12,20 @@ class WarningLimiter:
     Allows ``burst`` warnings per ``period`` seconds and counts the rest.
 
     ``allow()`` says whether to log this one; ``take_suppressed()`` returns
-    (and resets) how many were held back since the last one allowed, so the
-    next warning logged can say so.
+    (and resets) how many were held back, for a summary line.
     """
 
     def __init__(self, clock: IReactorTime, burst: int = 5, period: float = 10.0) -> None:
         self._clock = clock
         self._burst = burst
-        self._period = period
+        self.period = period
         self._window_start = float("-inf")
         self._in_window = 0
         self._suppressed = 0
 
     def allow(self) -> bool:
         now = self._clock.seconds()
-        if now - self._window_start >= self._period:
+        if now - self._window_start >= self.period:
             self._window_start = now
             self._in_window = 0
         if self._in_window < self._burst:

@@ -11,7 +11,15 @@ from __future__ import annotations
 import json
 from typing import Any, Sequence
 
-from octtwisted.messages import COMMANDS, SET_TRANSACTION_CONTEXT, Order, Result, StatusReport
+from octtwisted.messages import (
+    COMMANDS,
+    SET_TRANSACTION_CONTEXT,
+    START,
+    STOP,
+    Order,
+    Result,
+    StatusReport,
+)
 
 #: The HQ files any frame whose raw bytes contain this as a status message.
 STATUS_WORD = b"status"
@@ -66,6 +74,8 @@ def decode_order(frames: Sequence[bytes]) -> Order:
             f"{SET_TRANSACTION_CONTEXT} needs an object as msg, "
             f"got {type(msg).__name__}"
         )
+    if command in (START, STOP) and not (msg is None or isinstance(msg, str)):
+        raise BadOrder(f"{command} needs a string as msg, got {type(msg).__name__}")
     return Order(command=command, msg=msg, topic=topic_text)
 
 

@@ -158,3 +158,165 @@ class ProcessReliabilityTests(TestCase):
         code = await turret.wait_exit(timeout=5)
         self.assertEqual(code, 128 + signal.SIGTERM)
         self.assertIn("exiting now", turret.output)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def fuzz_frames(count: int = 150) -> list[Any]:
+    """
+    Frames that are not orders this turret obeys, made by hypothesis:
+    random bytes, invalid UTF-8, JSON that is not an object, objects with
+    missing, extra or wrongly typed keys, unknown commands, 1 MiB frames, a
+    topic alone, an empty frame, and multi-frame messages.
+    """
+    import json
+
+    from hypothesis import HealthCheck, given, settings, strategies as st
+
+    from octtwisted.messages import COMMANDS
+
+    json_values = st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+        max_leaves=8,
+    )
+    unknown_command = st.text(max_size=20).filter(lambda c: c not in COMMANDS)
+    bad_objects = st.one_of(
+        st.fixed_dictionaries({"command": unknown_command, "msg": json_values}),
+        st.fixed_dictionaries({"command": json_values.filter(lambda c: not isinstance(c, str)), "msg": json_values}),
+        st.fixed_dictionaries({"msg": json_values}),
+        st.fixed_dictionaries(
+            {"command": st.sampled_from(["start", "stop"]), "msg": st.integers() | st.lists(st.integers(), max_size=2)}
+        ),
+        st.fixed_dictionaries(
+            {"command": st.just("set_transaction_context"), "msg": json_values.filter(lambda m: not isinstance(m, dict))}
+        ),
+    )
+    topics = st.sampled_from([b"", b"other-turret", b"\xff\xfe"])
+    single = st.one_of(
+        st.binary(max_size=300),
+        st.binary(max_size=50).map(lambda b: b"\xff" + b),
+        json_values.filter(lambda v: not isinstance(v, dict)).map(lambda v: b" " + json.dumps(v).encode()),
+        st.tuples(topics, bad_objects).map(lambda t: t[0] + b" " + json.dumps(t[1]).encode()),
+        st.just(b" " + b"{" * (1 << 20)),
+        st.just(b"topic-only"),
+        st.just(b""),
+    )
+    message = st.one_of(single, st.lists(st.binary(max_size=40), min_size=2, max_size=4))
+    frames: list[Any] = []
+
+    @settings(max_examples=count, database=None, suppress_health_check=list(HealthCheck), deadline=None)
+    @given(message)
+    def collect(frame: Any) -> None:
+        frames.append(frame)
+
+    collect()
+    return frames
+
+
+class HQEndToEndReliabilityTests(TestCase):
+    timeout = 120
+
+    def launch(self, hq_keys: dict[str, Any], script: str = "deferred_sleep.py", **keys: Any) -> TurretProcess:
+        folder = Path(self.mktemp()).absolute()
+        config = write_config(folder, script=script, **{**hq_keys, "cannons": 3, **keys})
+        turret = TurretProcess(["-c", str(config)], cwd=folder)
+        self.addCleanup(turret.cleanup)
+        return turret
+
+    def hq(self, **ports: int) -> Any:
+        from octtwisted.testing import FakeHQ
+
+        hq = FakeHQ()
+        hq.start(**ports)
+        self.addCleanup(hq.stop)
+        return hq
+
+    async def test_fuzzed_orders(self) -> None:
+        """
+        Hypothesis-made junk, sent to a waiting and to a running turret:
+        the process stays up, keeps firing and answering status_request,
+        and the warnings are rate-limited.
+        """
+        hq = self.hq()
+        turret = self.launch(hq.turret_config())
+        frames = fuzz_frames()
+        await hq.wait_for_status("ready", turret.uuid)
+        await hq.handshake(turret.uuid)
+        for frame in frames:
+            hq.publish_raw(frame)
+        self.assertEqual((await hq.handshake(turret.uuid))["status"], "ready")
+        hq.publish("start", "open fire")
+        await hq.wait_for_status("Running", turret.uuid)
+        await hq.wait_for_results(20)
+        for frame in frames:
+            hq.publish_raw(frame)
+        self.assertEqual((await hq.handshake(turret.uuid))["status"], "Running")
+        count = len(hq.results)
+        await hq.wait_for_results(count + 100)
+        while "more bad orders ignored and not logged" not in turret.output:
+            await deferLater(reactor, 0.1, lambda: None)
+        hq.publish("kill", None)
+        self.assertEqual(await turret.wait_exit(), 0, turret.output[-3000:])
+        warnings = turret.output.count("ignored a bad order")
+        self.assertTrue(1 <= warnings <= 10, f"{warnings} warnings for {2 * len(frames)} bad frames")
+
+    async def test_hq_comes_up_later(self) -> None:
+        """
+        With no HQ at start, the turret waits and keeps announcing; the HQ
+        binds its sockets 30 s later and finds it, starts it and gets
+        results.
+        """
+        ports = {"publisher_port": _free_port(), "rc_port": _free_port()}
+        turret = self.launch(
+            {"hq_address": "127.0.0.1", "hq_publisher": ports["publisher_port"], "hq_rc": ports["rc_port"]}
+        )
+        while "ready:" not in turret.output:
+            await deferLater(reactor, 0.1, lambda: None)
+        await deferLater(reactor, 30, lambda: None)  # the scenario: HQ down for 30 s
+        self.assertTrue(turret.running)
+        hq = self.hq(**ports)
+        await hq.wait_for_status("ready", turret.uuid)
+        await hq.handshake(turret.uuid)
+        hq.publish("start", "open fire")
+        await hq.wait_for_results(20)
+        hq.publish("kill", None)
+        self.assertEqual(await turret.wait_exit(), 0)
+
+    async def test_internal_failure_aborts(self) -> None:
+        """
+        A failure the turret cannot survive (a script raising a
+        BaseException that is not an Exception) sends ``Aborted`` to the
+        HQ, then the process exits with status 70.
+        """
+        hq = self.hq()
+        turret = self.launch(hq.turret_config(), script="fatal.py", cannons=1)
+        await hq.wait_for_status("ready", turret.uuid)
+        await hq.handshake(turret.uuid)
+        hq.publish("start", "open fire")
+        self.assertEqual(await turret.wait_exit(), 70, turret.output)
+        await hq.wait_for_status("Aborted", turret.uuid)
+        self.assertIn("EndOfTheWorld", turret.output)
+
+
+class WarningLimiterTests(SynchronousTestCase):
+    def test_burst_per_period(self) -> None:
+        """
+        5 warnings per 10 s pass; the rest are counted, and the count is
+        taken once.
+        """
+        from octtwisted.ratelimit import WarningLimiter
+
+        clock = Clock()
+        limiter = WarningLimiter(clock, burst=5, period=10)
+        self.assertEqual([limiter.allow() for _ in range(8)], [True] * 5 + [False] * 3)
+        self.assertEqual(limiter.take_suppressed(), 3)
+        self.assertEqual(limiter.take_suppressed(), 0)
+        clock.advance(10)
+        self.assertTrue(limiter.allow())

@@ -55,6 +55,8 @@ class DecodeOrderTests(SynchronousTestCase):
             b' {"command": "dance"}': "unknown command",
             b"\xff\xfe {}": "not UTF-8",
             b' {"command": "set_transaction_context", "msg": [1]}': "needs an object",
+            b' {"command": "start", "msg": 5}': "needs a string",
+            b' {"command": "stop", "msg": {}}': "needs a string",
         }
         for frame, reason in cases.items():
             with self.assertRaises(BadOrder) as caught:
