@@ -24,12 +24,13 @@ from twisted.internet import defer, threads
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
-from txzmq import ZmqEndpoint, ZmqEndpointType, ZmqFactory
+from txzmq import ZmqConnection, ZmqEndpoint, ZmqEndpointType, ZmqFactory
+from zmq.utils.monitor import parse_monitor_message
 from txzmq.pubsub import ZmqSubConnection
 from txzmq.pushpull import ZmqPushConnection
 
 from octtwisted.interfaces import OrderHandler
-from octtwisted.messages import Result, StatusReport
+from octtwisted.messages import ABORTED, KILLED, Result, StatusReport
 from octtwisted.ratelimit import WarningLimiter
 from octtwisted.wire import BadOrder, decode_order, encode_result, encode_status
 
@@ -64,6 +65,21 @@ class _ResultSocket(ZmqPushConnection):
     def __init__(self, factory: ZmqFactory, endpoint: ZmqEndpoint, hwm: int) -> None:
         self.highWaterMark = hwm
         super().__init__(factory, endpoint)
+
+
+class _MonitorSocket(ZmqConnection):
+    """
+    Reads the connection events ZeroMQ reports for the PUSH socket.
+    """
+
+    socketType = zmq.PAIR
+
+    def __init__(self, factory: ZmqFactory, endpoint: ZmqEndpoint, on_event: Any) -> None:
+        self._on_event = on_event
+        super().__init__(factory, endpoint)
+
+    def messageReceived(self, message: list[bytes]) -> None:
+        self._on_event(parse_monitor_message(message)["event"])
 
 
 class HQLink(Service):
@@ -103,6 +119,10 @@ class HQLink(Service):
         self._retry: IDelayedCall | None = None
         self._flush_waiters: list[Deferred[None]] = []
         self._room_waiters: list[tuple[int, Deferred[None]]] = []
+        self._monitor: _MonitorSocket | None = None
+        self._connect_listeners: list[Any] = []
+        #: whether the PUSH socket has a connection to the HQ
+        self.connected = False
         self._bad_orders = WarningLimiter(reactor)
         self._suppressed_report: IDelayedCall | None = None
         self.dropped = 0
@@ -145,8 +165,18 @@ class HQLink(Service):
 
     # ResultSink
 
+    def on_connected(self, listener: Any) -> None:
+        self._connect_listeners.append(listener)
+
     def send_status(self, status: StatusReport) -> None:
-        self._send(encode_status(status))
+        """
+        A status goes out now if the HQ is connected. While it is not, only
+        a final status (Killed, Aborted) is queued: the others would be
+        stale by the time the HQ comes, and the turret announces itself
+        again anyway.
+        """
+        if self.connected or status.status in (KILLED, ABORTED):
+            self._send(encode_status(status))
 
     def send_result(self, result: Result) -> None:
         self._send(encode_result(result))
@@ -249,6 +279,20 @@ class HQLink(Service):
         self._release_room_waiters()
         self._release_flush_waiters()
 
+    def _connection_event(self, event: int) -> None:
+        if event == zmq.EVENT_HANDSHAKE_SUCCEEDED and not self.connected:
+            self.connected = True
+            self.log.info("results socket connected to the HQ at {address}", address=self._result_address)
+            for listener in self._connect_listeners:
+                listener()
+        elif event == zmq.EVENT_DISCONNECTED and self.connected:
+            self.connected = False
+            self.log.warn(
+                "results socket lost its connection to the HQ at {address}; "
+                "ZeroMQ reconnects by itself, results wait meanwhile",
+                address=self._result_address,
+            )
+
     # Service
 
     def startService(self) -> None:
@@ -266,6 +310,13 @@ class HQLink(Service):
             factory,
             ZmqEndpoint(ZmqEndpointType.connect, self._order_address),
             self._frames_received,
+        )
+        monitor_address = f"inproc://octtwisted-monitor-{id(self)}"
+        self._push.socket.monitor(
+            monitor_address, zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED
+        )
+        self._monitor = _MonitorSocket(
+            factory, ZmqEndpoint(ZmqEndpointType.connect, monitor_address), self._connection_event
         )
         self._orders.subscribe(b"")
         self._orders.subscribe(self._uuid.encode("utf-8"))
@@ -288,7 +339,12 @@ class HQLink(Service):
                 call.cancel()
         self._give_up("shutting down")
         factory, self._factory = self._factory, None
-        self._push = self._orders = None
+        if self._push is not None:
+            try:
+                self._push.socket.disable_monitor()
+            except zmq.ZMQError:
+                pass
+        self._push = self._orders = self._monitor = None
         if factory is None:
             return defer.succeed(None)
         for connection in list(factory.connections):

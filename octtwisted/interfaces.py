@@ -35,6 +35,11 @@ class ResultSink(Protocol):
         Send a status message now (status messages are never held back).
         """
 
+    def on_connected(self, listener: Callable[[], None]) -> None:
+        """
+        Call ``listener`` each time the transport (re)connects to the HQ.
+        """
+
     def send_result(self, result: Result) -> None:
         """
         Send, or queue, one result.

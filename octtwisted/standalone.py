@@ -48,6 +48,9 @@ class LocalSink:
     def pending(self) -> int:
         return 0
 
+    def on_connected(self, listener: Callable[[], None]) -> None:
+        pass  # always connected
+
     def wait_for_room(self, below: int) -> Deferred[None]:
         return defer.succeed(None)
 

@@ -257,6 +257,9 @@ class RecordingSink(_Recorder):
     def pending(self) -> int:
         return 0
 
+    def on_connected(self, listener: Callable[[], None]) -> None:
+        pass  # always connected
+
     def wait_for_room(self, below: int) -> Deferred[None]:
         return defer.succeed(None)
 

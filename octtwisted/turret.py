@@ -126,6 +126,7 @@ class TurretService(Service):
             self.log.warn("{warning}", warning=warning)
         if self._orders is not None:
             self._orders.listen(self.handle_order)
+        self._sink.on_connected(self._connected)
         self.lifecycle.move(State.READY)
         self.log.info(
             "turret {name} ({uuid}) ready: {cannons} cannons, rampup {rampup}s, "
@@ -152,6 +153,13 @@ class TurretService(Service):
         d.addErrback(self._report_failure)
         self._stopping = d
         return d
+
+    def _connected(self) -> None:
+        """
+        The HQ link (re)connected: say who we are at once.
+        """
+        if self.state not in FINAL_STATES:
+            self.send_status()
 
     # Orders
 

@@ -53,6 +53,7 @@ class FakesMatchSocketsTests(TestCase):
         the same dicts RecordingSink records, sorted the HQ's way (a result
         whose error or timer says ``status`` is still a result).
         """
+        await until(lambda: self.link.connected)
         sink = RecordingSink()
         status = StatusReport("t", "ready", "turret-a", 1.5, "s.py", 4)
         results = [
