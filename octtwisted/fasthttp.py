@@ -91,22 +91,71 @@ _TARGET_CACHE_SIZE = 4096
 # --------------------------------------------------------------------------
 
 
+def _parse_head(head: bytes) -> list[tuple[bytes, bytes]]:
+    """
+    The header fields of the final response at the start of ``head`` (raw
+    bytes the parser has already accepted, possibly followed by body
+    bytes, possibly preceded by interim 1xx responses), names lowercased.
+    """
+    start = 0
+    while True:
+        end = head.find(b"\r\n\r\n", start)
+        if end < 0:
+            end = len(head)
+        block = head[start:end]
+        status_line, _, fields = block.partition(b"\r\n")
+        code = status_line.split(None, 2)[1:2]
+        if code and code[0][:1] == b"1" and code[0] != b"101" and end < len(head):
+            start = end + 4
+            continue
+        break
+    headers: list[tuple[bytes, bytes]] = []
+    if not fields:
+        return headers
+    for line in fields.split(b"\r\n"):
+        if line[:1] in (b" ", b"\t") and headers:
+            # A folded continuation of the previous field.
+            name, value = headers[-1]
+            headers[-1] = (name, (value + b" " + line.strip()).strip())
+            continue
+        name, _, value = line.partition(b":")
+        headers.append((name.strip().lower(), value.strip()))
+    return headers
+
+
 class FastResponse:
     """
     A complete HTTP response.
 
     :ivar code: the status code.
     :ivar headers: ``(name, value)`` pairs in the order received, names
-        lowercased, both ``bytes``.
+        lowercased, both ``bytes``. (Responses read from the network keep
+        the raw header block and split it on first use, since most load
+        scripts only look at the status and body.)
     :ivar body: the whole body (``b""`` when there is none).
     """
 
-    __slots__ = ("code", "headers", "body")
+    __slots__ = ("code", "body", "_headers", "_head")
 
-    def __init__(self, code: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    def __init__(
+        self,
+        code: int,
+        headers: list[tuple[bytes, bytes]] | None,
+        body: bytes,
+        raw_head: bytes | None = None,
+    ) -> None:
         self.code = code
-        self.headers = headers
         self.body = body
+        self._headers = headers
+        self._head = raw_head
+
+    @property
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        headers = self._headers
+        if headers is None:
+            head, self._head = self._head, None
+            headers = self._headers = _parse_head(head) if head else []
+        return headers
 
     def header(self, name: bytes | str) -> bytes | None:
         """
@@ -328,8 +377,9 @@ class _Connection(Protocol):
         #: Closing: never to be handed another request.
         self.dead = False
         self.lost_waiters: list[Deferred[None]] | None = None
-        # Per-response state.
-        self.headers: list[tuple[bytes, bytes]] = []
+        # Per-response state: the chunks that held the status line and
+        # headers, the body chunks, and where the response is at.
+        self.raw: list[bytes] = []
         self.body: list[bytes] = []
         self.status = 0
         self.got_bytes = False
@@ -348,7 +398,6 @@ class _Connection(Protocol):
         """
         self.req = req
         req.conn = self
-        self.headers = []
         self.got_bytes = False
         self.in_body = False
         if delay is not None:
@@ -372,8 +421,8 @@ class _Connection(Protocol):
 
     # -- parser callbacks ---------------------------------------------------
 
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name.lower(), value))
+    # There is deliberately no on_header: a Python call per header field
+    # costs more than splitting the raw header block later, if ever.
 
     def on_headers_complete(self) -> None:
         self.status = status = self.parser.get_status_code()
@@ -391,7 +440,6 @@ class _Connection(Protocol):
     def on_message_complete(self) -> None:
         if self.status < 200:
             # An interim (1xx) response: the real one follows.
-            self.headers = []
             self.in_body = False
             return
         # Must be asked now: llhttp forgets the flags behind it once this
@@ -410,6 +458,8 @@ class _Connection(Protocol):
             self.transport.loseConnection()
             return
         self.got_bytes = True
+        if not self.in_body:
+            self.raw.append(data)
         try:
             self.parser.feed_data(data)
         except HttpParserUpgrade:
@@ -441,12 +491,20 @@ class _Connection(Protocol):
             self.body = []
         else:
             payload = b""
+        raw = self.raw
+        head = raw[0] if len(raw) == 1 else b"".join(raw)
+        self.raw = []
+        if len(head) > 8192:
+            # Do not keep a large first chunk of body alive in the response.
+            end = head.find(b"\r\n\r\n")
+            if end >= 0:
+                head = head[: end + 4]
         if self.head_done:
             self.head_done = False
             if not self.complete:
-                self.keep_alive = self.head_keep_alive()
+                self.keep_alive = self.head_keep_alive(head)
                 self.parser = HttpResponseParser(self)
-        response = FastResponse(self.status, self.headers, payload)
+        response = FastResponse(self.status, None, payload, head)
         self.complete = False
         self.req = None
         req.conn = None
@@ -458,12 +516,12 @@ class _Connection(Protocol):
             self.transport.loseConnection()
         req.callback(response)
 
-    def head_keep_alive(self) -> bool:
+    def head_keep_alive(self, head: bytes) -> bool:
         """
         Whether a HEAD response the parser did not finish allows reuse.
         """
         connection = b""
-        for name, value in self.headers:
+        for name, value in _parse_head(head):
             if name == b"connection":
                 connection = value.lower()
         if self.parser.get_http_version() == "1.1":
@@ -535,7 +593,7 @@ class _Connection(Protocol):
         """
         if self.status in (204, 304) or self.status < 200:
             return False
-        for name, _ in self.headers:
+        for name, _ in _parse_head(b"".join(self.raw)):
             if name == b"content-length" or name == b"transfer-encoding":
                 return False
         return True

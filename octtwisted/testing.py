@@ -121,9 +121,15 @@ class FakeHQ(_Recorder):
     close. :meth:`turret_config` gives the ``hq_*`` keys for a turret.
     """
 
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    def __init__(self, host: str = "127.0.0.1", receive_hwm: int = 0) -> None:
+        """
+        :param receive_hwm: the PULL socket's high-water mark; 0 (no limit)
+            is what the real HQ uses. A finite one lets a paused HQ push
+            back on the turret (see :meth:`pause_results`).
+        """
         super().__init__()
         self.host = host
+        self.receive_hwm = receive_hwm
         self.publisher_port = 0
         self.rc_port = 0
         self._factory: Any = None
@@ -135,19 +141,8 @@ class FakeHQ(_Recorder):
         Bind the PUB and PULL sockets (port 0: a free port).
         """
         import zmq
-        from txzmq import ZmqEndpoint, ZmqEndpointType, ZmqFactory
+        from txzmq import ZmqFactory
         from txzmq.pubsub import ZmqPubConnection
-        from txzmq.pushpull import ZmqPullConnection
-
-        recorder = self
-
-        class Pull(ZmqPullConnection):
-            def onPull(self, message: list[bytes]) -> None:
-                recorder.record_frame(message[0])
-
-        def endpoint(port: int) -> Any:
-            where = f"tcp://{self.host}:{port}" if port else f"tcp://{self.host}:*"
-            return ZmqEndpoint(ZmqEndpointType.bind, where)
 
         def bound_port(connection: Any) -> int:
             address = connection.socket.get(zmq.LAST_ENDPOINT).decode()
@@ -155,10 +150,46 @@ class FakeHQ(_Recorder):
 
         self._factory = ZmqFactory()
         self._factory.lingerPeriod = 0
-        self._pub = ZmqPubConnection(self._factory, endpoint(publisher_port))
-        self._pull = Pull(self._factory, endpoint(rc_port))
+        self._pub = ZmqPubConnection(self._factory, self._endpoint(publisher_port))
+        self._pull = self._make_pull(rc_port)
         self.publisher_port = bound_port(self._pub)
         self.rc_port = bound_port(self._pull)
+
+    def _endpoint(self, port: int) -> Any:
+        from txzmq import ZmqEndpoint, ZmqEndpointType
+
+        where = f"tcp://{self.host}:{port}" if port else f"tcp://{self.host}:*"
+        return ZmqEndpoint(ZmqEndpointType.bind, where)
+
+    def _make_pull(self, port: int) -> Any:
+        from txzmq.pushpull import ZmqPullConnection
+
+        recorder = self
+
+        class Pull(ZmqPullConnection):
+            highWaterMark = self.receive_hwm
+
+            def onPull(self, message: list[bytes]) -> None:
+                recorder.record_frame(message[0])
+
+        return Pull(self._factory, self._endpoint(port))
+
+    def pause_results(self) -> None:
+        """
+        Stop reading the PULL socket (a stalled HQ).
+        """
+        from twisted.internet import reactor
+
+        reactor.removeReader(self._pull)
+
+    def resume_results(self) -> None:
+        """
+        Read the PULL socket again, starting with what waited.
+        """
+        from twisted.internet import reactor
+
+        reactor.addReader(self._pull)
+        self._pull.doRead()
 
     def stop(self) -> None:
         """
@@ -170,9 +201,16 @@ class FakeHQ(_Recorder):
 
     def close_results(self) -> None:
         """
-        Close only the PULL socket (as if the HQ stopped reading).
+        Close only the PULL socket, as an HQ that goes away does.
         """
         self._pull.shutdown()
+        self._pull = None
+
+    def reopen_results(self) -> None:
+        """
+        Bind the PULL socket again on the same port (the HQ is back).
+        """
+        self._pull = self._make_pull(self.rc_port)
 
     def turret_config(self, **keys: Any) -> dict[str, Any]:
         """

@@ -320,3 +320,151 @@ class WarningLimiterTests(SynchronousTestCase):
         self.assertEqual(limiter.take_suppressed(), 0)
         clock.advance(10)
         self.assertTrue(limiter.allow())
+
+
+def _rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+def _made(turret: TurretProcess) -> int:
+    """
+    The number of results the turret says it made (its last log line).
+    """
+    return int(turret.output.split("turret killed: ")[1].split(" results")[0])
+
+
+class HQTroubleTests(TestCase):
+    """
+    The HQ restarts, or stalls: every result the turret made arrives, once.
+    """
+
+    timeout = 120
+
+    def launch(self, hq: Any, **keys: Any) -> TurretProcess:
+        folder = Path(self.mktemp()).absolute()
+        config = write_config(folder, script="deferred_sleep.py", **{**hq.turret_config(), "cannons": 20, **keys})
+        turret = TurretProcess(["-c", str(config)], cwd=folder)
+        self.addCleanup(turret.cleanup)
+        return turret
+
+    def assertConserved(self, hq: Any, turret: TurretProcess) -> None:
+        made = _made(turret)
+        ids = [(r["epoch"], r["elapsed"]) for r in hq.results]
+        self.assertEqual(len(set(ids)), len(ids), "a result arrived twice")
+        self.assertEqual(len(hq.results), made, "results lost")
+        self.assertIn("dropped_results", hq.statuses[-1])
+        self.assertEqual(hq.statuses[-1]["dropped_results"], 0)
+
+    async def test_hq_restart_mid_run(self) -> None:
+        """
+        The HQ's PULL socket closes for 2 s mid-run and is bound again:
+        results made meanwhile arrive after it returns, and every result the
+        turret made is received exactly once.
+        """
+        from octtwisted.testing import FakeHQ
+
+        hq = FakeHQ()
+        hq.start()
+        self.addCleanup(hq.stop)
+        turret = self.launch(hq)
+        await hq.wait_for_status("ready", turret.uuid)
+        await hq.handshake(turret.uuid)
+        hq.publish("start", "open fire")
+        await hq.wait_for_results(1000)
+        hq.close_results()
+        closed_at = len(hq.results)
+        await deferLater(reactor, 2, lambda: None)  # the scenario: HQ away 2 s
+        hq.reopen_results()
+        await hq.wait_for_results(closed_at + 2000)
+        hq.publish("kill", None)
+        self.assertEqual(await turret.wait_exit(), 0)
+        await hq.wait_for_status("Killed", turret.uuid)
+        await hq.wait_for_results(_made(turret), timeout=10)
+        self.assertConserved(hq, turret)
+        self.assertIn("lost its connection to the HQ", turret.output)
+
+    async def test_stalled_hq(self) -> None:
+        """
+        An HQ that stops reading: the turret's queue reaches its bound, the
+        cannons pause (memory stays flat), and when the HQ reads again they
+        resume and everything arrives.
+        """
+        from octtwisted.testing import FakeHQ
+
+        hq = FakeHQ(receive_hwm=500)
+        hq.start()
+        self.addCleanup(hq.stop)
+        turret = self.launch(hq, max_pending_results=3000)
+        await hq.wait_for_status("ready", turret.uuid)
+        await hq.handshake(turret.uuid)
+        hq.publish("start", "open fire")
+        await hq.wait_for_results(500)
+        hq.pause_results()
+        while "cannons paused" not in turret.output:
+            await deferLater(reactor, 0.1, lambda: None)
+        pid = turret.transport.pid
+        rss_paused = _rss_kib(pid)
+        await deferLater(reactor, 3, lambda: None)  # stay stalled a while
+        self.assertLess(_rss_kib(pid), rss_paused * 1.05 + 1024, "memory grew while paused")
+        hq.resume_results()
+        while "cannons resume" not in turret.output:
+            await deferLater(reactor, 0.1, lambda: None)
+        count = len(hq.results)
+        await hq.wait_for_results(count + 1000)
+        hq.publish("kill", None)
+        self.assertEqual(await turret.wait_exit(), 0)
+        await hq.wait_for_status("Killed", turret.uuid)
+        await hq.wait_for_results(_made(turret), timeout=10)
+        self.assertConserved(hq, turret)
+
+
+class SignalTests(TestCase):
+    timeout = 60
+
+    async def check_signal(self, number: int, start: bool) -> None:
+        from octtwisted.testing import FakeHQ
+
+        hq = FakeHQ()
+        hq.start()
+        self.addCleanup(hq.stop)
+        folder = Path(self.mktemp()).absolute()
+        config = write_config(folder, script="deferred_sleep.py", stop_timeout=3, **hq.turret_config())
+        turret = TurretProcess(["-c", str(config)], cwd=folder)
+        self.addCleanup(turret.cleanup)
+        await hq.wait_for_status("ready", turret.uuid)
+        await hq.handshake(turret.uuid)
+        if start:
+            hq.publish("start", "open fire")
+            await hq.wait_for_results(50)
+        began = reactor.seconds()
+        turret.signal(number)
+        await turret.wait_exit(timeout=3 + 2)
+        self.assertLess(reactor.seconds() - began, 3 + 2)
+        final = await hq.wait_for_status("Killed", turret.uuid)
+        self.assertEqual(final["status"], "Killed")
+        if start:
+            made = int(turret.output.split("turret stopped: ")[1].split(" results")[0])
+            await hq.wait_for_results(made, timeout=5)
+            self.assertEqual(len(hq.results), made)
+
+    async def test_sigterm_waiting(self) -> None:
+        """
+        SIGTERM while waiting: final status sent, prompt exit.
+        """
+        await self.check_signal(signal.SIGTERM, start=False)
+
+    async def test_sigint_waiting(self) -> None:
+        """
+        SIGINT while waiting: final status sent, prompt exit.
+        """
+        await self.check_signal(signal.SIGINT, start=False)
+
+    async def test_sigint_running(self) -> None:
+        """
+        SIGINT while firing: every result and the final status reach the
+        HQ, within the stop timeout plus 2 s.
+        """
+        await self.check_signal(signal.SIGINT, start=True)
