@@ -33,6 +33,8 @@ Connection handling, per ``(host, port)``:
   closed after that response;
 * a connection whose request timed out or was cancelled is closed, never
   reused;
+* connections are opened with ``reactor.connectTCP`` (cheaper than an
+  endpoint) and have ``TCP_NODELAY`` set;
 * **one retry**: a request sent on a *reused* idle connection that the
   server had meanwhile closed -- the connection is lost before a single
   byte of the response arrived -- is sent again, once, on a new connection.
@@ -80,6 +82,9 @@ _IDEMPOTENT = frozenset({b"GET", b"HEAD", b"PUT", b"DELETE", b"OPTIONS"})
 
 #: Methods that get ``Content-Length: 0`` when sent without a body.
 _BODY_METHODS = frozenset({b"POST", b"PUT", b"PATCH"})
+
+#: The characters an HTTP method (a "token") may have.
+_TOKEN_CHARS = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 #: Cached request targets per client; the cache is emptied when it is full
 #: (scripts that make every URL unique must not grow it without end).
@@ -133,6 +138,9 @@ class FastResponse:
         the raw header block and split it on first use, since most load
         scripts only look at the status and body.)
     :ivar body: the whole body (``b""`` when there is none).
+
+    ``FastResponse(code, headers, body)`` makes one by hand (for fakes);
+    the client passes ``headers=None`` and the raw header block instead.
     """
 
     __slots__ = ("code", "body", "_headers", "_head")
@@ -452,10 +460,12 @@ class _Connection(Protocol):
     def dataReceived(self, data: bytes) -> None:
         req = self.req
         if req is None:
-            # Bytes nobody asked for (or the tail of a timed-out response):
-            # this connection cannot be trusted any more.
-            self.dead = True
-            self.transport.loseConnection()
+            # Bytes nobody asked for (e.g. a 408 sent to an idle
+            # connection): this connection cannot be trusted any more.
+            if not self.dead:
+                self.dead = True
+                self.pool.retire(self)
+                self.transport.loseConnection()
             return
         self.got_bytes = True
         if not self.in_body:
@@ -748,6 +758,13 @@ class _HostPool:
             if conn in self.idle:
                 self.idle.remove(conn)
 
+    def retire(self, conn: _Connection) -> None:
+        """
+        ``conn`` is closing: hand it no more requests.
+        """
+        if conn in self.idle:
+            self.idle.remove(conn)
+
     def unqueue(self, req: _Request) -> None:
         """
         Take a waiting request out of the queue (cancelled or timed out).
@@ -775,9 +792,18 @@ class _HostPool:
 
 class FastHTTPClient:
     """
-    A pooling HTTP/1.1 client for plain ``http://`` URLs (see the module
-    documentation for what it does with connections, including its single
-    retry of idempotent requests on a stale kept-alive connection).
+    A pooling HTTP/1.1 keep-alive client for plain ``http://`` URLs.
+
+    Per ``(host, port)`` it reuses idle connections, opens at most
+    ``connections_per_host`` at once and queues further requests first come
+    first served; a connection is closed after a response that does not
+    allow keep-alive, and after a timeout or cancellation.
+
+    Retry: a request sent on a reused idle connection that the server had
+    already closed (the connection is lost before any byte of the response
+    arrives) is sent again **once** on a new connection, and only if its
+    method is idempotent (GET, HEAD, PUT, DELETE, OPTIONS). Nothing else is
+    ever retried.
 
     :param reactor: the reactor to connect with.
     :param connections_per_host: the most connections open (or opening)
@@ -883,7 +909,7 @@ class FastHTTPClient:
             method_bytes = method.encode("ascii")
         else:
             method_bytes = bytes(method)
-        if not method_bytes or not method_bytes.isalpha():
+        if not method_bytes or method_bytes.translate(None, _TOKEN_CHARS):
             raise HTTPError(f"invalid HTTP method {method!r}")
         if not isinstance(url, str):
             raise HTTPError(f"URL must be a str, not {type(url).__name__}")

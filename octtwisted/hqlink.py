@@ -62,7 +62,7 @@ class _ResultSocket(ZmqPushConnection):
     A PUSH socket with a finite high-water mark.
     """
 
-    def __init__(self, factory: ZmqFactory, endpoint: ZmqEndpoint, hwm: int) -> None:
+    def __init__(self, factory: ZmqFactory, endpoint: ZmqEndpoint | None, hwm: int) -> None:
         self.highWaterMark = hwm
         super().__init__(factory, endpoint)
 
@@ -301,16 +301,9 @@ class HQLink(Service):
         factory.lingerPeriod = int(self._linger * 1000)
         factory.reactor = self._reactor
         self._factory = factory
-        self._push = _ResultSocket(
-            factory,
-            ZmqEndpoint(ZmqEndpointType.connect, self._result_address),
-            self._send_hwm,
-        )
-        self._orders = _OrderSocket(
-            factory,
-            ZmqEndpoint(ZmqEndpointType.connect, self._order_address),
-            self._frames_received,
-        )
+        # The monitor is attached before the socket connects, so that no
+        # connection event is missed.
+        self._push = _ResultSocket(factory, None, self._send_hwm)
         monitor_address = f"inproc://octtwisted-monitor-{id(self)}"
         self._push.socket.monitor(
             monitor_address, zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED
@@ -318,10 +311,16 @@ class HQLink(Service):
         self._monitor = _MonitorSocket(
             factory, ZmqEndpoint(ZmqEndpointType.connect, monitor_address), self._connection_event
         )
+        self._push.addEndpoints([ZmqEndpoint(ZmqEndpointType.connect, self._result_address)])
+        self._orders = _OrderSocket(
+            factory,
+            ZmqEndpoint(ZmqEndpointType.connect, self._order_address),
+            self._frames_received,
+        )
         self._orders.subscribe(b"")
         self._orders.subscribe(self._uuid.encode("utf-8"))
         self.log.info(
-            "connected to HQ: orders from {orders}, results to {results}",
+            "connecting to the HQ: orders from {orders}, results to {results}",
             orders=self._order_address,
             results=self._result_address,
         )

@@ -329,6 +329,22 @@ class FastHTTPClientTests(TestCase):
         self.assertEqual(response.body, b"until closed")
         self.assertEqual(response.header(b"x-a"), b"1")
 
+    async def test_interim_response_skipped(self) -> None:
+        """
+        An interim ``100 Continue`` before the real response is skipped: the
+        result is the final response, with its own headers only.
+        """
+
+        def handler(server: Scripted, n: int) -> None:
+            server.transport.write(b"HTTP/1.1 100 Continue\r\nX-Early: 1\r\n\r\n")
+            server.transport.write(b"HTTP/1.1 201 Created\r\nX-A: 2\r\nContent-Length: 4\r\n\r\ndone")
+
+        url, _ = self.serve(scripted(handler))
+        client = self.client()
+        response = await client.get(url + "/")
+        self.assertEqual((response.code, response.body), (201, b"done"))
+        self.assertEqual(response.headers, [(b"x-a", b"2"), (b"content-length", b"4")])
+
     async def test_connection_refused(self) -> None:
         """
         Connecting to a port nobody listens on fails with ConnectError that
