@@ -26,6 +26,12 @@ from octtwisted.steps import StepCaller
 #: Longest error text put into a result; longer ones are cut.
 MAX_ERROR_LENGTH = 1000
 
+#: A cannon whose transactions end at once (no Deferred) runs up to this
+#: many of them in one turn of the reactor, for at most BURST_SECONDS,
+#: instead of going back to the reactor after each one.
+BURST = 32
+BURST_SECONDS = 0.001
+
 #: Called with the result of every transaction.
 ReportResult = Callable[[Result], None]
 
@@ -194,6 +200,20 @@ class Cannon:
             )
 
     def _fire(self) -> Deferred[None] | None:
+        """
+        One LoopingCall iteration: transactions back to back while they end
+        at once (see BURST), or until one returns a Deferred to wait for.
+        """
+        monotonic = self._clocks.monotonic
+        loop = self._loop
+        deadline = monotonic() + BURST_SECONDS
+        for _ in range(BURST):
+            waiting = self._fire_one()
+            if waiting is not None or not loop.running or monotonic() >= deadline:
+                return waiting
+        return None
+
+    def _fire_one(self) -> Deferred[None] | None:
         if self._throttle is not None:
             hold = self._throttle()
             if hold is not None:

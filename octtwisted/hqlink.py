@@ -6,6 +6,12 @@ The link to the OCT HQ over ZeroMQ: the only module that owns sockets.
 txzmq. It is the turret's :class:`~octtwisted.interfaces.OrderSource` and
 :class:`~octtwisted.interfaces.ResultSink`.
 
+Frames made in one turn of the reactor go out together as the parts of one
+multipart ZeroMQ message: one wake-up of ZeroMQ's I/O thread for many
+results. The HQ reads a multipart message part by part (each ``recv()``
+returns one part), so it sees exactly the frames it would have seen one by
+one, and ZeroMQ delivers all parts of a message or none.
+
 Results are never lost silently: when ZeroMQ's send queue is full
 (``zmq.Again``), frames wait in our own queue and are retried; the turret
 pauses its cannons while that queue is long (see ``max_pending_results``).
@@ -39,6 +45,9 @@ SEND_HWM = 10_000
 
 #: How often a full send queue is retried, in seconds.
 RETRY_INTERVAL = 0.005
+
+#: Most frames sent as one multipart ZeroMQ message (see HQLink._flush).
+BATCH_FRAMES = 64
 
 
 class _OrderSocket(ZmqSubConnection):
@@ -115,7 +124,10 @@ class HQLink(Service):
         self._factory: ZmqFactory | None = None
         self._orders: _OrderSocket | None = None
         self._push: _ResultSocket | None = None
-        self._queue: deque[bytes] = deque()
+        self._queue: deque[list[bytes]] = deque()
+        self._queued = 0  # frames in _queue
+        self._batch: list[bytes] = []
+        self._batch_call: IDelayedCall | None = None
         self._retry: IDelayedCall | None = None
         self._flush_waiters: list[Deferred[None]] = []
         self._room_waiters: list[tuple[int, Deferred[None]]] = []
@@ -188,10 +200,13 @@ class HQLink(Service):
         self._send(frame)
 
     def pending(self) -> int:
-        return len(self._queue)
+        """
+        Frames waiting: in the current batch and in the retry queue.
+        """
+        return len(self._batch) + self._queued
 
     def wait_for_room(self, below: int) -> Deferred[None]:
-        if len(self._queue) < below:
+        if self.pending() < below:
             return defer.succeed(None)
         d: Deferred[None] = Deferred()
         self._room_waiters.append((below, d))
@@ -205,14 +220,16 @@ class HQLink(Service):
 
     def _release_room_waiters(self) -> None:
         waiting, self._room_waiters = self._room_waiters, []
+        pending = self.pending()
         for below, d in waiting:
-            if len(self._queue) < below:
+            if pending < below:
                 if not d.called:
                     d.callback(None)
             else:
                 self._room_waiters.append((below, d))
 
     def flush(self, timeout: float) -> Deferred[None]:
+        self._flush_batch()
         if not self._queue:
             return defer.succeed(None)
         d: Deferred[None] = Deferred()
@@ -233,9 +250,10 @@ class HQLink(Service):
     def _give_up(self, why: str) -> None:
         self._release_room_waiters_anyway()
         if self._queue:
-            lost = len(self._queue)
+            lost = self._queued
             self.dropped += lost
             self._queue.clear()
+            self._queued = 0
             self.log.error(
                 "{why}: {lost} results could not be handed to ZeroMQ and are "
                 "dropped ({dropped} dropped in all)",
@@ -245,16 +263,35 @@ class HQLink(Service):
             )
 
     def _send(self, frame: bytes) -> None:
+        batch = self._batch
+        batch.append(frame)
+        if len(batch) >= BATCH_FRAMES:
+            self._flush_batch()
+        elif self._batch_call is None:
+            self._batch_call = self._reactor.callLater(0, self._flush_batch)
+
+    def _flush_batch(self) -> None:
+        if self._batch_call is not None:
+            if self._batch_call.active():
+                self._batch_call.cancel()
+            self._batch_call = None
+        batch, self._batch = self._batch, []
+        if not batch:
+            return
         if self._queue or self._push is None:
-            self._queue.append(frame)
+            self._enqueue(batch)
             return
         try:
-            self._push.send(frame)
+            self._push.send(batch)
         except zmq.Again:
-            self._queue.append(frame)
+            self._enqueue(batch)
             self._schedule_retry()
         else:
-            self.sent += 1
+            self.sent += len(batch)
+
+    def _enqueue(self, batch: list[bytes]) -> None:
+        self._queue.append(batch)
+        self._queued += len(batch)
 
     def _schedule_retry(self) -> None:
         if self._retry is None or not self._retry.active():
@@ -272,9 +309,10 @@ class HQLink(Service):
             except zmq.Again:
                 self._schedule_retry()
                 return
-            queue.popleft()
-            self.sent += 1
-            if self._room_waiters and len(queue) < self._room_waiters[0][0]:
+            sent = len(queue.popleft())
+            self._queued -= sent
+            self.sent += sent
+            if self._room_waiters and self.pending() < self._room_waiters[0][0]:
                 self._release_room_waiters()
         self._release_room_waiters()
         self._release_flush_waiters()
@@ -333,6 +371,7 @@ class HQLink(Service):
         holds; the context is ended in a thread so the reactor never waits.
         """
         super().stopService()
+        self._flush_batch()
         for call in (self._retry, self._suppressed_report):
             if call is not None and call.active():
                 call.cancel()

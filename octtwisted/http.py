@@ -1,10 +1,15 @@
 """
-The HTTP client the turret offers to non-blocking scripts (``self.http``).
+The HTTP clients the turret offers to non-blocking scripts.
 
-One treq ``HTTPClient`` per run, over one persistent
-``HTTPConnectionPool`` whose ``maxPersistentPerHost`` is the number of
-cannons, so every cannon keeps its own keep-alive connection. It is made on
-first use, and its connections are closed when the run stops.
+- ``self.http``: one treq ``HTTPClient`` per run, over one persistent
+  ``HTTPConnectionPool`` whose ``maxPersistentPerHost`` is the number of
+  cannons, so every cannon keeps its own keep-alive connection.
+- ``self.fast_http``: one :class:`~octtwisted.fasthttp.FastHTTPClient` per
+  run (plain HTTP/1.1 keep-alive with a C parser, about ten times cheaper
+  per request than treq), with as many connections per host as cannons.
+
+Each is made on first use, and its connections are closed when the run
+stops.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ class SharedHTTPClient:
         self._per_host = connections_per_host
         self._pool: Any = None
         self._client: Any = None
+        self._fast: Any = None
 
     @property
     def client(self) -> Any:
@@ -46,14 +52,30 @@ class SharedHTTPClient:
             self._client = HTTPClient(Agent(self._reactor, pool=pool))
         return self._client
 
+    @property
+    def fast(self) -> Any:
+        """
+        The run's :class:`~octtwisted.fasthttp.FastHTTPClient` (made now if
+        not yet).
+        """
+        if self._fast is None:
+            from octtwisted.fasthttp import FastHTTPClient
+
+            self._fast = FastHTTPClient(self._reactor, connections_per_host=self._per_host)
+        return self._fast
+
     def close(self) -> Deferred[None]:
         """
         Close the kept-alive connections; fires when they are closed.
         """
         pool, self._pool, self._client = self._pool, None, None
-        if pool is None:
-            return defer.succeed(None)
-        return pool.closeCachedConnections()
+        fast, self._fast = self._fast, None
+        closing = []
+        if pool is not None:
+            closing.append(pool.closeCachedConnections())
+        if fast is not None:
+            closing.append(fast.close())
+        return defer.gatherResults(closing).addCallback(lambda _: None)
 
 
 def _quieten(pool: Any) -> None:

@@ -10,8 +10,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
-from octtwisted.messages import Result
-from octtwisted.summary import IntervalStats
+from octtwisted.summary import Interval
 
 
 def _ms(seconds: float | None) -> str:
@@ -25,6 +24,9 @@ class ProgressReporter:
     figures are the event's named fields (``active``, ``target``, ``tps``,
     ``transactions``, ``errors``, ``p50``, ``p95``; times in seconds), so a
     JSON log carries them as data.
+
+    :param take_interval: returns the figures since its last call (for
+        instance :meth:`octtwisted.summary.RunStats.take_interval`).
     """
 
     log = Logger()
@@ -35,17 +37,16 @@ class ProgressReporter:
         interval: float,
         target: int,
         active: Callable[[], int],
+        take_interval: Callable[[float], Interval],
     ) -> None:
         self._clock = clock
         self._interval = interval
         self._target = target
         self._active = active
-        self._stats = IntervalStats()
+        self._take_interval = take_interval
         self._loop = LoopingCall(self.report)
         self._loop.clock = clock
         self._since = 0.0
-        #: the hot path: record one result
-        self.record: Callable[[Result], None] = self._stats.record
 
     def start(self) -> None:
         self._since = self._clock.seconds()
@@ -58,7 +59,7 @@ class ProgressReporter:
 
     def report(self) -> None:
         now = self._clock.seconds()
-        interval = self._stats.take(max(now - self._since, 1e-9))
+        interval = self._take_interval(max(now - self._since, 1e-9))
         self._since = now
         self.log.info(
             "progress: {active}/{target} cannons, {tps:.1f} tx/s, "

@@ -183,6 +183,21 @@ class _Timer:
         if us > self.max_us:
             self.max_us = us
 
+    def merge_into(self, other: "_Timer") -> None:
+        """
+        Add everything this timer holds to ``other``, then empty this one.
+        """
+        if not self.histogram.get_total_count():
+            return
+        other.histogram.add(self.histogram)
+        other.total_us += self.total_us
+        other.min_us = min(other.min_us, self.min_us)
+        other.max_us = max(other.max_us, self.max_us)
+        self.histogram.reset()
+        self.total_us = 0
+        self.min_us = HIGHEST_US
+        self.max_us = LOWEST_US
+
     @property
     def count(self) -> int:
         return int(self.histogram.get_total_count())
@@ -325,17 +340,25 @@ class RunStats:
     """
     Collects every result of a run, in constant memory.
 
-    The memory used is one histogram (about 190 KB) for ``scriptrun_time``,
+    The memory used is two histograms (about 190 KB each) for
+    ``scriptrun_time`` (the run's, and the current progress interval's),
     one per distinct custom timer name, and a tally of at most
     :data:`MAX_DISTINCT_ERRORS` error strings plus :data:`OTHER_ERRORS`. It
     does not grow with the number of results; it does grow with the number
     of distinct timer names, which scripts are expected to keep fixed.
+
+    Each result's time is recorded once, into the interval's histogram;
+    :meth:`take_interval` (progress) and :meth:`summary` add the interval
+    into the run's histogram, an array addition.
     """
 
     def __init__(self) -> None:
         self._transactions = 0
         self._errors = 0
+        self._interval_transactions = 0
+        self._interval_errors = 0
         self._error_counts: Counter[str] = Counter()
+        self._interval = _Timer()
         self._scriptrun_time = _Timer()
         self._custom_timers: dict[str, _Timer] = {}
 
@@ -345,11 +368,11 @@ class RunStats:
         error, if any. Errors are timed too: a failing transaction still
         took that long.
         """
-        self._transactions += 1
-        self._scriptrun_time.record(result.scriptrun_time)
+        self._interval_transactions += 1
+        self._interval.record(result.scriptrun_time)
         error = result.error
         if error:
-            self._errors += 1
+            self._interval_errors += 1
             counts = self._error_counts
             if error in counts or len(counts) < MAX_DISTINCT_ERRORS:
                 counts[error] += 1
@@ -364,6 +387,42 @@ class RunStats:
                     timer = custom[name] = _Timer()
                 timer.record(seconds)
 
+    def _fold(self) -> tuple[int, int]:
+        """
+        Add the current interval to the run; return its transactions and
+        errors.
+        """
+        counts = (self._interval_transactions, self._interval_errors)
+        self._transactions += self._interval_transactions
+        self._errors += self._interval_errors
+        self._interval_transactions = self._interval_errors = 0
+        self._interval.merge_into(self._scriptrun_time)
+        return counts
+
+    def take_interval(self, interval_seconds: float) -> Interval:
+        """
+        The figures since the previous call (or since the start), then start
+        a new interval.
+
+        :param interval_seconds: how long the interval lasted, to compute
+            transactions per second.
+        """
+        timer = self._interval
+        p50: float | None = None
+        p95: float | None = None
+        if timer.count:
+            found = timer.percentiles(50.0, 95.0)
+            p50, p95 = found[50.0], found[95.0]
+        transactions, errors = self._fold()
+        return Interval(
+            duration=interval_seconds,
+            transactions=transactions,
+            errors=errors,
+            transactions_per_second=_tps(transactions, interval_seconds),
+            p50=p50,
+            p95=p95,
+        )
+
     def summary(
         self, *, duration: float, cannons: int, cannons_reached: int, dropped: int = 0
     ) -> Summary:
@@ -375,6 +434,7 @@ class RunStats:
         :param cannons_reached: cannons actually firing at the peak.
         :param dropped: results that could not be delivered.
         """
+        self._fold()
         custom: dict[str, TimerStats] = {}
         for name in sorted(self._custom_timers):
             stats = self._custom_timers[name].stats()
@@ -392,56 +452,6 @@ class RunStats:
             cannons_reached=cannons_reached,
             dropped=dropped,
         )
-
-
-class IntervalStats:
-    """
-    Collects results between two :meth:`take` calls, for progress reports.
-
-    Only transaction times are kept, in one histogram that :meth:`take`
-    replaces with an empty one.
-    """
-
-    def __init__(self) -> None:
-        self._transactions = 0
-        self._errors = 0
-        self._scriptrun_time = _Timer()
-
-    def record(self, result: ResultLike) -> None:
-        """
-        Count one result: its transaction time, and whether it failed.
-        """
-        self._transactions += 1
-        if result.error:
-            self._errors += 1
-        self._scriptrun_time.record(result.scriptrun_time)
-
-    def take(self, interval_seconds: float) -> Interval:
-        """
-        The figures since the previous call (or since creation), then start
-        a new interval.
-
-        :param interval_seconds: how long the interval lasted, to compute
-            transactions per second.
-        """
-        timer = self._scriptrun_time
-        p50: float | None = None
-        p95: float | None = None
-        if timer.count:
-            found = timer.percentiles(50.0, 95.0)
-            p50, p95 = found[50.0], found[95.0]
-        interval = Interval(
-            duration=interval_seconds,
-            transactions=self._transactions,
-            errors=self._errors,
-            transactions_per_second=_tps(self._transactions, interval_seconds),
-            p50=p50,
-            p95=p95,
-        )
-        self._transactions = 0
-        self._errors = 0
-        self._scriptrun_time = _Timer()
-        return interval
 
 
 # Formatting for Summary.format_table.

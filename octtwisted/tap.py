@@ -185,7 +185,12 @@ class ProcessExit:
             pass
 
     def _after_shutdown(self) -> None:
-        if self.code is not None:
+        if self.code == 0:
+            # A clean end: let twistd finish normally (profiles are saved,
+            # the log closed), and not re-raise a signal that ended the run.
+            if getattr(self._reactor, "_exitSignal", None) is not None:
+                self._reactor._exitSignal = None
+        elif self.code is not None:
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(self.code)

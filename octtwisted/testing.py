@@ -170,7 +170,10 @@ class FakeHQ(_Recorder):
             highWaterMark = self.receive_hwm
 
             def onPull(self, message: list[bytes]) -> None:
-                recorder.record_frame(message[0])
+                # A multipart message is read part by part, as the HQ's
+                # recv() does: each part is one status or result.
+                for frame in message:
+                    recorder.record_frame(frame)
 
         return Pull(self._factory, self._endpoint(port))
 

@@ -45,6 +45,19 @@ class Transaction:
             raise RuntimeError("self.http is only available while the turret fires")
         return self._octtwisted_http.client
 
+    @property
+    def fast_http(self) -> Any:
+        """
+        The run's shared :class:`~octtwisted.fasthttp.FastHTTPClient`: plain
+        HTTP/1.1 keep-alive, about ten times cheaper per request than treq.
+        ``await self.fast_http.get(url)`` gives a response whose whole body
+        is already read (``.code``, ``.body``, ``.header(name)``); its
+        timeout covers the body.
+        """
+        if self._octtwisted_http is None:
+            raise RuntimeError("self.fast_http is only available while the turret fires")
+        return self._octtwisted_http.fast
+
     def setup(self) -> Any:
         pass
 

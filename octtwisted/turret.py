@@ -247,6 +247,7 @@ class TurretService(Service):
             config.progress_interval,
             config.cannons,
             self._active_cannons,
+            self._run_stats.take_interval,
         )
         self._progress.start()
         self.log.info(
@@ -337,7 +338,6 @@ class TurretService(Service):
         self._sink.send_result(result)
         if self._run_stats is not None:
             self._run_stats.record(result)
-            self._progress.record(result)  # type: ignore[union-attr]
         for observer in self._observers:
             observer(result)
 

@@ -27,6 +27,11 @@ _ESCAPED_STATUS_WORD = b"\\u0073tatus"
 
 _encoder = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 
+try:
+    import orjson
+except ImportError:  # pragma: no cover - orjson is a dependency
+    orjson = None
+
 
 class BadOrder(ValueError):
     """
@@ -104,7 +109,12 @@ def encode_result_dict(result: dict[str, Any]) -> bytes:
     ``status`` in the text lies inside a string, where ``\\u0073tatus``
     decodes to the same characters.
     """
-    data = _encoder.encode(result).encode("ascii")
+    try:
+        data = orjson.dumps(result)
+    except (TypeError, AttributeError):
+        # orjson refuses lone surrogates (and is optional): the standard
+        # encoder escapes them.
+        data = _encoder.encode(result).encode("ascii")
     if STATUS_WORD in data:
         data = data.replace(STATUS_WORD, _ESCAPED_STATUS_WORD)
     return data

@@ -19,6 +19,7 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from octtwisted.messages import Result
 from octtwisted.progress import ProgressReporter
+from octtwisted.summary import RunStats
 from tests.helpers import TurretProcess, write_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -110,11 +111,12 @@ class ProgressTests(SynchronousTestCase):
         """
         clock = Clock()
         events: list[dict[str, Any]] = []
-        reporter = ProgressReporter(clock, 5.0, target=10, active=lambda: 7)
+        stats = RunStats()
+        reporter = ProgressReporter(clock, 5.0, target=10, active=lambda: 7, take_interval=stats.take_interval)
         reporter.log = Logger(observer=events.append)
         reporter.start()
         for i in range(100):
-            reporter.record(Result("t", 0, 0, 0.010 if i < 50 else 0.030, "oops" if i % 10 == 0 else ""))
+            stats.record(Result("t", 0, 0, 0.010 if i < 50 else 0.030, "oops" if i % 10 == 0 else ""))
         clock.advance(4.9)
         self.assertEqual(events, [])
         clock.advance(0.1)
@@ -136,6 +138,6 @@ class ProgressTests(SynchronousTestCase):
         An interval of 0 turns progress off.
         """
         clock = Clock()
-        reporter = ProgressReporter(clock, 0, target=1, active=lambda: 1)
+        reporter = ProgressReporter(clock, 0, target=1, active=lambda: 1, take_interval=RunStats().take_interval)
         reporter.start()
         self.assertEqual(clock.getDelayedCalls(), [])

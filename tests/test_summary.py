@@ -22,7 +22,6 @@ from octtwisted.summary import (
     MAX_DISTINCT_ERRORS,
     OTHER_ERRORS,
     Interval,
-    IntervalStats,
     RunStats,
     Summary,
     TimerStats,
@@ -58,7 +57,7 @@ def result(
     )
 
 
-def record_all(stats: RunStats | IntervalStats, results: Iterable[Result]) -> None:
+def record_all(stats: RunStats, results: Iterable[Result]) -> None:
     for r in results:
         stats.record(r)
 
@@ -373,17 +372,17 @@ class FormatTableTests(SynchronousTestCase):
         self.assertLessEqual(len(line.split(None, 1)[1]), ERROR_DISPLAY_WIDTH)
 
 
-class IntervalStatsTests(SynchronousTestCase):
+class IntervalTests(SynchronousTestCase):
     def test_take_resets(self) -> None:
         """
         Each take reports only the results since the previous one, with
         transactions per second computed from the interval's length, and
         no percentiles for an interval without transactions.
         """
-        stats = IntervalStats()
+        stats = RunStats()
         record_all(stats, (result(0.01) for _ in range(90)))
         record_all(stats, (result(0.2, error="boom") for _ in range(10)))
-        first = stats.take(2.0)
+        first = stats.take_interval(2.0)
         self.assertEqual(
             attrs.evolve(first, p50=None),
             Interval(
@@ -398,18 +397,23 @@ class IntervalStatsTests(SynchronousTestCase):
         # Between min and max, the top of the histogram bucket: within 0.1%.
         assert first.p50 is not None
         self.assertTrue(math.isclose(first.p50, 0.01, rel_tol=1e-3), first.p50)
-        self.assertEqual(stats.take(1.0), Interval(1.0, 0, 0, 0.0, None, None))
+        self.assertEqual(stats.take_interval(1.0), Interval(1.0, 0, 0, 0.0, None, None))
         record_all(stats, (result(0.3) for _ in range(30)))
-        self.assertEqual(stats.take(4.0), Interval(4.0, 30, 0, 7.5, 0.3, 0.3))
+        self.assertEqual(stats.take_interval(4.0), Interval(4.0, 30, 0, 7.5, 0.3, 0.3))
+        # Every interval also counts in the run's summary.
+        summary = stats.summary(duration=7.0, cannons=1, cannons_reached=1)
+        self.assertEqual((summary.transactions, summary.errors), (130, 10))
+        assert summary.scriptrun_time is not None
+        self.assertEqual(summary.scriptrun_time.max, 0.3)
 
     def test_to_dict(self) -> None:
         """
         An interval serialises to a JSON-ready dict.
         """
-        stats = IntervalStats()
+        stats = RunStats()
         stats.record(result(0.25))
         self.assertEqual(
-            json.loads(json.dumps(stats.take(0.5).to_dict())),
+            json.loads(json.dumps(stats.take_interval(0.5).to_dict())),
             {
                 "duration": 0.5,
                 "transactions": 1,

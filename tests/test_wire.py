@@ -87,6 +87,13 @@ class DecodeOrderTests(SynchronousTestCase):
 
 
 class EncodeTests(SynchronousTestCase):
+    def test_result_with_lone_surrogate(self) -> None:
+        """
+        Text orjson refuses (a lone surrogate) is still encoded.
+        """
+        result = Result("t", 1.0, 2.0, 0.5, "bad \udcff byte", {"\ud800": 1.0})
+        self.assertEqual(json.loads(encode_result(result)), result.to_dict())
+
     def test_status(self) -> None:
         """
         A status message is JSON with numbers as numbers, and the HQ files

@@ -1,0 +1,609 @@
+"""
+The machinery of the benchmarks (see ``bench/run.py``): the peers' venv,
+our own nginx, the fake HQ, launching turrets and Locust, and sampling
+memory and CPU from ``/proc``.
+
+Every child process is started in its own session (so a Ctrl-C in the
+terminal reaches only the harness) and is recorded; :func:`stop_children`
+ends those still running, by their pid, when the harness ends for any
+reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+SCENARIOS = BENCH / "scenarios"
+WORK = BENCH / ".work"
+PEER_VENV = BENCH / ".venv"
+PEER_PY = PEER_VENV / "bin" / "python"
+#: What the peers' venv holds; a change re-installs it.
+PEER_REQUIREMENTS = ("oct-turrets==0.2.8", "locust>=2,<3", "pyzmq")
+TWISTD = Path(sys.executable).parent / "twistd"
+
+
+def log(message: str) -> None:
+    sys.stderr.write(f"[bench {time.strftime('%H:%M:%S')}] {message}\n")
+    sys.stderr.flush()
+
+
+# --------------------------------------------------------------------------
+# Child processes
+# --------------------------------------------------------------------------
+
+_children: list[subprocess.Popen] = []
+
+
+def spawn(argv: list[str], *, log_path: Path | None = None, stdout: Any = None, **kw: Any) -> subprocess.Popen:
+    """
+    Start a child in its own session and remember it; its output goes to
+    ``log_path`` (both streams) unless ``stdout`` is given.
+    """
+    if log_path is not None and stdout is None:
+        out = open(log_path, "ab")
+        kw.setdefault("stderr", subprocess.STDOUT)
+    else:
+        out = stdout
+        if log_path is not None:
+            kw.setdefault("stderr", open(log_path, "ab"))
+    process = subprocess.Popen(argv, stdout=out, stdin=subprocess.DEVNULL, start_new_session=True, **kw)
+    _children.append(process)
+    return process
+
+
+def end_process(process: subprocess.Popen, first: int = signal.SIGTERM, grace: float = 10.0) -> str:
+    """
+    End one child: ``first`` signal, then SIGKILL after ``grace`` seconds.
+    :return: how it ended.
+    """
+    if process.poll() is not None:
+        return f"exited {process.returncode}"
+    try:
+        process.send_signal(first)
+    except ProcessLookupError:
+        pass
+    try:
+        process.wait(grace)
+        return f"ended by {signal.Signals(first).name} ({process.returncode})"
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        return "killed (SIGKILL)"
+
+
+def stop_children() -> None:
+    """
+    End every child still running (SIGTERM, then SIGKILL), last first.
+    """
+    while _children:
+        process = _children.pop()
+        if process.poll() is None:
+            end_process(process, grace=5.0)
+
+
+def forget_finished() -> None:
+    _children[:] = [p for p in _children if p.poll() is None]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --------------------------------------------------------------------------
+# The peers' venv and nginx
+# --------------------------------------------------------------------------
+
+
+def ensure_peer_venv() -> None:
+    """
+    Make ``bench/.venv`` with oct-turrets, Locust and pyzmq (once; again
+    if the requirements changed).
+    """
+    stamp = PEER_VENV / ".bench-installed"
+    wanted = "\n".join(PEER_REQUIREMENTS)
+    if stamp.exists() and stamp.read_text() == wanted and PEER_PY.exists():
+        return
+    base = getattr(sys, "_base_executable", None) or sys.executable
+    if not PEER_PY.exists():
+        log(f"creating the peers' venv {PEER_VENV}")
+        subprocess.run([base, "-m", "venv", str(PEER_VENV)], check=True)
+    log("installing " + " ".join(PEER_REQUIREMENTS) + " into it")
+    subprocess.run(
+        [str(PEER_PY), "-m", "pip", "install", "--quiet", *PEER_REQUIREMENTS],
+        check=True,
+    )
+    stamp.write_text(wanted)
+
+
+def nginx_binary() -> str:
+    """
+    The nginx executable; installs nginx-light with apt-get if missing.
+    """
+    found = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    if found:
+        return found
+    if os.geteuid() != 0:
+        raise SystemExit("nginx is missing: install it (apt-get install -y nginx-light) and run again")
+    log("nginx is missing: apt-get install -y nginx-light")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    if subprocess.run(["apt-get", "install", "-y", "nginx-light"], env=env).returncode != 0:
+        subprocess.run(["apt-get", "update"], env=env, check=True)
+        subprocess.run(["apt-get", "install", "-y", "nginx-light"], env=env, check=True)
+    found = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not Path(found).exists():
+        raise SystemExit("nginx-light installed but no nginx binary found")
+    return found
+
+
+NGINX_CONF = """\
+daemon off;
+master_process on;
+worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{
+    worker_connections 4096;
+}}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nodelay on;
+    keepalive_timeout 120s;
+    keepalive_requests 10000000;
+    client_body_temp_path {dir}/tmp/body;
+    proxy_temp_path {dir}/tmp/proxy;
+    fastcgi_temp_path {dir}/tmp/fastcgi;
+    uwsgi_temp_path {dir}/tmp/uwsgi;
+    scgi_temp_path {dir}/tmp/scgi;
+    types {{ text/plain txt; }}
+    default_type text/plain;
+    server {{
+        listen 127.0.0.1:{port};
+        root {dir}/www;
+        index index.txt;
+    }}
+}}
+"""
+
+
+class Nginx:
+    """
+    Our own nginx: one worker, no access log, ``daemon off`` as our child,
+    on a free 127.0.0.1 port, serving a 3-byte file at ``/``.
+    """
+
+    def __init__(self) -> None:
+        self.binary = nginx_binary()
+        self.dir = Path(tempfile.mkdtemp(prefix="oct-bench-nginx-"))
+        self.port = 0
+        self.process: subprocess.Popen | None = None
+        self.version = ""
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def start(self) -> None:
+        d = self.dir
+        os.chmod(d, 0o755)
+        (d / "www").mkdir()
+        (d / "tmp").mkdir()
+        (d / "www" / "index.txt").write_bytes(b"ok\n")
+        os.chmod(d / "www", 0o755)
+        os.chmod(d / "www" / "index.txt", 0o644)
+        version = subprocess.run([self.binary, "-v"], capture_output=True, text=True)
+        self.version = (version.stderr or version.stdout).strip().split("/")[-1]
+        for attempt in range(5):
+            self.port = free_port()
+            (d / "nginx.conf").write_text(NGINX_CONF.format(dir=d, port=self.port))
+            self.process = spawn(
+                [self.binary, "-p", str(d), "-c", str(d / "nginx.conf"), "-e", str(d / "error.log")],
+                log_path=d / "stdout.log",
+            )
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    break
+                try:
+                    with urllib.request.urlopen(self.url, timeout=1) as response:
+                        body = response.read()
+                    if body != b"ok\n":
+                        raise SystemExit(f"nginx serves {body!r}, not the 3-byte file")
+                    log(f"nginx {self.version} (pid {self.process.pid}) serves {self.url}")
+                    return
+                except OSError:
+                    time.sleep(0.1)
+            end_process(self.process, signal.SIGQUIT, 5)
+        errors = (d / "error.log").read_text(errors="replace") if (d / "error.log").exists() else ""
+        raise SystemExit(f"nginx did not start:\n{errors}")
+
+    def worker_pids(self) -> list[int]:
+        if self.process is None:
+            return []
+        return [pid for pid, ppid in _ppids().items() if ppid == self.process.pid]
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            end_process(self.process, signal.SIGQUIT, 5)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------
+# /proc: memory and CPU
+# --------------------------------------------------------------------------
+
+
+def rss_kib(pid: int) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text[text.rfind(")") + 2 :].split()
+
+
+def _ppids() -> dict[int, int]:
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            fields = _stat_fields(int(entry))
+            if fields:
+                parents[int(entry)] = int(fields[1])
+    return parents
+
+
+def descendants(root: int) -> set[int]:
+    parents = _ppids()
+    family = {root}
+    grew = True
+    while grew:
+        grew = False
+        for pid, ppid in parents.items():
+            if ppid in family and pid not in family:
+                family.add(pid)
+                grew = True
+    return family
+
+
+def cpu_snapshot() -> tuple[float, int, int]:
+    """
+    (time, machine busy jiffies, jiffies of this harness and all its
+    descendants): two snapshots tell how much CPU others used meanwhile.
+    """
+    with open("/proc/stat") as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    busy = sum(values) - values[3] - (values[4] if len(values) > 4 else 0)
+    ours = 0
+    for pid in descendants(os.getpid()):
+        fields = _stat_fields(pid)
+        if fields:
+            ours += int(fields[11]) + int(fields[12])
+    return time.monotonic(), busy, ours
+
+
+def other_cpu(before: tuple[float, int, int], after: tuple[float, int, int]) -> dict[str, float]:
+    """
+    Cores used by the whole machine, by us, and by other processes between
+    two snapshots.
+    """
+    hz = os.sysconf("SC_CLK_TCK")
+    seconds = max(after[0] - before[0], 1e-9)
+    machine = (after[1] - before[1]) / hz / seconds
+    ours = (after[2] - before[2]) / hz / seconds
+    return {"machine_cores": machine, "our_cores": ours, "other_cores": max(0.0, machine - ours)}
+
+
+class RSSSampler(threading.Thread):
+    """
+    Samples a process's VmRSS every ``interval`` seconds: (monotonic, KiB).
+    """
+
+    def __init__(self, pid: int, interval: float = 0.25) -> None:
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.interval = interval
+        self.samples: list[tuple[float, int]] = []
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            rss = rss_kib(self.pid)
+            if rss is None:
+                return
+            self.samples.append((time.monotonic(), rss))
+            self._stop.wait(self.interval)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def between(self, start: float, end: float) -> list[int]:
+        return [rss for t, rss in self.samples if start <= t <= end]
+
+    def before(self, t: float) -> int | None:
+        earlier = [rss for at, rss in self.samples if at <= t]
+        return earlier[-1] if earlier else None
+
+
+# --------------------------------------------------------------------------
+# One turret run against the fake HQ
+# --------------------------------------------------------------------------
+
+
+def _read_lines(stream: Any, into: "queue.Queue[dict[str, Any] | None]") -> None:
+    for line in stream:
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            into.put(json.loads(line))
+        except ValueError:
+            into.put({"event": "noise", "text": line.decode("utf-8", "replace")})
+    into.put(None)
+
+
+def tail(path: Path, lines: int = 15) -> str:
+    try:
+        text = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    return "\n".join(text[-lines:])
+
+
+def turret_command(side: str, config: dict[str, Any], script: Path, run_dir: Path) -> list[str]:
+    """
+    Write the turret's files into ``run_dir`` and return its command:
+    ours is ``twistd oct-turret -c config.json``; oct-turrets gets a turret
+    package (``--tar``), its one working way in 0.2.8 (its ``--config-file``
+    option crashes: the code reads ``args.config``).
+    """
+    config = dict(config, script=script.name)
+    if side == "ours":
+        (run_dir / script.name).write_text(script.read_text())
+        (run_dir / "config.json").write_text(json.dumps(config, indent=1))
+        return [str(TWISTD), "-n", "--pidfile=", "--logfile=-", "oct-turret", "-c", str(run_dir / "config.json")]
+    package = run_dir / "turret.tar.gz"
+    with tarfile.open(package, "w:gz") as tar:
+        data = json.dumps(config, indent=1).encode()
+        info = tarfile.TarInfo("config.json")
+        info.size = len(data)
+        info.mtime = int(time.time())
+        tar.addfile(info, fileobj=__import__("io").BytesIO(data))
+        tar.add(script, arcname=script.name)
+    return [str(PEER_VENV / "bin" / "oct-turrets-start"), "--tar", str(package)]
+
+
+def run_turret(
+    *,
+    side: str,
+    script: Path,
+    cannons: int,
+    rampup: float,
+    warmup: float,
+    window: float,
+    run_dir: Path,
+    extra_config: dict[str, Any] | None = None,
+    mode: str = "count",
+    tag: str | None = None,
+    expect: int = 0,
+    sink_extra: Iterable[str] = (),
+    twistd_extra: Iterable[str] = (),
+    end_turret: Callable[[subprocess.Popen], str] | None = None,
+) -> dict[str, Any]:
+    """
+    One run: the fake HQ, then the turret; the HQ starts it, counts its
+    results for ``window`` s after ``warmup`` s, stops and kills it.
+
+    :return: the HQ's result plus ``rss`` figures, ``cpu`` (machine, ours,
+        others during the window), how the turret ended, and ``crashed``
+        with the tail of its log if it died on its own.
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    sink_argv = [
+        str(PEER_PY), str(BENCH / "hq_sink.py"),
+        "--warmup", str(warmup), "--window", str(window), "--mode", mode,
+        "--expect", str(expect), *sink_extra,
+    ]
+    if tag:
+        sink_argv += ["--tag", tag]
+    sink = spawn(sink_argv, stdout=subprocess.PIPE, log_path=run_dir / "sink.err")
+    events: "queue.Queue[dict[str, Any] | None]" = queue.Queue()
+    threading.Thread(target=_read_lines, args=(sink.stdout, events), daemon=True).start()
+    first = events.get(timeout=30)
+    if not first or first.get("event") != "ports":
+        end_process(sink)
+        raise RuntimeError(f"the fake HQ did not start: {first!r} {tail(run_dir / 'sink.err')}")
+    config = {
+        "name": f"bench-{run_dir.name}",
+        "cannons": cannons,
+        "rampup": rampup,
+        "hq_address": "127.0.0.1",
+        "hq_publisher": first["pub"],
+        "hq_rc": first["pull"],
+        **(extra_config or {}),
+    }
+    argv = turret_command(side, config, script, run_dir)
+    argv[1:1] = list(twistd_extra) if side == "ours" else []
+    env = dict(os.environ, TMPDIR=str(run_dir), PYTHONUNBUFFERED="1")
+    turret = spawn(argv, log_path=run_dir / "turret.log", cwd=str(run_dir), env=env)
+    sampler = RSSSampler(turret.pid)
+    sampler.start()
+    seen: dict[str, float] = {}
+    cpu: dict[str, tuple[float, int, int]] = {}
+    result: dict[str, Any] | None = None
+    died_at: float | None = None
+    limit = time.monotonic() + 60 + 60 + warmup + window + 30
+    while result is None:
+        try:
+            event = events.get(timeout=0.2)
+        except queue.Empty:
+            event = {}
+        if event is None:
+            break
+        name = event.get("event")
+        if name:
+            seen[name] = event.get("t", time.monotonic())
+        if name in ("window_start", "window_end"):
+            cpu[name] = cpu_snapshot()
+        if name == "result":
+            result = event
+            break
+        now = time.monotonic()
+        if turret.poll() is not None and died_at is None:
+            died_at = now
+        if died_at is not None and now - died_at > 3:
+            break  # the turret is gone and the HQ has nothing more to say
+        if now > limit:
+            log("run over its time limit: ending it")
+            break
+    sampler.stop()
+    if result is None:
+        end_process(sink, grace=3)
+        result = {"ok": False, "why": "no result from the fake HQ"}
+    else:
+        try:
+            sink.wait(10)
+        except subprocess.TimeoutExpired:
+            end_process(sink)
+    if turret.poll() is None and end_turret is not None:
+        ended = end_turret(turret)
+    elif turret.poll() is None:
+        try:
+            turret.wait(15)
+            ended = f"exited {turret.returncode}"
+        except subprocess.TimeoutExpired:
+            ended = "did not exit after kill: " + end_process(turret)
+    else:
+        ended = f"exited {turret.returncode}"
+    forget_finished()
+    result.pop("event", None)
+    result["turret_ended"] = ended
+    if died_at is not None and not result.get("ok"):
+        result["crashed"] = True
+        result["crash_log"] = tail(run_dir / "turret.log")
+    if "window_start" in cpu and "window_end" in cpu:
+        result["cpu"] = other_cpu(cpu["window_start"], cpu["window_end"])
+    start = seen.get("window_start")
+    end = seen.get("window_end")
+    baseline = sampler.before(seen["running"]) if "running" in seen else None
+    in_window = sampler.between(start, end) if start and end else []
+    result["rss_kib"] = {
+        "ready": baseline,
+        "window_max": max(in_window) if in_window else None,
+        "max": max((rss for _, rss in sampler.samples), default=None),
+    }
+    return result
+
+
+# --------------------------------------------------------------------------
+# Locust
+# --------------------------------------------------------------------------
+
+
+def run_locust(*, locustfile: Path, users: int, host: str, warmup: float, window: float, run_dir: Path) -> dict[str, Any]:
+    """
+    One headless Locust run in one process for ``warmup + window`` seconds.
+    Requests/s comes from its CSV: the slope of the aggregated request count
+    in ``_stats_history.csv`` over the rows after the warm-up (least
+    squares, so the whole-second timestamps average out); the whole run's
+    aggregated ``Requests/s`` from ``_stats.csv`` is kept for comparison.
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    prefix = run_dir / "locust"
+    duration = int(round(warmup + window))
+    argv = [
+        str(PEER_VENV / "bin" / "locust"), "-f", str(locustfile), "--headless",
+        "-u", str(users), "-r", str(users), "-t", f"{duration}s",
+        "--host", host.rstrip("/"), "--csv", str(prefix), "--only-summary",
+        "--exit-code-on-error", "0", "--loglevel", "WARNING",
+    ]
+    began = time.monotonic()
+    process = spawn(argv, log_path=run_dir / "locust.log", cwd=str(run_dir))
+    before = after = None
+    if _wait_or_exit(process, began + warmup):
+        before = cpu_snapshot()
+        if _wait_or_exit(process, began + warmup + window - 0.5):
+            after = cpu_snapshot()
+    try:
+        process.wait(duration + 30)
+    except subprocess.TimeoutExpired:
+        end_process(process)
+    forget_finished()
+    result: dict[str, Any] = {"ok": process.returncode == 0, "turret_ended": f"exited {process.returncode}"}
+    if before and after:
+        result["cpu"] = other_cpu(before, after)
+    rows = _csv_rows(Path(f"{prefix}_stats_history.csv"))
+    points = [
+        (float(r["Timestamp"]), float(r["Total Request Count"]), float(r.get("Total Failure Count") or 0))
+        for r in rows
+        if r.get("Name") == "Aggregated" and r.get("Total Request Count") not in (None, "", "N/A")
+    ]
+    if points:
+        t0 = points[0][0]
+        steady = [p for p in points if p[0] >= t0 + warmup]
+        if len(steady) >= 3:
+            result["rate"] = _slope([(t, n) for t, n, _ in steady])
+            result["error_rate"] = _slope([(t, f) for t, _, f in steady])
+            result["window"] = steady[-1][0] - steady[0][0]
+    totals = [r for r in _csv_rows(Path(f"{prefix}_stats.csv")) if r.get("Name") == "Aggregated"]
+    if totals:
+        result["whole_run_rate"] = float(totals[0]["Requests/s"])
+        result["requests"] = int(totals[0]["Request Count"])
+        result["failures"] = int(totals[0]["Failure Count"])
+    if "rate" not in result:
+        result["ok"] = False
+        result["why"] = "no stats history from Locust: " + tail(run_dir / "locust.log", 5)
+    return result
+
+
+def _wait_or_exit(process: subprocess.Popen, until: float) -> bool:
+    while time.monotonic() < until:
+        if process.poll() is not None:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def _csv_rows(path: Path) -> list[dict[str, str]]:
+    import csv
+
+    try:
+        with open(path, newline="") as f:
+            return list(csv.DictReader(f))
+    except OSError:
+        return []
+
+
+def _slope(points: list[tuple[float, float]]) -> float:
+    n = len(points)
+    mx = sum(x for x, _ in points) / n
+    my = sum(y for _, y in points) / n
+    sxx = sum((x - mx) ** 2 for x, _ in points)
+    sxy = sum((x - mx) * (y - my) for x, y in points)
+    return sxy / sxx if sxx else 0.0
