@@ -24,8 +24,10 @@ demo: $(STAMP)
 docs: $(STAMP)
 	$(VENV)/bin/sphinx-build -W -q -b html docs docs/_build/html
 
+# `make bench` runs every benchmark (see bench/run.py); options go in
+# BENCH_ARGS, e.g. make bench BENCH_ARGS="--quick" or BENCH_ARGS="--only http".
 bench: $(STAMP)
-	$(PY) bench/run.py
+	$(PY) bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) docs/_build _trial_temp* *.egg-info twisted/plugins/dropin.cache

@@ -17,7 +17,7 @@ stdout:
 4. ``{"event": "window_start"}`` after ``--warmup`` seconds,
    ``{"event": "window_end"}`` after ``--window`` more seconds;
 5. ``{"event": "result", ...}``: the counts and rates, after ``stop`` and
-   ``kill`` were published.
+   ``kill`` were published (``--no-kill``: ``stop`` only).
 
 Orders are single frames ``"<topic> <json>"`` with the empty topic, as the
 real HQ sends them. Result frames are counted without parsing them: any
@@ -67,6 +67,7 @@ def main() -> int:
     parser.add_argument("--expect", type=int, default=0, help="first mode: results wanted")
     parser.add_argument("--ready-timeout", type=float, default=60.0)
     parser.add_argument("--start-timeout", type=float, default=60.0)
+    parser.add_argument("--no-kill", action="store_true", help="publish stop but not kill")
     args = parser.parse_args()
     tag = (args.tag or ("fifty" if args.mode == "timers" else "first")).encode()
     quoted_tag = b'"' + tag + b'"'
@@ -196,7 +197,8 @@ def main() -> int:
     # 4. Stop and kill, as the HQ does at the end of a run.
     pub.send(order("stop", "premature stop"))
     time.sleep(0.5)
-    pub.send(order("kill", "bench over"))
+    if not args.no_kill:
+        pub.send(order("kill", "bench over"))
     late = 0
     deadline = time.monotonic() + 0.5
     while time.monotonic() < deadline:

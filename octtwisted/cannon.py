@@ -59,6 +59,8 @@ def clean_timers(timers: object) -> tuple[dict[str, float], str]:
     :return: the timers to send, and an error text naming those dropped
         (``""`` when none were).
     """
+    if not timers and type(timers) is dict:
+        return {}, ""
     if not isinstance(timers, Mapping):
         return {}, f"custom_timers is a {type(timers).__name__}, not a dict"
     clean: dict[str, float] = {}
@@ -78,10 +80,39 @@ def clean_timers(timers: object) -> tuple[dict[str, float], str]:
     return clean, ""
 
 
-def _nothing() -> None:
+def _do_nothing_steps() -> set[Any]:
     """
-    The step of a transaction that has no setup or tear_down.
+    The ``setup`` and ``tear_down`` functions known to do nothing: those of
+    the base classes scripts inherit from.
     """
+    import sys
+
+    from octtwisted.compat.oct_turrets.base import BaseTransaction as StandIn
+    from octtwisted.transaction import Transaction
+
+    found = set()
+    classes = [Transaction, StandIn]
+    real = sys.modules.get("oct_turrets.base")
+    if real is not None and hasattr(real, "BaseTransaction"):
+        classes.append(real.BaseTransaction)
+    for cls in classes:
+        for name in ("setup", "tear_down"):
+            found.add(cls.__dict__.get(name))
+    found.discard(None)
+    return found
+
+
+def _step_or_none(transaction: Any, name: str) -> Callable[[], Any] | None:
+    """
+    The bound step ``name`` of ``transaction``, or None if it has none or
+    it is a base class's step that does nothing.
+    """
+    step = getattr(transaction, name, None)
+    if step is None:
+        return None
+    if getattr(step, "__func__", None) in _do_nothing_steps():
+        return None
+    return step
 
 
 class Cannon:
@@ -129,6 +160,8 @@ class Cannon:
         self._on_crash = on_crash
         self._throttle = throttle
         self._transaction: Any = None
+        self._setup: Callable[[], Any] | None = None
+        self._tear_down_step: Callable[[], Any] | None = None
         self._loop = LoopingCall(self._fire)
         self._loop.clock = clocks.reactor
         self._finished: Deferred[None] | None = None
@@ -228,18 +261,26 @@ class Cannon:
         self._error = ""
         if self._transaction is None:
             try:
-                self._transaction = self._make_transaction()
+                self._adopt(self._make_transaction())
             except Exception as e:
                 self._error = "Transaction() failed: " + describe_error(e)
                 return self._finish(None)
-        transaction = self._transaction
         try:
-            transaction.custom_timers = {}
+            self._transaction.custom_timers = {}
         except Exception:
             pass
-        return self._step(
-            getattr(transaction, "setup", _nothing), self._run, self._setup_failed
-        )
+        if self._setup is None:
+            return self._run(None)
+        return self._step(self._setup, self._run, self._setup_failed)
+
+    def _adopt(self, transaction: Any) -> None:
+        """
+        Take a new transaction; note the steps that do nothing, so they are
+        not called (a blocking script saves a trip to its thread pool).
+        """
+        self._transaction = transaction
+        self._setup = _step_or_none(transaction, "setup")
+        self._tear_down_step = _step_or_none(transaction, "tear_down")
 
     def _step(
         self,
@@ -287,16 +328,17 @@ class Cannon:
         if self._cancel_reason is not None:
             # Stopping after the stop timeout: do not wait for tear_down.
             try:
-                result = self._steps.call(self._tear_down_step())
+                result = None
+                if self._tear_down_step is not None:
+                    result = self._steps.call(self._tear_down_step)
             except Exception:
                 result = None
             if isinstance(result, Deferred):
                 result.addErrback(lambda _: None)
             return self._finish(None)
-        return self._step(self._tear_down_step(), self._finish, self._tear_down_failed)
-
-    def _tear_down_step(self) -> Callable[[], Any]:
-        return getattr(self._transaction, "tear_down", _nothing)
+        if self._tear_down_step is None:
+            return self._finish(None)
+        return self._step(self._tear_down_step, self._finish, self._tear_down_failed)
 
     def _tear_down_failed(self, failure: Failure) -> Any:
         if not self._error:

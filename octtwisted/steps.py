@@ -10,6 +10,7 @@ stall the reactor.
 from __future__ import annotations
 
 import inspect
+from types import CoroutineType
 import threading
 from typing import Any, Callable, Protocol
 
@@ -34,7 +35,7 @@ class ReactorStepCaller:
 
     def call(self, step: Callable[[], Any]) -> Any:
         result = step()
-        if inspect.iscoroutine(result):
+        if type(result) is CoroutineType:
             return Deferred.fromCoroutine(result)
         return result
 

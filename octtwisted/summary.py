@@ -24,14 +24,15 @@ up.
 Min, max and mean are exact (over the microsecond values as recorded); the
 percentiles come from the histogram, and are clamped into ``[min, max]`` so
 that, for instance, a constant load reports the same figure everywhere.
+Values are staged in a small dict before they reach the histogram (see
+``_Timer``), which adds at most 0.1% to the value error.
 
-Two collectors
-==============
+The collector
+=============
 
 * :class:`RunStats` sees every result of a run and produces a
-  :class:`Summary` at its end.
-* :class:`IntervalStats` sees the same results, and is emptied by
-  :meth:`IntervalStats.take` every few seconds for a live progress line.
+  :class:`Summary` at its end; :meth:`RunStats.take_interval` gives the
+  figures since the last call, for a live progress line.
 """
 
 from __future__ import annotations
@@ -159,36 +160,64 @@ class TimerStats:
         }
 
 
+#: Binary significant digits kept when staging a value (see _Timer): 11
+#: bits, so a staged value is within 1/1024 (about 0.1%) below the real one.
+STAGING_BITS = 11
+
+
 class _Timer:
     """
     One timer's histogram, plus the exact sum, min and max of what it holds.
 
-    Its size is fixed at creation: recording never allocates.
+    Recording is the hot path (once per transaction), and the histogram's
+    own ``record_value`` is pure Python and costs several function calls.
+    So values are first staged: rounded down to :data:`STAGING_BITS`
+    significant bits and counted in a small dict (at most a few thousand
+    keys, one per log-linear bucket). The staged counts go into the
+    histogram, a few hundred ``record_value`` calls at a time, whenever the
+    histogram is read or merged. The combined value error stays under 0.2%.
     """
 
-    __slots__ = ("histogram", "total_us", "min_us", "max_us")
+    __slots__ = ("histogram", "staged", "total_us", "min_us", "max_us")
 
     def __init__(self) -> None:
         self.histogram = _new_histogram()
+        self.staged: dict[int, int] = {}
         self.total_us = 0
         self.min_us = HIGHEST_US
         self.max_us = LOWEST_US
 
     def record(self, seconds: float) -> None:
         us = _to_microseconds(seconds)
-        self.histogram.record_value(us)
+        shift = us.bit_length() - STAGING_BITS
+        key = (us >> shift) << shift if shift > 0 else us
+        staged = self.staged
+        staged[key] = staged.get(key, 0) + 1
         self.total_us += us
         if us < self.min_us:
             self.min_us = us
         if us > self.max_us:
             self.max_us = us
 
+    def settle(self) -> None:
+        """
+        Move the staged counts into the histogram.
+        """
+        staged = self.staged
+        if staged:
+            record = self.histogram.record_value
+            for value, count in staged.items():
+                record(value, count)
+            staged.clear()
+
     def merge_into(self, other: "_Timer") -> None:
         """
         Add everything this timer holds to ``other``, then empty this one.
         """
+        self.settle()
         if not self.histogram.get_total_count():
             return
+        other.settle()
         other.histogram.add(self.histogram)
         other.total_us += self.total_us
         other.min_us = min(other.min_us, self.min_us)
@@ -200,6 +229,7 @@ class _Timer:
 
     @property
     def count(self) -> int:
+        self.settle()
         return int(self.histogram.get_total_count())
 
     def percentiles(self, *percentiles: float) -> dict[float, float]:
@@ -209,6 +239,7 @@ class _Timer:
         The histogram answers with the top of the bucket holding the value;
         the true percentile can be no more than the true max.
         """
+        self.settle()
         found = self.histogram.get_percentile_to_value_dict(list(percentiles))
         low, high = self.min_us, self.max_us
         return {
