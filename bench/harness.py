@@ -485,7 +485,10 @@ def run_turret(
     sampler.stop()
     if result is None:
         end_process(sink, grace=3)
-        result = {"ok": False, "why": "no result from the fake HQ"}
+        if died_at is not None:
+            result = {"ok": False, "why": f"the turret exited ({turret.returncode}) before the run ended"}
+        else:
+            result = {"ok": False, "why": "no result from the fake HQ"}
     else:
         try:
             sink.wait(10)

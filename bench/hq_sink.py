@@ -68,6 +68,7 @@ def main() -> int:
     parser.add_argument("--ready-timeout", type=float, default=60.0)
     parser.add_argument("--start-timeout", type=float, default=60.0)
     parser.add_argument("--no-kill", action="store_true", help="publish stop but not kill")
+    parser.add_argument("--dump", default=None, help="also write the frames picked by --tag to this file")
     args = parser.parse_args()
     tag = (args.tag or ("fifty" if args.mode == "timers" else "first")).encode()
     quoted_tag = b'"' + tag + b'"'
@@ -97,6 +98,7 @@ def main() -> int:
                 return
 
     statuses: list[str] = []
+    dump = open(args.dump, "wb") if args.dump else None
 
     def note_status(frame: bytes) -> None:
         try:
@@ -177,6 +179,8 @@ def main() -> int:
                     aborted = True
                 continue
             if args.mode == "first" and quoted_tag in frame:
+                if dump:
+                    dump.write(frame + b"\n")
                 data = json.loads(frame)
                 picked.append((data["elapsed"], data["scriptrun_time"]))
                 first_count += 1
@@ -187,10 +191,14 @@ def main() -> int:
             if EMPTY_ERRORS[0] not in frame and EMPTY_ERRORS[1] not in frame:
                 errors += 1
             if args.mode == "timers" and quoted_tag in frame:
+                if dump:
+                    dump.write(frame + b"\n")
                 data = json.loads(frame)
                 picked.append((data["elapsed"], data["scriptrun_time"]))
                 tagged_total += 1
     ended = time.monotonic()
+    if dump:
+        dump.close()
     window = max(ended - window_start, 1e-9) if in_window else 0.0
     say("window_end")
 

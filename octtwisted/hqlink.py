@@ -40,8 +40,11 @@ from octtwisted.messages import ABORTED, KILLED, Result, StatusReport
 from octtwisted.ratelimit import WarningLimiter
 from octtwisted.wire import BadOrder, decode_order, encode_result, encode_status
 
-#: ZeroMQ's own send queue (messages) before ``zmq.Again``.
-SEND_HWM = 10_000
+#: ZeroMQ's own send queue, in messages, before ``zmq.Again``. A message
+#: is a batch of up to BATCH_FRAMES frames, so ZeroMQ holds at most
+#: SEND_HWM * BATCH_FRAMES results (12,800); past that they wait in our own
+#: queue, where they are counted, and the cannons are held back.
+SEND_HWM = 200
 
 #: How often a full send queue is retried, in seconds.
 RETRY_INTERVAL = 0.005
@@ -132,6 +135,8 @@ class HQLink(Service):
         self._flush_waiters: list[Deferred[None]] = []
         self._room_waiters: list[tuple[int, Deferred[None]]] = []
         self._monitor: _MonitorSocket | None = None
+        self._sockets_made = 0
+        self._run_over = False
         self._connect_listeners: list[Any] = []
         #: whether the PUSH socket has a connection to the HQ
         self.connected = False
@@ -317,6 +322,74 @@ class HQLink(Service):
         self._release_room_waiters()
         self._release_flush_waiters()
 
+    def _open_results_socket(self) -> None:
+        """
+        Make the PUSH socket and connect it. Its connection monitor is
+        attached before it connects, so that no connection event is missed.
+        """
+        assert self._factory is not None
+        self._sockets_made += 1
+        self._push = _ResultSocket(self._factory, None, self._send_hwm)
+        monitor_address = f"inproc://octtwisted-monitor-{id(self)}-{self._sockets_made}"
+        self._push.socket.monitor(
+            monitor_address, zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED
+        )
+        self._monitor = _MonitorSocket(
+            self._factory,
+            ZmqEndpoint(ZmqEndpointType.connect, monitor_address),
+            self._connection_event,
+        )
+        self._push.addEndpoints([ZmqEndpoint(ZmqEndpointType.connect, self._result_address)])
+
+    def _close_results_socket(self, linger: float | None = None) -> None:
+        push, monitor = self._push, self._monitor
+        self._push = self._monitor = None
+        self.connected = False
+        if push is not None:
+            try:
+                push.socket.disable_monitor()
+            except zmq.ZMQError:
+                pass
+            if linger is not None:
+                push.socket.set(zmq.LINGER, int(linger * 1000))
+            push.shutdown()
+        if monitor is not None:
+            monitor.shutdown()
+
+    # The end of a run
+
+    def run_started(self) -> None:
+        self._run_over = False
+
+    def run_ended(self) -> None:
+        """
+        The turret stopped firing. The real HQ stops reading as soon as it
+        has published ``stop``: results it did not take must not wait in the
+        socket for the next HQ (they would be stored in the next run). So
+        once the HQ has gone, the results socket is made anew, empty.
+        """
+        self._run_over = True
+        if not self.connected:
+            self._discard_for_next_run()
+
+    def _discard_for_next_run(self) -> None:
+        self._run_over = False
+        if self._push is None:
+            return
+        self._flush_batch()
+        ours = self._queued
+        self._queue.clear()
+        self._queued = 0
+        self.dropped += ours
+        self._close_results_socket(linger=0)
+        self._open_results_socket()
+        self.log.info(
+            "the HQ left after the run: results it did not take ({ours} queued "
+            "here, and any ZeroMQ still held) were discarded so that they "
+            "cannot reach the next run",
+            ours=ours,
+        )
+
     def _connection_event(self, event: int) -> None:
         if event == zmq.EVENT_HANDSHAKE_SUCCEEDED and not self.connected:
             self.connected = True
@@ -325,6 +398,9 @@ class HQLink(Service):
                 listener()
         elif event == zmq.EVENT_DISCONNECTED and self.connected:
             self.connected = False
+            if self._run_over:
+                self._reactor.callLater(0, self._discard_for_next_run)
+                return
             self.log.warn(
                 "results socket lost its connection to the HQ at {address}; "
                 "ZeroMQ reconnects by itself, results wait meanwhile",
@@ -339,17 +415,7 @@ class HQLink(Service):
         factory.lingerPeriod = int(self._linger * 1000)
         factory.reactor = self._reactor
         self._factory = factory
-        # The monitor is attached before the socket connects, so that no
-        # connection event is missed.
-        self._push = _ResultSocket(factory, None, self._send_hwm)
-        monitor_address = f"inproc://octtwisted-monitor-{id(self)}"
-        self._push.socket.monitor(
-            monitor_address, zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED
-        )
-        self._monitor = _MonitorSocket(
-            factory, ZmqEndpoint(ZmqEndpointType.connect, monitor_address), self._connection_event
-        )
-        self._push.addEndpoints([ZmqEndpoint(ZmqEndpointType.connect, self._result_address)])
+        self._open_results_socket()
         self._orders = _OrderSocket(
             factory,
             ZmqEndpoint(ZmqEndpointType.connect, self._order_address),
@@ -376,13 +442,9 @@ class HQLink(Service):
             if call is not None and call.active():
                 call.cancel()
         self._give_up("shutting down")
+        self._close_results_socket()
         factory, self._factory = self._factory, None
-        if self._push is not None:
-            try:
-                self._push.socket.disable_monitor()
-            except zmq.ZMQError:
-                pass
-        self._push = self._orders = self._monitor = None
+        self._orders = None
         if factory is None:
             return defer.succeed(None)
         for connection in list(factory.connections):

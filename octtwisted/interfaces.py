@@ -40,6 +40,16 @@ class ResultSink(Protocol):
         Call ``listener`` each time the transport (re)connects to the HQ.
         """
 
+    def run_started(self) -> None:
+        """
+        The turret started firing.
+        """
+
+    def run_ended(self) -> None:
+        """
+        The turret stopped firing (its cannons have all stopped).
+        """
+
     def send_result(self, result: Result) -> None:
         """
         Send, or queue, one result.

@@ -44,8 +44,10 @@ class StatusReport:
     """
     A status message: what the HQ shows for this turret.
 
-    ``dropped_results`` counts results that could not be delivered (see the
-    reliability docs); it is sent along so the HQ's operator can see it.
+    It has exactly the six keys the real HQ knows: the HQ 0.4.12 updates
+    its turret table with ``Turret.update(**message)``, and any other key
+    makes it fail (and stop the test). Counts such as dropped results go to
+    the turret's log and summary instead.
     """
 
     turret: str
@@ -54,7 +56,6 @@ class StatusReport:
     rampup: float
     script: str
     cannons: int
-    dropped_results: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -66,7 +67,6 @@ class StatusReport:
             "rampup": int(self.rampup) if float(self.rampup).is_integer() else self.rampup,
             "script": self.script,
             "cannons": self.cannons,
-            "dropped_results": self.dropped_results,
         }
 
 

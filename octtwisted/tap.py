@@ -69,9 +69,9 @@ class Options(usage.Options):
 
     def postOptions(self) -> None:
         if self["config"] and self["tar"]:
-            raise usage.UsageError("-c and --tar exclude each other: give one")
+            fail("-c and --tar exclude each other: give one")
         if not self["config"] and not self["tar"]:
-            raise usage.UsageError("a config file is required: -c config.json (or --tar PACKAGE)")
+            fail("a config file is required: -c config.json (or --tar PACKAGE.tar.gz)")
         turret_id = self["uuid"]
         if turret_id is not None and (not turret_id or any(c.isspace() for c in turret_id)):
             fail(f"--uuid must be a non-empty id without spaces, got {turret_id!r}")
@@ -79,7 +79,7 @@ class Options(usage.Options):
             self["uuid"] = str(uuidlib.uuid4())
         standalone = bool(self["standalone"])
         if not standalone and (self["duration"] is not None or self["summary-json"] is not None):
-            raise usage.UsageError("--duration and --summary-json go with --standalone")
+            fail("--duration and --summary-json go with --standalone")
         if self["duration"] is not None:
             try:
                 duration = float(self["duration"])
@@ -169,6 +169,7 @@ class ProcessExit:
         def now(number: int, frame: object) -> None:
             sys.stderr.write(f"oct-turret: signal {number} while stopping: exiting now\n")
             sys.stderr.flush()
+            atexit._run_exitfuncs()  # e.g. remove an extracted --tar package
             os._exit(128 + number)
 
         for number in (signal.SIGINT, signal.SIGTERM):
@@ -193,6 +194,7 @@ class ProcessExit:
         elif self.code is not None:
             sys.stdout.flush()
             sys.stderr.flush()
+            atexit._run_exitfuncs()
             os._exit(self.code)
 
 

@@ -301,6 +301,12 @@ class RecordingSink(_Recorder):
     def on_connected(self, listener: Callable[[], None]) -> None:
         pass  # always connected
 
+    def run_started(self) -> None:
+        pass
+
+    def run_ended(self) -> None:
+        pass
+
     def wait_for_room(self, below: int) -> Deferred[None]:
         return defer.succeed(None)
 

@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterable
 from twisted.application.service import Service
 from twisted.internet import defer
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IDelayedCall
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -37,6 +38,9 @@ EXIT_ABORTED = 70
 
 #: Seconds to wait for cancelled transactions to end after the stop timeout.
 CANCEL_GRACE = 1.0
+
+#: Least time between two answers to ``status_request``, in seconds.
+STATUS_ANSWER_INTERVAL = 0.5
 
 
 class TurretService(Service):
@@ -88,6 +92,9 @@ class TurretService(Service):
         self._run_began = 0.0
         self._http: SharedHTTPClient | None = None
         self._holding: Deferred[None] | None = None
+        self._status_answer: IDelayedCall | None = None
+        self._last_answer = float("-inf")
+        self._cannons_stopping: Deferred[None] | None = None
         #: the summary of the last run, once it has stopped
         self.last_summary: Summary | None = None
         #: results made since the process started
@@ -112,7 +119,6 @@ class TurretService(Service):
             rampup=self.config.rampup,
             script=self.config.script,
             cannons=self.config.cannons,
-            dropped_results=self._sink.dropped,
         )
 
     def send_status(self) -> None:
@@ -154,6 +160,29 @@ class TurretService(Service):
         self._stopping = d
         return d
 
+    def _answer_status_request(self) -> None:
+        """
+        Answer a ``status_request``: at once, unless an answer went out less
+        than STATUS_ANSWER_INTERVAL ago; then one answer at the end of that
+        interval covers every request made meanwhile. (The real HQ asks
+        again as soon as it receives anything, so answering every request
+        at once would make the two trade messages as fast as they can.)
+        """
+        if self._status_answer is not None:
+            return
+        clock = self._clocks.reactor
+        wait = self._last_answer + STATUS_ANSWER_INTERVAL - clock.seconds()
+        if wait <= 0:
+            self._send_status_answer()
+        else:
+            self._status_answer = clock.callLater(wait, self._send_status_answer)
+
+    def _send_status_answer(self) -> None:
+        self._status_answer = None
+        self._last_answer = self._clocks.reactor.seconds()
+        if self.state not in FINAL_STATES:
+            self.send_status()
+
     def _connected(self) -> None:
         """
         The HQ link (re)connected: say who we are at once.
@@ -175,7 +204,7 @@ class TurretService(Service):
     def _obey(self, order: Order) -> None:
         command = order.command
         if command == messages.STATUS_REQUEST:
-            self.send_status()
+            self._answer_status_request()
         elif command == messages.SET_TRANSACTION_CONTEXT:
             self.context.update(order.msg)
             self.log.info(
@@ -204,6 +233,7 @@ class TurretService(Service):
         Go to RUNNING and bring the cannons in over the rampup.
         """
         self.lifecycle.move(State.RUNNING)
+        self._sink.run_started()
         config = self.config
         started_at = self._clocks.monotonic()
         context = dict(self.context)
@@ -269,6 +299,7 @@ class TurretService(Service):
 
     def _back_to_ready(self) -> None:
         if self.state is State.STOPPING:
+            self._sink.run_ended()
             self.lifecycle.move(State.READY)
 
     def kill(self) -> Deferred[None]:
@@ -381,6 +412,11 @@ class TurretService(Service):
         Stop every cannon: in-flight transactions may end within the stop
         timeout; then they are cancelled, and given CANCEL_GRACE more.
         """
+        if self._cannons_stopping is not None:
+            # A stop is already under way (say, kill during stop): wait for it.
+            waiting: Deferred[None] = Deferred()
+            self._cannons_stopping.addBoth(lambda r: (waiting.callback(None), r)[1])
+            return waiting
         if self._rampup is not None:
             self._rampup.cancel()
         cannons, self._cannons = self._cannons, []
@@ -421,7 +457,16 @@ class TurretService(Service):
 
         calls.append(clock.callLater(timeout, cancel_in_flight))
         all_stopped.addCallback(stopped)
-        return done
+        self._cannons_stopping = done
+
+        def over(result: object) -> object:
+            self._cannons_stopping = None
+            return result
+
+        done.addBoth(over)
+        result: Deferred[None] = Deferred()
+        done.addBoth(lambda r: (result.callback(None), r)[1])
+        return result
 
     def _state_changed(self, old: State, new: State) -> None:
         if new is State.READY:

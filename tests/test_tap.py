@@ -11,7 +11,6 @@ from pathlib import Path
 
 from twisted.internet.utils import getProcessOutputAndValue
 from twisted.trial.unittest import SynchronousTestCase, TestCase
-from twisted.python import usage
 
 from octtwisted.tap import EXIT_BAD_INPUT, Options
 from tests.helpers import TWISTD, write_config
@@ -70,10 +69,21 @@ class OptionsTests(SynchronousTestCase):
 
     def test_no_config(self) -> None:
         """
-        Without ``-c`` it is a usage error.
+        Without ``-c`` (or ``--tar``) it stops with one line.
         """
-        with self.assertRaises(usage.UsageError):
-            Options().parseOptions([])
+        self.assertFails("a config file is required")
+
+    def test_config_and_tar_exclusive(self) -> None:
+        """
+        ``-c`` and ``--tar`` exclude each other: one line, exit status 2.
+        """
+        self.assertFails("exclude each other", "-c", "a.json", "--tar", "b.tar.gz")
+
+    def test_standalone_options_alone(self) -> None:
+        """
+        ``--duration`` without ``--standalone`` stops with one line.
+        """
+        self.assertFails("go with --standalone", "-c", str(write_config(self.folder())), "--duration", "3")
 
     def test_bad_config(self) -> None:
         """
@@ -128,13 +138,6 @@ class TarTests(TestCase):
             tar.add(source / "config.json", "config.json")
             tar.add(source / "test_scripts", "test_scripts")
         return archive
-
-    def test_exclusive(self) -> None:
-        """
-        ``-c`` and ``--tar`` exclude each other.
-        """
-        with self.assertRaises(usage.UsageError):
-            Options().parseOptions(["-c", "a.json", "--tar", "b.tar.gz"])
 
     async def test_runs_package_and_removes_it(self) -> None:
         """

@@ -72,6 +72,7 @@ class AnnounceAndStatusTests(TurretTestCase):
         """
         self.make_turret(Transaction, cannons=3, rampup=6)
         self.assertEqual(self.statuses(), ["ready"])
+        # Exactly the six keys: the real HQ fails on any other.
         self.clock.advance(2)
         self.clock.advance(2)
         self.assertEqual(self.statuses(), ["ready"] * 3)
@@ -85,7 +86,6 @@ class AnnounceAndStatusTests(TurretTestCase):
                 "rampup": 6,
                 "script": "plain.py",
                 "cannons": 3,
-                "dropped_results": 0,
             },
         )
 
@@ -109,6 +109,24 @@ class AnnounceAndStatusTests(TurretTestCase):
         self.assertEqual(self.statuses()[-1], "Running")
         self.clock.advance(3)
         self.assertEqual(self.statuses()[-1], "ready")
+
+
+    def test_status_answers_coalesced(self) -> None:
+        """
+        The real HQ asks again as soon as it gets anything: requests within
+        0.5 s of an answer get one answer at the end of those 0.5 s.
+        """
+        self.make_turret(Transaction)
+        for _ in range(10):
+            self.orders.order("status_request")
+        self.assertEqual(self.statuses(), ["ready", "ready"])
+        self.clock.advance(0.5)
+        self.assertEqual(self.statuses(), ["ready"] * 3)
+        self.clock.advance(0.1)
+        self.orders.order("status_request")
+        self.assertEqual(len(self.statuses()), 3)
+        self.clock.advance(0.4)
+        self.assertEqual(len(self.statuses()), 4)
 
 
 class FiringTests(TurretTestCase):
@@ -356,6 +374,27 @@ class StopKillTests(TurretTestCase):
         self.assertEqual(self.statuses()[-1], "Killed")
         self.assertEqual(self.exits, [0])
         self.assertEqual(len(self.sink.results), 1)
+
+    def test_kill_during_stop_waits(self) -> None:
+        """
+        A ``kill`` while a ``stop`` waits for a transaction in flight waits
+        too: the turret exits only once the cannons have stopped.
+        """
+
+        class Hangs(Transaction):
+            def run(self) -> Deferred[None]:
+                return Deferred()
+
+        self.make_turret(Hangs, cannons=1, stop_timeout=3)
+        self.orders.order("start", "open fire")
+        self.orders.order("stop", "premature stop")
+        self.orders.order("kill", None)
+        self.assertIs(self.turret.state, State.KILLING)
+        self.assertEqual(self.exits, [])
+        self.clock.advance(3)
+        self.assertEqual(self.exits, [0])
+        self.assertEqual(len(self.sink.results), 1)
+        self.assertEqual(self.statuses()[-1], "Killed")
 
     def test_kill_while_ready(self) -> None:
         """

@@ -16,6 +16,9 @@ class Transaction(BaseTransaction):
         self.mark_first = bool(config.get("bench_mark_first", False))
 
     def run(self):
+        # oct-turrets never resets custom_timers between transactions:
+        # drop the mark of the first transaction by hand.
+        self.custom_timers.pop("first", None)
         if self.mark_first:
             self.mark_first = False
             self.custom_timers["first"] = 1.0
