@@ -26,6 +26,7 @@ DEFAULT_HEARTBEAT_INTERVAL = 2.0
 DEFAULT_LINGER = 2.0
 DEFAULT_MAX_PENDING_RESULTS = 20_000
 DEFAULT_PROGRESS_INTERVAL = 5.0
+DEFAULT_HQ_LOST_TIMEOUT = 60.0
 
 
 class ConfigError(Exception):
@@ -59,6 +60,7 @@ class TurretConfig:
     linger: float = DEFAULT_LINGER
     max_pending_results: int = DEFAULT_MAX_PENDING_RESULTS
     progress_interval: float = DEFAULT_PROGRESS_INTERVAL
+    hq_lost_timeout: float = DEFAULT_HQ_LOST_TIMEOUT
     blocking: bool | None = None
     raw: Mapping[str, Any] = attrs.field(factory=dict, eq=False, repr=False)
     warnings: tuple[str, ...] = ()
@@ -237,6 +239,9 @@ def parse_config(
         ),
         progress_interval=check.number(
             "progress_interval", 0, default=DEFAULT_PROGRESS_INTERVAL
+        ),
+        hq_lost_timeout=check.number(
+            "hq_lost_timeout", 0, default=DEFAULT_HQ_LOST_TIMEOUT
         ),
         blocking=blocking,
         raw=raw,

@@ -138,6 +138,7 @@ class HQLink(Service):
         self._sockets_made = 0
         self._run_over = False
         self._connect_listeners: list[Any] = []
+        self._disconnect_listeners: list[Any] = []
         #: whether the PUSH socket has a connection to the HQ
         self.connected = False
         self._bad_orders = WarningLimiter(reactor)
@@ -184,6 +185,9 @@ class HQLink(Service):
 
     def on_connected(self, listener: Any) -> None:
         self._connect_listeners.append(listener)
+
+    def on_disconnected(self, listener: Any) -> None:
+        self._disconnect_listeners.append(listener)
 
     def send_status(self, status: StatusReport) -> None:
         """
@@ -406,6 +410,8 @@ class HQLink(Service):
                 "ZeroMQ reconnects by itself, results wait meanwhile",
                 address=self._result_address,
             )
+            for listener in self._disconnect_listeners:
+                listener()
 
     # Service
 

@@ -40,6 +40,11 @@ class ResultSink(Protocol):
         Call ``listener`` each time the transport (re)connects to the HQ.
         """
 
+    def on_disconnected(self, listener: Callable[[], None]) -> None:
+        """
+        Call ``listener`` each time the transport loses the HQ during a run.
+        """
+
     def run_started(self) -> None:
         """
         The turret started firing.

@@ -51,6 +51,9 @@ class LocalSink:
     def on_connected(self, listener: Callable[[], None]) -> None:
         pass  # always connected
 
+    def on_disconnected(self, listener: Callable[[], None]) -> None:
+        pass  # never disconnected
+
     def run_started(self) -> None:
         pass
 

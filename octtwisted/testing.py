@@ -301,6 +301,9 @@ class RecordingSink(_Recorder):
     def on_connected(self, listener: Callable[[], None]) -> None:
         pass  # always connected
 
+    def on_disconnected(self, listener: Callable[[], None]) -> None:
+        pass  # never disconnected
+
     def run_started(self) -> None:
         pass
 

@@ -95,6 +95,7 @@ class TurretService(Service):
         self._status_answer: IDelayedCall | None = None
         self._last_answer = float("-inf")
         self._cannons_stopping: Deferred[None] | None = None
+        self._hq_lost: IDelayedCall | None = None
         #: the summary of the last run, once it has stopped
         self.last_summary: Summary | None = None
         #: results made since the process started
@@ -133,6 +134,7 @@ class TurretService(Service):
         if self._orders is not None:
             self._orders.listen(self.handle_order)
         self._sink.on_connected(self._connected)
+        self._sink.on_disconnected(self._disconnected)
         self.lifecycle.move(State.READY)
         self.log.info(
             "turret {name} ({uuid}) ready: {cannons} cannons, rampup {rampup}s, "
@@ -187,8 +189,31 @@ class TurretService(Service):
         """
         The HQ link (re)connected: say who we are at once.
         """
+        if self._hq_lost is not None:
+            if self._hq_lost.active():
+                self._hq_lost.cancel()
+            self._hq_lost = None
         if self.state not in FINAL_STATES:
             self.send_status()
+
+    def _disconnected(self) -> None:
+        """
+        The HQ went away. If it does not come back within
+        ``hq_lost_timeout`` while the turret fires, the run is over: stop
+        as on a ``stop`` order, and wait for an HQ again.
+        """
+        timeout = self.config.hq_lost_timeout
+        if self.state is State.RUNNING and timeout > 0 and self._hq_lost is None:
+            self._hq_lost = self._clocks.reactor.callLater(timeout, self._hq_gone)
+
+    def _hq_gone(self) -> None:
+        self._hq_lost = None
+        if self.state is State.RUNNING:
+            self.log.warn(
+                "the HQ has been away for {timeout}s: stopping the run",
+                timeout=self.config.hq_lost_timeout,
+            )
+            self.cease_fire()
 
     # Orders
 

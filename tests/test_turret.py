@@ -443,3 +443,31 @@ class StopKillTests(TurretTestCase):
         self.assertEqual(self.statuses()[-1], "Aborted")
         self.assertEqual(self.exits, [EXIT_ABORTED])
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+
+
+class HQLostTests(TurretTestCase):
+    def test_run_stops_when_hq_stays_away(self) -> None:
+        """
+        If the HQ link is down for hq_lost_timeout while firing, the run
+        stops and the turret is ready again; a reconnection in time keeps
+        it firing.
+        """
+
+        class LinkSink(RecordingSink):
+            def on_connected(self, listener: Any) -> None:
+                self.connected = listener
+
+            def on_disconnected(self, listener: Any) -> None:
+                self.disconnected = listener
+
+        sink = LinkSink()
+        self.make_turret(self.waiting(0.5), sink=sink, cannons=1, hq_lost_timeout=30)
+        self.orders.order("start", "open fire")
+        sink.disconnected()
+        self.clock.pump([1] * 20)
+        sink.connected()
+        self.clock.pump([1] * 20)
+        self.assertIs(self.turret.state, State.RUNNING)
+        sink.disconnected()
+        self.clock.pump([1] * 31)
+        self.assertIs(self.turret.state, State.READY)
