@@ -21,50 +21,11 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 
 from octtwisted.lifecycle import State
-from octtwisted.messages import Result, StatusReport
 from octtwisted.summary import Summary
 from octtwisted.turret import TurretService
 
 #: Exit status of a standalone run in which every transaction failed.
 EXIT_ALL_FAILED = 1
-
-
-class LocalSink:
-    """
-    The result sink of a standalone run: nothing leaves the process; the
-    turret's summary sees every result, exactly as it would go to an HQ.
-    """
-
-    def __init__(self) -> None:
-        self.dropped = 0
-        self.results = 0
-
-    def send_status(self, status: StatusReport) -> None:
-        pass
-
-    def send_result(self, result: Result) -> None:
-        self.results += 1
-
-    def pending(self) -> int:
-        return 0
-
-    def on_connected(self, listener: Callable[[], None]) -> None:
-        pass  # always connected
-
-    def on_disconnected(self, listener: Callable[[], None]) -> None:
-        pass  # never disconnected
-
-    def run_started(self) -> None:
-        pass
-
-    def run_ended(self) -> None:
-        pass
-
-    def wait_for_room(self, below: int) -> Deferred[None]:
-        return defer.succeed(None)
-
-    def flush(self, timeout: float) -> Deferred[None]:
-        return defer.succeed(None)
 
 
 def exit_status(summary: Summary | None) -> int:

@@ -222,7 +222,7 @@ def makeService(options: Options) -> IService:
     exit = ProcessExit(reactor)
     sink: Any
     if options["standalone"]:
-        from octtwisted.standalone import LocalSink
+        from octtwisted.localsink import LocalSink
 
         link = None
         sink = LocalSink()

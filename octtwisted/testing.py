@@ -22,6 +22,7 @@ import attrs
 from twisted.internet import defer
 from twisted.internet.defer import Deferred
 
+from octtwisted.localsink import LocalSink
 from octtwisted.messages import Order, Result, StatusReport
 from octtwisted.wire import encode_order, encode_result, encode_status, is_status_frame
 
@@ -279,39 +280,19 @@ class FakeOrderSource:
         self.handler(Order(command=command, msg=msg, topic=topic))
 
 
-class RecordingSink(_Recorder):
+class RecordingSink(_Recorder, LocalSink):
     """
     An in-memory :class:`~octtwisted.interfaces.ResultSink` that records
     what would have gone over the wire, encoded and decoded the same way.
     """
 
     def __init__(self) -> None:
-        super().__init__()
-        self.dropped = 0
+        _Recorder.__init__(self)
+        LocalSink.__init__(self)
 
     def send_status(self, status: StatusReport) -> None:
         self.record_frame(encode_status(status))
 
     def send_result(self, result: Result) -> None:
+        self.results += 1
         self.record_frame(encode_result(result))
-
-    def pending(self) -> int:
-        return 0
-
-    def on_connected(self, listener: Callable[[], None]) -> None:
-        pass  # always connected
-
-    def on_disconnected(self, listener: Callable[[], None]) -> None:
-        pass  # never disconnected
-
-    def run_started(self) -> None:
-        pass
-
-    def run_ended(self) -> None:
-        pass
-
-    def wait_for_room(self, below: int) -> Deferred[None]:
-        return defer.succeed(None)
-
-    def flush(self, timeout: float) -> Deferred[None]:
-        return defer.succeed(None)
