@@ -23,13 +23,13 @@ class LocalSink:
 
     def __init__(self) -> None:
         self.dropped = 0
-        self.results = 0
+        self.delivered = 0
 
     def send_status(self, status: StatusReport) -> None:
         pass
 
     def send_result(self, result: Result) -> None:
-        self.results += 1
+        self.delivered += 1
 
     def pending(self) -> int:
         return 0

@@ -294,5 +294,5 @@ class RecordingSink(_Recorder, LocalSink):
         self.record_frame(encode_status(status))
 
     def send_result(self, result: Result) -> None:
-        self.results += 1
+        self.delivered += 1
         self.record_frame(encode_result(result))
