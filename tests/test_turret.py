@@ -471,3 +471,62 @@ class HQLostTests(TurretTestCase):
         sink.disconnected()
         self.clock.pump([1] * 31)
         self.assertIs(self.turret.state, State.READY)
+
+
+class EveryOrderInEveryStateTests(TurretTestCase):
+    """
+    Each order, given in each state a running turret can be in: the state
+    it leads to.
+    """
+
+    def turret_in(self, state: State) -> TurretService:
+        class Slow(Transaction):
+            def run(self) -> Deferred[None]:
+                return Deferred()  # keeps STOPPING until the stop timeout
+
+        turret = self.make_turret(Slow, cannons=1, stop_timeout=5)
+        if state in (State.RUNNING, State.STOPPING):
+            self.orders.order("start", "open fire")
+        if state is State.STOPPING:
+            self.orders.order("stop", "premature stop")
+        self.assertIs(turret.state, state)
+        return turret
+
+    def test_table(self) -> None:
+        """
+        ready: start -> running, stop ignored, kill -> killed;
+        running: start ignored, stop -> stopping, kill -> killing;
+        stopping: start and stop ignored, kill -> killing;
+        status_request and set_transaction_context never change the state.
+        """
+        table = {
+            State.READY: {"start": State.RUNNING, "stop": State.READY, "kill": State.KILLED},
+            State.RUNNING: {"start": State.RUNNING, "stop": State.STOPPING, "kill": State.KILLING},
+            State.STOPPING: {"start": State.STOPPING, "stop": State.STOPPING, "kill": State.KILLING},
+        }
+        for state, outcomes in table.items():
+            for command, expected in outcomes.items():
+                turret = self.turret_in(state)
+                self.orders.order(command, "open fire" if command == "start" else None)
+                self.assertIs(turret.state, expected, f"{command} in {state.value}")
+            for command, msg in (("status_request", None), ("set_transaction_context", {"k": 1})):
+                turret = self.turret_in(state)
+                before = len(self.sink.statuses)
+                self.clock.advance(1)  # past the answer interval
+                self.orders.order(command, msg)
+                self.assertIs(turret.state, state)
+                if command == "status_request":
+                    self.assertGreater(len(self.sink.statuses), before)
+
+
+class ErrorTextTests(SynchronousTestCase):
+    def test_huge_error_cut(self) -> None:
+        """
+        An error text longer than MAX_ERROR_LENGTH is cut, with ``...``.
+        """
+        from octtwisted.cannon import MAX_ERROR_LENGTH, describe_error
+
+        text = describe_error(ValueError("x" * 100_000))
+        self.assertEqual(len(text), MAX_ERROR_LENGTH)
+        self.assertTrue(text.startswith("ValueError: xxx"))
+        self.assertTrue(text.endswith("..."))
