@@ -65,7 +65,7 @@ _BENCH_DIR = str(Path(__file__).resolve().parent)
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _BENCH_DIR] + [_BENCH_DIR]
 
 import harness  # noqa: E402
-from harness import BENCH, ROOT, SCENARIOS, WORK, log  # noqa: E402
+from harness import BENCH, SCENARIOS, WORK, log  # noqa: E402
 
 SCENARIO_NAMES = ("http", "empty", "density", "accuracy", "rampup")
 
@@ -130,8 +130,8 @@ class Variant:
         values = [r[metric] for r in self.runs if r.get("ok") and r.get(metric) is not None]
         return statistics.median(values) if values else None
 
-    def values(self, metric: str) -> list[float | None]:
-        return [r.get(metric) if r.get("ok") else None for r in self.runs]
+    def values(self, metric: str) -> list[str]:
+        return ["fail" if not r.get("ok") else "-" if r.get(metric) is None else r[metric] for r in self.runs]
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -395,7 +395,7 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 DETAIL_METRICS = {
-    "http": [("rate", 0), ("error_rate", 1)],
+    "http": [("rate", 0), ("error_rate", 1), ("whole_run_rate", 0)],
     "empty": [("rate", 0), ("error_rate", 1)],
     "density": [("rate", 0), ("pct_of_scheduled", 1), ("rss_mib", 1), ("rss_kib_per_cannon", 2), ("rss_growth_kib_per_cannon", 2)],
     "accuracy": [("p50_ms", 2), ("p99_ms", 2), ("max_ms", 1), ("tagged", 0), ("rate", 0)],
@@ -407,7 +407,10 @@ def detail_rows(variants: dict[str, Variant]) -> list[list[str]]:
     rows = []
     for v in variants.values():
         for metric, digits in DETAIL_METRICS[v.scenario]:
-            runs = ", ".join(fmt(x, digits) if x is not None else "fail" for x in v.values(metric))
+            values = v.values(metric)
+            if all(x == "-" for x in values):
+                continue
+            runs = ", ".join(x if isinstance(x, str) else fmt(x, digits) for x in values)
             rows.append([v.key, metric, fmt(v.median(metric), digits), runs])
         others = [r["cpu"]["other_cores"] for r in v.runs if r.get("cpu")]
         if others:

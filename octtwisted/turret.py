@@ -8,7 +8,7 @@ status and results go to a :class:`~octtwisted.interfaces.ResultSink`.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 from twisted.application.service import Service
 from twisted.internet import defer
@@ -50,7 +50,6 @@ class TurretService(Service):
     :param steps: calls the transaction steps (reactor or thread pool).
     :param exit: ends the process with an exit status (after ``kill``, or
         an internal error).
-    :param observers: also receive every result (summary, progress).
     """
 
     log = Logger()
@@ -69,7 +68,6 @@ class TurretService(Service):
         sink: ResultSink,
         clocks: Clocks,
         exit: Callable[[int], None],
-        observers: Iterable[Callable[[Result], None]] = (),
     ) -> None:
         self.config = config
         self.uuid = uuid
@@ -79,7 +77,6 @@ class TurretService(Service):
         self._sink = sink
         self._clocks = clocks
         self._exit = exit
-        self._observers = list(observers)
         self.lifecycle = Lifecycle(self._state_changed)
         self.context: dict[str, Any] = {}
         self._cannons: list[Cannon] = []
@@ -394,8 +391,6 @@ class TurretService(Service):
         self._sink.send_result(result)
         if self._run_stats is not None:
             self._run_stats.record(result)
-        for observer in self._observers:
-            observer(result)
 
     def _end_run(self) -> None:
         """
