@@ -32,6 +32,10 @@ MAX_ERROR_LENGTH = 1000
 BURST = 32
 BURST_SECONDS = 0.001
 
+#: Seconds before a cannon tries again to make its Transaction, after the
+#: constructor raised.
+RETRY_TRANSACTION_AFTER = 1.0
+
 #: Called with the result of every transaction.
 ReportResult = Callable[[Result], None]
 
@@ -264,7 +268,11 @@ class Cannon:
                 self._adopt(self._make_transaction())
             except Exception as e:
                 self._error = "Transaction() failed: " + describe_error(e)
-                return self._finish(None)
+                waiting = self._finish(None)
+                if waiting is None and self._loop.running:
+                    # Do not turn a broken constructor into an error flood.
+                    waiting = self._idle(RETRY_TRANSACTION_AFTER)
+                return waiting
         try:
             self._transaction.custom_timers = {}
         except Exception:
@@ -375,9 +383,15 @@ class Cannon:
         if self._pacing > 0 and self._loop.running:
             wait = self._pacing - (self._clocks.monotonic() - self._began)
             if wait > 0:
-                self._idle_wait = deferLater(self._clocks.reactor, wait)
-                return self._idle_wait.addBoth(self._idle_over)
+                return self._idle(wait)
         return None
+
+    def _idle(self, seconds: float) -> Deferred[None]:
+        """
+        Wait ``seconds`` before the next transaction (cut short by stop).
+        """
+        self._idle_wait = deferLater(self._clocks.reactor, seconds)
+        return self._idle_wait.addBoth(self._idle_over)
 
     def _idle_over(self, result: object) -> None:
         self._idle_wait = None

@@ -243,7 +243,7 @@ class FiringTests(TurretTestCase):
     def test_transaction_init_error(self) -> None:
         """
         A Transaction whose constructor raises gives error results, and is
-        tried again on the next iteration.
+        tried again a second later (pacing or not).
         """
         attempts = []
 
@@ -252,7 +252,7 @@ class FiringTests(TurretTestCase):
                 attempts.append(1)
                 raise ZeroDivisionError("in init")
 
-        self.make_turret(Broken, cannons=1, pacing=1)
+        self.make_turret(Broken, cannons=1)
         self.orders.order("start", "open fire")
         self.clock.advance(1)
         self.clock.advance(1)
