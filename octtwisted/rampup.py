@@ -27,7 +27,7 @@ class RampupScheduler:
 
     Cannons due at once (delay 0) start synchronously in :meth:`start`; the
     others through ``clock.callLater``. :meth:`cancel` drops those not yet
-    started.
+    started. ``on_done`` is called once every cannon has started.
     """
 
     def __init__(
@@ -35,10 +35,12 @@ class RampupScheduler:
         clock: IReactorTime,
         starters: Sequence[Callable[[], object]],
         rampup: float,
+        on_done: Callable[[], object] | None = None,
     ) -> None:
         self._clock = clock
         self._starters = starters
         self._rampup = rampup
+        self._on_done = on_done
         self._pending: dict[int, IDelayedCall] = {}
         self.started = 0
 
@@ -53,6 +55,8 @@ class RampupScheduler:
         self._pending.pop(index, None)
         self.started += 1
         self._starters[index]()
+        if self.started == len(self._starters) and self._on_done is not None:
+            self._on_done()
 
     def cancel(self) -> None:
         for call in self._pending.values():
