@@ -4,7 +4,7 @@ The rampup scheduler: brings cannons in one by one over ``rampup`` seconds.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Callable
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
@@ -23,7 +23,8 @@ def start_delays(count: int, rampup: float) -> list[float]:
 
 class RampupScheduler:
     """
-    Calls each of ``starters`` at its time of :func:`start_delays`.
+    Calls ``start(i)`` for each cannon ``i`` of ``count`` at its time of
+    :func:`start_delays`.
 
     Cannons due at once (delay 0) start synchronously in :meth:`start`; the
     others through ``clock.callLater``. :meth:`cancel` drops those not yet
@@ -33,19 +34,21 @@ class RampupScheduler:
     def __init__(
         self,
         clock: IReactorTime,
-        starters: Sequence[Callable[[], object]],
+        count: int,
+        start: Callable[[int], object],
         rampup: float,
         on_done: Callable[[], object] | None = None,
     ) -> None:
         self._clock = clock
-        self._starters = starters
+        self._count = count
+        self._start = start
         self._rampup = rampup
         self._on_done = on_done
         self._pending: dict[int, IDelayedCall] = {}
         self.started = 0
 
     def start(self) -> None:
-        for index, delay in enumerate(start_delays(len(self._starters), self._rampup)):
+        for index, delay in enumerate(start_delays(self._count, self._rampup)):
             if delay <= 0:
                 self._fire(index)
             else:
@@ -54,8 +57,8 @@ class RampupScheduler:
     def _fire(self, index: int) -> None:
         self._pending.pop(index, None)
         self.started += 1
-        self._starters[index]()
-        if self.started == len(self._starters) and self._on_done is not None:
+        self._start(index)
+        if self.started == self._count and self._on_done is not None:
             self._on_done()
 
     def cancel(self) -> None:

@@ -95,6 +95,7 @@ class TurretService(Service):
         self._cannons_stopping: Deferred[None] | None = None
         self._hq_lost: IDelayedCall | None = None
         self._gc_frozen = False
+        self._make_transaction: Callable[[], Any] | None = None
         #: the summary of the last run, once it has stopped
         self.last_summary: Summary | None = None
         #: results made since the process started
@@ -259,9 +260,7 @@ class TurretService(Service):
         self.lifecycle.move(State.RUNNING)
         self._sink.run_started()
         config = self.config
-        started_at = self._clocks.monotonic()
         context = dict(self.context)
-
         transaction_class = self._transaction_class
         http = self._http = SharedHTTPClient(self._clocks.reactor, config.cannons)
         no_arguments = takes_no_arguments(transaction_class)
@@ -275,29 +274,15 @@ class TurretService(Service):
                 transaction._octtwisted_http = http
             return transaction
 
-        self._cannons = [
-            Cannon(
-                index=i,
-                turret_name=config.name,
-                make_transaction=make_transaction,
-                steps=self._steps,
-                clocks=self._clocks,
-                report=self._deliver,
-                started_at=started_at,
-                pacing=config.pacing,
-                transaction_timeout=config.transaction_timeout,
-                on_crash=self.abort,
-                throttle=self._hold_if_queue_full,
-            )
-            for i in range(config.cannons)
-        ]
+        self._make_transaction = make_transaction
+        self._cannons = []
         self._rampup = RampupScheduler(
             self._clocks.reactor,
-            [c.start for c in self._cannons],
+            config.cannons,
+            self._bring_in,
             config.rampup,
             on_done=self._all_cannons_in,
         )
-        self._run_began = started_at
         self._run_stats = RunStats()
         self._progress = ProgressReporter(
             self._clocks.reactor,
@@ -312,7 +297,31 @@ class TurretService(Service):
             cannons=config.cannons,
             rampup=config.rampup,
         )
+        # The rampup's times, and every result's elapsed, count from here.
+        self._run_began = self._clocks.monotonic()
         self._rampup.start()
+
+    def _bring_in(self, index: int) -> None:
+        """
+        Make cannon ``index`` and start it (called by the rampup): a cannon
+        is only made when its time comes.
+        """
+        config = self.config
+        cannon = Cannon(
+            index=index,
+            turret_name=config.name,
+            make_transaction=self._make_transaction,
+            steps=self._steps,
+            clocks=self._clocks,
+            report=self._deliver,
+            started_at=self._run_began,
+            pacing=config.pacing,
+            transaction_timeout=config.transaction_timeout,
+            on_crash=self.abort,
+            throttle=self._hold_if_queue_full,
+        )
+        self._cannons.append(cannon)
+        cannon.start()
 
     def cease_fire(self) -> Deferred[None]:
         """

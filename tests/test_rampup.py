@@ -14,9 +14,7 @@ class RampupTests(SynchronousTestCase):
     def schedule(self, count: int, rampup: float) -> tuple[Clock, RampupScheduler, list[tuple[int, float]]]:
         clock = Clock()
         started: list[tuple[int, float]] = []
-        scheduler = RampupScheduler(
-            clock, [lambda i=i: started.append((i, clock.seconds())) for i in range(count)], rampup
-        )
+        scheduler = RampupScheduler(clock, count, lambda i: started.append((i, clock.seconds())), rampup)
         scheduler.start()
         return clock, scheduler, started
 
