@@ -40,6 +40,11 @@ EXIT_ABORTED = 70
 #: Seconds to wait for cancelled transactions to end after the stop timeout.
 CANCEL_GRACE = 1.0
 
+#: While firing: seconds between full garbage collections, and the third
+#: gc threshold that keeps Python from making its own (see _calm_gc).
+FULL_GC_INTERVAL = 60.0
+NO_AUTOMATIC_FULL_GC = 1_000_000_000
+
 #: Least time between two answers to ``status_request``, in seconds.
 STATUS_ANSWER_INTERVAL = 0.5
 
@@ -95,6 +100,8 @@ class TurretService(Service):
         self._cannons_stopping: Deferred[None] | None = None
         self._hq_lost: IDelayedCall | None = None
         self._gc_frozen = False
+        self._gc_thresholds: tuple[int, int, int] | None = None
+        self._full_gc: LoopingCall | None = None
         self._make_transaction: Callable[[], Any] | None = None
         #: the summary of the last run, once it has stopped
         self.last_summary: Summary | None = None
@@ -297,6 +304,7 @@ class TurretService(Service):
             cannons=config.cannons,
             rampup=config.rampup,
         )
+        self._calm_gc()
         # The rampup's times, and every result's elapsed, count from here.
         self._run_began = self._clocks.monotonic()
         self._rampup.start()
@@ -398,18 +406,40 @@ class TurretService(Service):
     def _all_cannons_in(self) -> None:
         """
         Every cannon fires. Their objects live until the run ends: freeze
-        them out of the garbage collector's sight, or its full collections
-        (which scan every object) take longer the more cannons there are,
-        and with 20,000 cannons they cost a fifth of the rate.
+        them out of the garbage collector's sight (see _calm_gc).
         """
         self.log.info("all {cannons} cannons firing", cannons=self.config.cannons)
         gc.freeze()
         self._gc_frozen = True
 
+    def _calm_gc(self) -> None:
+        """
+        For the run: no automatic full collections, one every
+        FULL_GC_INTERVAL seconds instead. A full collection scans every
+        object; with thousands of cannons, each waiting on its own timer
+        and Deferred, those objects reach the oldest generation and the
+        automatic full collections cost up to 15% of the rate (20,000
+        cannons: 85% of the scheduled rate, 100% without them). Young
+        collections go on as usual.
+        """
+        self._gc_thresholds = gc.get_threshold()
+        young, middle, _ = self._gc_thresholds
+        gc.set_threshold(young, middle, NO_AUTOMATIC_FULL_GC)
+        self._full_gc = LoopingCall(gc.collect)
+        self._full_gc.clock = self._clocks.reactor
+        self._full_gc.start(FULL_GC_INTERVAL, now=False)
+
     def _thaw(self) -> None:
         if self._gc_frozen:
             gc.unfreeze()
             self._gc_frozen = False
+        if self._full_gc is not None:
+            if self._full_gc.running:
+                self._full_gc.stop()
+            self._full_gc = None
+        if self._gc_thresholds is not None:
+            gc.set_threshold(*self._gc_thresholds)
+            self._gc_thresholds = None
 
     def _active_cannons(self) -> int:
         return sum(1 for c in self._cannons if c.running)

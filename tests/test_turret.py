@@ -530,3 +530,25 @@ class ErrorTextTests(SynchronousTestCase):
         self.assertEqual(len(text), MAX_ERROR_LENGTH)
         self.assertTrue(text.startswith("ValueError: xxx"))
         self.assertTrue(text.endswith("..."))
+
+
+class GarbageCollectorTests(TurretTestCase):
+    def test_gc_settings_restored_after_run(self) -> None:
+        """
+        While firing, automatic full collections are off and the cannons'
+        objects are frozen; after the run, the thresholds are as before and
+        nothing stays frozen.
+        """
+        import gc
+
+        before = gc.get_threshold()
+        self.make_turret(self.waiting(1), cannons=3, rampup=1)
+        self.orders.order("start", "open fire")
+        self.assertGreater(gc.get_threshold()[2], 1_000_000)
+        self.clock.advance(1)
+        self.assertGreater(gc.get_freeze_count(), 0)
+        self.orders.order("stop", "premature stop")
+        self.clock.advance(1)
+        self.assertIs(self.turret.state, State.READY)
+        self.assertEqual(gc.get_threshold(), before)
+        self.assertEqual(gc.get_freeze_count(), 0)
