@@ -24,11 +24,15 @@ def start_delays(count: int, rampup: float) -> list[float]:
 class RampupScheduler:
     """
     Calls ``start(i)`` for each cannon ``i`` of ``count`` at its time of
-    :func:`start_delays`.
+    :func:`start_delays`, counted from :meth:`start`.
 
-    Cannons due at once (delay 0) start synchronously in :meth:`start`; the
-    others through ``clock.callLater``. :meth:`cancel` drops those not yet
-    started. ``on_done`` is called once every cannon has started.
+    Only one timer is pending at a time: the one for the next cannon due.
+    When it fires, every cannon whose time has come starts, then the next
+    timer is set from the start time, so lateness does not add up, and
+    scheduling 20,000 cannons costs nothing up front. Cannons due at once
+    (delay 0) start synchronously in :meth:`start`. :meth:`cancel` drops
+    those not yet started. ``on_done`` is called once every cannon has
+    started.
     """
 
     def __init__(
@@ -42,31 +46,36 @@ class RampupScheduler:
         self._clock = clock
         self._count = count
         self._start = start
-        self._rampup = rampup
+        self._step = rampup / count if rampup > 0 and count else 0.0
         self._on_done = on_done
-        self._pending: dict[int, IDelayedCall] = {}
+        self._call: IDelayedCall | None = None
+        self._base = 0.0
         self.started = 0
 
     def start(self) -> None:
-        for index, delay in enumerate(start_delays(self._count, self._rampup)):
-            if delay <= 0:
-                self._fire(index)
-            else:
-                self._pending[index] = self._clock.callLater(delay, self._fire, index)
+        self._base = self._clock.seconds()
+        self._tick()
 
-    def _fire(self, index: int) -> None:
-        self._pending.pop(index, None)
-        self.started += 1
-        self._start(index)
-        if self.started == self._count and self._on_done is not None:
+    def _tick(self) -> None:
+        self._call = None
+        elapsed = self._clock.seconds() - self._base
+        step = self._step
+        while self.started < self._count and self.started * step <= elapsed + 1e-9:
+            index = self.started
+            self.started += 1
+            self._start(index)
+        if self.started < self._count:
+            wait = self.started * step - (self._clock.seconds() - self._base)
+            self._call = self._clock.callLater(max(0.0, wait), self._tick)
+        elif self._on_done is not None:
             self._on_done()
 
     def cancel(self) -> None:
-        for call in self._pending.values():
-            if call.active():
-                call.cancel()
-        self._pending.clear()
+        if self._call is not None and self._call.active():
+            self._call.cancel()
+        self._call = None
+        self._count = self.started
 
     @property
     def done(self) -> bool:
-        return not self._pending
+        return self.started >= self._count
