@@ -107,6 +107,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def code_version() -> str:
+    """
+    The turret code a run uses: the commit, plus a digest of uncommitted
+    changes to the turret's files (the tree may change while the bench runs).
+    """
+    import hashlib
+
+    def git(*args: str) -> str:
+        out = subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True)
+        return out.stdout if out.returncode == 0 else ""
+
+    head = git("rev-parse", "--short", "HEAD").strip() or "unknown"
+    diff = git("diff", "HEAD", "--", "octtwisted", "twisted", "setup.cfg")
+    return head + ("+" + hashlib.sha1(diff.encode()).hexdigest()[:8] if diff else "")
+
+
 # --------------------------------------------------------------------------
 # The peers' venv and nginx
 # --------------------------------------------------------------------------
