@@ -279,7 +279,7 @@ class Summary:
         included), or ``None`` when there were no transactions.
     :ivar custom_timers: timer name -> its distribution, sorted by name.
     :ivar cannons: how many cannons the run was configured with.
-    :ivar cannons_reached: how many cannons were actually firing at the peak.
+    :ivar cannons_reached: how many cannons the rampup started.
     :ivar dropped: results that could not be delivered to the HQ.
     """
 
@@ -462,7 +462,7 @@ class RunStats:
 
         :param duration: seconds the run lasted.
         :param cannons: cannons the run was configured with.
-        :param cannons_reached: cannons actually firing at the peak.
+        :param cannons_reached: cannons the rampup started (all of them once the rampup is over).
         :param dropped: results that could not be delivered.
         """
         self._fold()
