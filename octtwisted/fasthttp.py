@@ -708,16 +708,25 @@ class _HostPool:
         """
         ``conn`` finished a response and may be reused.
         """
+        found = self.next_waiting()
+        if found is None:
+            self.idle.append(conn)
+        else:
+            conn.send(*found)
+
+    def next_waiting(self) -> tuple[_Request, float | None] | None:
+        """
+        The next queued request whose time is not up, with its time left;
+        None when the queue is empty.
+        """
         waiting = self.waiting
         while waiting:
             req = waiting.popleft()
             req.queued_in = None
             delay = self.dequeued(req)
-            if delay is not None and delay <= 0.0:
-                continue
-            conn.send(req, delay)
-            return
-        self.idle.append(conn)
+            if delay is None or delay > 0.0:
+                return req, delay
+        return None
 
     def dequeued(self, req: _Request) -> float | None:
         """
@@ -739,14 +748,11 @@ class _HostPool:
         """
         Open connections for queued requests while there is room.
         """
-        waiting = self.waiting
-        while waiting and self.total < self.limit and not self.client.closed:
-            req = waiting.popleft()
-            req.queued_in = None
-            delay = self.dequeued(req)
-            if delay is not None and delay <= 0.0:
-                continue
-            self.open(req, delay)
+        while self.total < self.limit and not self.client.closed:
+            found = self.next_waiting()
+            if found is None:
+                return
+            self.open(*found)
 
     def forget(self, conn: _Connection) -> None:
         """
