@@ -202,12 +202,6 @@ class HQLink(Service):
     def send_result(self, result: Result) -> None:
         self._send(encode_result(result))
 
-    def send_frame(self, frame: bytes) -> None:
-        """
-        Send one already-encoded frame (status or result).
-        """
-        self._send(frame)
-
     def pending(self) -> int:
         """
         Frames waiting: in the current batch and in the retry queue.

@@ -32,7 +32,9 @@ class ResultSink(Protocol):
 
     def send_status(self, status: StatusReport) -> None:
         """
-        Send a status message now (status messages are never held back).
+        Send a status message, in order with the results. A transport may
+        drop a status that would be stale by the time it is delivered (for
+        instance while the HQ is away), but not a final one.
         """
 
     def on_connected(self, listener: Callable[[], None]) -> None:
