@@ -5,8 +5,8 @@ Test scripts subclass :class:`Transaction`. The turret itself runs as
 ``twistd -n oct-turret -c config.json``.
 """
 
-from octtwisted.timers import CustomTimer, timed
-from octtwisted.transaction import Transaction
+from octtwisted._scripts.timers import CustomTimer, timed
+from octtwisted._scripts.transaction import Transaction
 
 __all__ = ["CustomTimer", "Transaction", "timed"]
 __version__ = "0.1.0"

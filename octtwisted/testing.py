@@ -22,9 +22,9 @@ import attrs
 from twisted.internet import defer
 from twisted.internet.defer import Deferred
 
-from octtwisted.localsink import LocalSink
-from octtwisted.messages import Order, Result, StatusReport
-from octtwisted.wire import encode_order, encode_result, encode_status, is_status_frame
+from octtwisted._hq.localsink import LocalSink
+from octtwisted._core.messages import Order, Result, StatusReport
+from octtwisted._hq.wire import encode_order, encode_result, encode_status, is_status_frame
 
 
 @attrs.define
@@ -263,7 +263,7 @@ class FakeHQ(_Recorder):
 
 class FakeOrderSource:
     """
-    An in-memory :class:`~octtwisted.interfaces.OrderSource`.
+    An in-memory :class:`~octtwisted._core.interfaces.OrderSource`.
     """
 
     def __init__(self) -> None:
@@ -282,7 +282,7 @@ class FakeOrderSource:
 
 class RecordingSink(_Recorder, LocalSink):
     """
-    An in-memory :class:`~octtwisted.interfaces.ResultSink` that records
+    An in-memory :class:`~octtwisted._core.interfaces.ResultSink` that records
     what would have gone over the wire, encoded and decoded the same way.
     """
 

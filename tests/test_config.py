@@ -1,5 +1,5 @@
 """
-Tests for :mod:`octtwisted.config`: every problem in a config file is caught
+Tests for :mod:`octtwisted._core.config`: every problem in a config file is caught
 before anything starts, with one line that names it.
 """
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from octtwisted.config import ConfigError, load_config
+from octtwisted._core.config import ConfigError, load_config
 from tests.helpers import write_config
 
 

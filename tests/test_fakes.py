@@ -1,6 +1,6 @@
 """
 The shipped fakes agree with the real sockets: for the same traffic,
-:class:`~octtwisted.hqlink.HQLink` talking to :class:`FakeHQ` over ZeroMQ
+:class:`~octtwisted._hq.link.HQLink` talking to :class:`FakeHQ` over ZeroMQ
 records what :class:`RecordingSink` and :class:`FakeOrderSource` record in
 memory.
 """
@@ -13,8 +13,8 @@ from twisted.internet import reactor
 from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase
 
-from octtwisted.hqlink import HQLink
-from octtwisted.messages import Order, Result, StatusReport
+from octtwisted._hq.link import HQLink
+from octtwisted._core.messages import Order, Result, StatusReport
 from octtwisted.testing import FakeHQ, FakeOrderSource, RecordingSink
 
 

@@ -1,5 +1,5 @@
 """
-Tests for :mod:`octtwisted.fasthttp` against real servers on 127.0.0.1:
+Tests for :mod:`octtwisted._http.fast` against real servers on 127.0.0.1:
 a twisted.web site for well-behaved HTTP, and small hand-written protocols
 for servers that stall, hang up, or send nonsense.
 """
@@ -17,7 +17,7 @@ from twisted.trial.unittest import TestCase
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request, Site
 
-from octtwisted.fasthttp import (
+from octtwisted._http.fast import (
     ClientClosed,
     ConnectError,
     ConnectionLost,

@@ -1,5 +1,5 @@
 """
-Tests for :mod:`octtwisted.package`: a turret package is extracted only when
+Tests for :mod:`octtwisted._edge.package`: a turret package is extracted only when
 every member of it is safe, and an unsafe, broken or incomplete one is
 refused as a whole, with one line naming it, leaving nothing behind.
 """
@@ -17,8 +17,8 @@ from typing import Iterable
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from octtwisted import package
-from octtwisted.package import ExtractedPackage, PackageError, extract_package
+from octtwisted._edge import package
+from octtwisted._edge.package import ExtractedPackage, PackageError, extract_package
 
 CONFIG = {
     "name": "navigation",

@@ -16,12 +16,12 @@ from twisted.logger import Logger
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from octtwisted import Transaction
-from octtwisted.clocks import Clocks
-from octtwisted.config import load_config
-from octtwisted.steps import ReactorStepCaller
+from octtwisted._core.clocks import Clocks
+from octtwisted._core.config import load_config
+from octtwisted._firing.steps import ReactorStepCaller
 from octtwisted.testing import FakeOrderSource, RecordingSink
-from octtwisted.turret import TurretService
-from octtwisted.watchdog import ReactorWatchdog
+from octtwisted._firing.turret import TurretService
+from octtwisted._firing.watchdog import ReactorWatchdog
 from tests.helpers import TurretProcess, write_config
 
 
@@ -179,7 +179,7 @@ def fuzz_frames(count: int = 150) -> list[Any]:
 
     from hypothesis import HealthCheck, given, settings, strategies as st
 
-    from octtwisted.messages import COMMANDS
+    from octtwisted._core.messages import COMMANDS
 
     json_values = st.recursive(
         st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
@@ -311,7 +311,7 @@ class WarningLimiterTests(SynchronousTestCase):
         5 warnings per 10 s pass; the rest are counted, and the count is
         taken once.
         """
-        from octtwisted.ratelimit import WarningLimiter
+        from octtwisted._hq.ratelimit import WarningLimiter
 
         clock = Clock()
         limiter = WarningLimiter(clock, burst=5, period=10)

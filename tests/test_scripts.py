@@ -15,8 +15,8 @@ from twisted.internet.defer import Deferred
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from octtwisted import CustomTimer, timed
-from octtwisted.compat import install_oct_turrets_fallback
-from octtwisted.script import is_blocking, load_transaction_class
+from octtwisted._scripts.compat import install_oct_turrets_fallback
+from octtwisted._scripts.loading import is_blocking, load_transaction_class
 from octtwisted.testing import FakeHQ
 from tests.helpers import SCRIPTS, TurretProcess, write_config
 
@@ -220,7 +220,7 @@ class BlockingRuleTests(SynchronousTestCase):
         from oct_turrets.base import BaseTransaction
         from oct_turrets.tools import CustomTimer as ClassicTimer
 
-        self.assertEqual(BaseTransaction.__module__, "octtwisted.compat.oct_turrets.base")
+        self.assertEqual(BaseTransaction.__module__, "octtwisted._scripts.compat.oct_turrets.base")
         transaction = BaseTransaction({"a": 1})
         with ClassicTimer(transaction, "t"):
             pass

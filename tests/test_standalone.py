@@ -17,9 +17,9 @@ from twisted.internet.utils import getProcessOutputAndValue
 from twisted.logger import Logger
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
-from octtwisted.messages import Result
-from octtwisted.progress import ProgressReporter
-from octtwisted.summary import RunStats
+from octtwisted._core.messages import Result
+from octtwisted._stats.progress import ProgressReporter
+from octtwisted._stats.summary import RunStats
 from tests.helpers import TurretProcess, write_config
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,5 +1,5 @@
 """
-Tests for :mod:`octtwisted.summary`: run statistics on HDR histograms.
+Tests for :mod:`octtwisted._stats.summary`: run statistics on HDR histograms.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import attrs
 import numpy
 from twisted.trial.unittest import SynchronousTestCase
 
-from octtwisted.messages import Result
-from octtwisted.summary import (
+from octtwisted._core.messages import Result
+from octtwisted._stats.summary import (
     ERROR_DISPLAY_WIDTH,
     MAX_DISTINCT_ERRORS,
     OTHER_ERRORS,

@@ -12,7 +12,7 @@ from pathlib import Path
 from twisted.internet.utils import getProcessOutputAndValue
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
-from octtwisted.tap import EXIT_BAD_INPUT, Options
+from octtwisted._edge.tap import EXIT_BAD_INPUT, Options
 from tests.helpers import TWISTD, write_config
 
 

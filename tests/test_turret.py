@@ -13,12 +13,12 @@ from twisted.internet.task import Clock, deferLater
 from twisted.trial.unittest import SynchronousTestCase
 
 from octtwisted import Transaction
-from octtwisted.clocks import Clocks
-from octtwisted.config import load_config
-from octtwisted.lifecycle import State
-from octtwisted.steps import ReactorStepCaller
+from octtwisted._core.clocks import Clocks
+from octtwisted._core.config import load_config
+from octtwisted._firing.lifecycle import State
+from octtwisted._firing.steps import ReactorStepCaller
 from octtwisted.testing import FakeOrderSource, RecordingSink
-from octtwisted.turret import EXIT_ABORTED, TurretService
+from octtwisted._firing.turret import EXIT_ABORTED, TurretService
 from tests.helpers import write_config
 
 RESULT_KEYS = {"turret_name", "elapsed", "epoch", "scriptrun_time", "error", "custom_timers"}
@@ -524,7 +524,7 @@ class ErrorTextTests(SynchronousTestCase):
         """
         An error text longer than MAX_ERROR_LENGTH is cut, with ``...``.
         """
-        from octtwisted.cannon import MAX_ERROR_LENGTH, describe_error
+        from octtwisted._firing.cannon import MAX_ERROR_LENGTH, describe_error
 
         text = describe_error(ValueError("x" * 100_000))
         self.assertEqual(len(text), MAX_ERROR_LENGTH)

@@ -1,5 +1,5 @@
 """
-Tests for :mod:`octtwisted.wire`: the bytes the real OCT HQ sends and reads.
+Tests for :mod:`octtwisted._hq.wire`: the bytes the real OCT HQ sends and reads.
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import json
 from hypothesis import given, strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
-from octtwisted.messages import Order, Result, StatusReport
-from octtwisted.wire import (
+from octtwisted._core.messages import Order, Result, StatusReport
+from octtwisted._hq.wire import (
     BadOrder,
     decode_order,
     encode_order,

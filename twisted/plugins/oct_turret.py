@@ -10,7 +10,7 @@ from twisted.application.service import ServiceMaker
 
 octTurret = ServiceMaker(
     "oct-turret",
-    "octtwisted.tap",
+    "octtwisted._edge.tap",
     "An OCT load-testing turret: takes orders from an OCT HQ over ZeroMQ "
     "and fires Twisted cannons.",
     "oct-turret",

@@ -18,11 +18,11 @@ from twisted.application.service import Service
 from twisted.internet import defer
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
-from twisted.logger import Logger
 
-from octtwisted.lifecycle import State
-from octtwisted.summary import Summary
-from octtwisted.turret import TurretService
+from octtwisted._firing.lifecycle import State
+from octtwisted._stats.summary import Summary
+from octtwisted._firing.turret import TurretService
+from octtwisted._core import logs
 
 #: Exit status of a standalone run in which every transaction failed.
 EXIT_ALL_FAILED = 1
@@ -46,7 +46,7 @@ class StandaloneRun(Service):
     :param out: where the summary table is printed.
     """
 
-    log = Logger()
+    log = logs.logger(logs.STANDALONE)
 
     def __init__(
         self,

@@ -10,9 +10,9 @@ from __future__ import annotations
 import enum
 from typing import Callable
 
-from twisted.logger import Logger
 
-from octtwisted import messages
+from octtwisted._core import messages
+from octtwisted._core import logs
 
 
 class State(enum.Enum):
@@ -76,7 +76,7 @@ class Lifecycle:
     Holds the current :class:`State` and tells a listener about each change.
     """
 
-    log = Logger()
+    log = logs.logger(logs.LIFECYCLE)
 
     def __init__(self, on_change: Callable[[State, State], None] | None = None) -> None:
         self.state = State.INITIALIZED

@@ -82,7 +82,7 @@ _US_PER_SECOND = 1_000_000.0
 class ResultLike(Protocol):
     """
     What the collectors read from a result (see
-    :class:`octtwisted.messages.Result`).
+    :class:`octtwisted._core.messages.Result`).
     """
 
     @property

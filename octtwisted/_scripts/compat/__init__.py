@@ -4,7 +4,7 @@ Compatibility with scripts written for the reference oct-turrets package.
 Classic scripts import ``oct_turrets.base.BaseTransaction`` and
 ``oct_turrets.tools.CustomTimer``. When the real package imports, it is used;
 when it is missing, or fails to import (it does on Python 3.12 and later),
-the small stand-ins in :mod:`octtwisted.compat.oct_turrets` take its place.
+the small stand-ins in :mod:`octtwisted._scripts.compat.oct_turrets` take its place.
 """
 
 from __future__ import annotations
@@ -34,5 +34,5 @@ def install_oct_turrets_fallback() -> bool:
             if name == "oct_turrets" or name.startswith("oct_turrets."):
                 del sys.modules[name]
     for name in _NAMES:
-        sys.modules[name] = importlib.import_module("octtwisted.compat." + name)
+        sys.modules[name] = importlib.import_module("octtwisted._scripts.compat." + name)
     return True

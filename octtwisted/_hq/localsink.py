@@ -9,12 +9,12 @@ from typing import Callable
 from twisted.internet import defer
 from twisted.internet.defer import Deferred
 
-from octtwisted.messages import Result, StatusReport
+from octtwisted._core.messages import Result, StatusReport
 
 
 class LocalSink:
     """
-    A :class:`~octtwisted.interfaces.ResultSink` with no transport: always
+    A :class:`~octtwisted._core.interfaces.ResultSink` with no transport: always
     "connected", never full, nothing to flush. A standalone run uses it as
     it is (the turret's summary sees every result, exactly as it would go
     to an HQ); :class:`octtwisted.testing.RecordingSink` records what it

@@ -1,6 +1,6 @@
 """
 Stand-in for the reference ``oct_turrets`` package (see
-:mod:`octtwisted.compat`): just what test scripts import.
+:mod:`octtwisted._scripts.compat`): just what test scripts import.
 """
 
 __octtwisted_fallback__ = True

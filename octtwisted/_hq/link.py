@@ -3,8 +3,8 @@ The link to the OCT HQ over ZeroMQ: the only module that owns sockets.
 
 :class:`HQLink` is a service that connects a SUB socket to the HQ's PUB
 (orders) and a PUSH socket to the HQ's PULL (status and results), with
-txzmq. It is the turret's :class:`~octtwisted.interfaces.OrderSource` and
-:class:`~octtwisted.interfaces.ResultSink`.
+txzmq. It is the turret's :class:`~octtwisted._core.interfaces.OrderSource` and
+:class:`~octtwisted._core.interfaces.ResultSink`.
 
 Frames made in one turn of the reactor go out together as the parts of one
 multipart ZeroMQ message: one wake-up of ZeroMQ's I/O thread for many
@@ -29,16 +29,16 @@ from twisted.application.service import Service
 from twisted.internet import defer, threads
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall
-from twisted.logger import Logger
 from txzmq import ZmqConnection, ZmqEndpoint, ZmqEndpointType, ZmqFactory
 from zmq.utils.monitor import parse_monitor_message
 from txzmq.pubsub import ZmqSubConnection
 from txzmq.pushpull import ZmqPushConnection
 
-from octtwisted.interfaces import OrderHandler
-from octtwisted.messages import ABORTED, KILLED, Result, StatusReport
-from octtwisted.ratelimit import WarningLimiter
-from octtwisted.wire import BadOrder, decode_order, encode_result, encode_status
+from octtwisted._core.interfaces import OrderHandler
+from octtwisted._core.messages import ABORTED, KILLED, Result, StatusReport
+from octtwisted._hq.ratelimit import WarningLimiter
+from octtwisted._hq.wire import BadOrder, decode_order, encode_result, encode_status
+from octtwisted._core import logs
 
 #: ZeroMQ's own send queue, in messages, before ``zmq.Again``. A message
 #: is a batch of up to BATCH_FRAMES frames, so ZeroMQ holds at most
@@ -58,7 +58,7 @@ class _OrderSocket(ZmqSubConnection):
     A SUB socket that hands every message's frames on as they are.
 
     txzmq's own SUB class expects ``tag\\0message``; the HQ sends one frame,
-    ``"<topic> <json>"``, so the frames are parsed by :mod:`octtwisted.wire`.
+    ``"<topic> <json>"``, so the frames are parsed by :mod:`octtwisted._hq.wire`.
     """
 
     def __init__(self, factory: ZmqFactory, endpoint: ZmqEndpoint, on_frames: Any) -> None:
@@ -105,7 +105,7 @@ class HQLink(Service):
         sockets close.
     """
 
-    log = Logger()
+    log = logs.logger(logs.HQ_LINK)
 
     def __init__(
         self,

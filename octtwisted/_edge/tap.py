@@ -21,15 +21,15 @@ from typing import Any, NoReturn
 from twisted.application.service import IService, MultiService, Service
 from twisted.internet import defer, error
 from twisted.internet.defer import Deferred
-from twisted.logger import Logger
 from twisted.python import usage
 
-from octtwisted.clocks import Clocks
-from octtwisted.config import ConfigError, TurretConfig, load_config
-from octtwisted.package import ExtractedPackage, PackageError
-from octtwisted.script import ScriptError, is_blocking, load_transaction_class
-from octtwisted.watchdog import ReactorWatchdog
-from octtwisted.steps import ReactorStepCaller, StepCaller, ThreadPoolService, ThreadStepCaller
+from octtwisted._core.clocks import Clocks
+from octtwisted._core.config import ConfigError, TurretConfig, load_config
+from octtwisted._edge.package import ExtractedPackage, PackageError
+from octtwisted._scripts.loading import ScriptError, is_blocking, load_transaction_class
+from octtwisted._firing.watchdog import ReactorWatchdog
+from octtwisted._firing.steps import ReactorStepCaller, StepCaller, ThreadPoolService, ThreadStepCaller
+from octtwisted._core import logs
 
 #: Exit status for a bad command line, config or script.
 EXIT_BAD_INPUT = 2
@@ -124,7 +124,7 @@ class PackageCleanup(Service):
     first service, so it stops last).
     """
 
-    log = Logger()
+    log = logs.logger(logs.PACKAGE)
 
     def __init__(self, package: ExtractedPackage, archive: str) -> None:
         self._package = package
@@ -213,7 +213,7 @@ def step_caller(blocking: bool, cannons: int, reactor: Any, parent: MultiService
 def makeService(options: Options) -> IService:
     from twisted.internet import reactor
 
-    from octtwisted.turret import TurretService
+    from octtwisted._firing.turret import TurretService
 
     config = options.turret_config
     top = SequentialMultiService()
@@ -222,12 +222,12 @@ def makeService(options: Options) -> IService:
     exit = ProcessExit(reactor)
     sink: Any
     if options["standalone"]:
-        from octtwisted.localsink import LocalSink
+        from octtwisted._hq.localsink import LocalSink
 
         link = None
         sink = LocalSink()
     else:
-        from octtwisted.hqlink import HQLink
+        from octtwisted._hq.link import HQLink
 
         link = sink = HQLink(
             order_address=config.order_address,
@@ -256,7 +256,7 @@ def makeService(options: Options) -> IService:
     turret.setServiceParent(top)
     ReactorWatchdog(reactor, time.monotonic).setServiceParent(top)
     if options["standalone"]:
-        from octtwisted.standalone import StandaloneRun
+        from octtwisted._edge.standalone import StandaloneRun
 
         turret.summary_table_in_log = False
         summary_json = options["summary-json"]

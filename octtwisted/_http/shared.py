@@ -4,7 +4,7 @@ The HTTP clients the turret offers to non-blocking scripts.
 - ``self.http``: one treq ``HTTPClient`` per run, over one persistent
   ``HTTPConnectionPool`` whose ``maxPersistentPerHost`` is the number of
   cannons, so every cannon keeps its own keep-alive connection.
-- ``self.fast_http``: one :class:`~octtwisted.fasthttp.FastHTTPClient` per
+- ``self.fast_http``: one :class:`~octtwisted._http.fast.FastHTTPClient` per
   run (plain HTTP/1.1 keep-alive with a C parser, about ten times cheaper
   per request than treq), with as many connections per host as cannons.
 
@@ -55,11 +55,11 @@ class SharedHTTPClient:
     @property
     def fast(self) -> Any:
         """
-        The run's :class:`~octtwisted.fasthttp.FastHTTPClient` (made now if
+        The run's :class:`~octtwisted._http.fast.FastHTTPClient` (made now if
         not yet).
         """
         if self._fast is None:
-            from octtwisted.fasthttp import FastHTTPClient
+            from octtwisted._http.fast import FastHTTPClient
 
             self._fast = FastHTTPClient(self._reactor, connections_per_host=self._per_host)
         return self._fast

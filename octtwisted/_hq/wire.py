@@ -2,7 +2,7 @@
 The OCT wire format: how orders, status and results become ZeroMQ frames.
 
 This is the only module that knows the byte layout the real OCT HQ speaks
-(see ``shared/oct-protocol.md``); :mod:`octtwisted.hqlink` uses it for the
+(see ``shared/oct-protocol.md``); :mod:`octtwisted._hq.link` uses it for the
 real sockets, :mod:`octtwisted.testing` for the fake HQ.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any, Sequence
 
-from octtwisted.messages import (
+from octtwisted._core.messages import (
     COMMANDS,
     SET_TRANSACTION_CONTEXT,
     START,

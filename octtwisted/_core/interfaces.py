@@ -2,7 +2,7 @@
 What the turret needs from the side that talks to the HQ.
 
 The turret core takes orders from an :class:`OrderSource` and hands status
-and results to a :class:`ResultSink`. :mod:`octtwisted.hqlink` implements
+and results to a :class:`ResultSink`. :mod:`octtwisted._hq.link` implements
 both over ZeroMQ; :mod:`octtwisted.testing` has in-memory fakes, and
 standalone runs use a sink that keeps nothing but the counts.
 """
@@ -13,7 +13,7 @@ from typing import Callable, Protocol
 
 from twisted.internet.defer import Deferred
 
-from octtwisted.messages import Order, Result, StatusReport
+from octtwisted._core.messages import Order, Result, StatusReport
 
 OrderHandler = Callable[[Order], None]
 

@@ -2,8 +2,8 @@
 The turret: obeys the HQ's orders and fires its cannons.
 
 :class:`TurretService` is the core of the process. It knows nothing of
-ZeroMQ: orders come from an :class:`~octtwisted.interfaces.OrderSource`,
-status and results go to a :class:`~octtwisted.interfaces.ResultSink`.
+ZeroMQ: orders come from an :class:`~octtwisted._core.interfaces.OrderSource`,
+status and results go to a :class:`~octtwisted._core.interfaces.ResultSink`.
 """
 
 from __future__ import annotations
@@ -16,23 +16,23 @@ from twisted.internet import defer
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall
 from twisted.internet.task import LoopingCall
-from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from octtwisted import messages
-from octtwisted.cannon import Cannon
-from octtwisted.clocks import Clocks
-from octtwisted.config import TurretConfig
-from octtwisted.interfaces import OrderSource, ResultSink
-from octtwisted.lifecycle import FINAL_STATES, Lifecycle, State
-from octtwisted.messages import Order, Result, StatusReport
-from octtwisted.rampup import RampupScheduler
-from octtwisted.script import takes_no_arguments
-from octtwisted.steps import StepCaller
-from octtwisted.http import SharedHTTPClient
-from octtwisted.transaction import Transaction
-from octtwisted.progress import ProgressReporter
-from octtwisted.summary import RunStats, Summary
+from octtwisted._core import messages
+from octtwisted._firing.cannon import Cannon
+from octtwisted._core.clocks import Clocks
+from octtwisted._core.config import TurretConfig
+from octtwisted._core.interfaces import OrderSource, ResultSink
+from octtwisted._firing.lifecycle import FINAL_STATES, Lifecycle, State
+from octtwisted._core.messages import Order, Result, StatusReport
+from octtwisted._firing.schedule import RampupScheduler
+from octtwisted._scripts.loading import takes_no_arguments
+from octtwisted._firing.steps import StepCaller
+from octtwisted._http.shared import SharedHTTPClient
+from octtwisted._scripts.transaction import Transaction
+from octtwisted._stats.progress import ProgressReporter
+from octtwisted._stats.summary import RunStats, Summary
+from octtwisted._core import logs
 
 #: Exit status of a turret that died of its own error (EX_SOFTWARE).
 EXIT_ABORTED = 70
@@ -58,7 +58,7 @@ class TurretService(Service):
         an internal error).
     """
 
-    log = Logger()
+    log = logs.logger(logs.TURRET)
 
     #: Log each run's summary as a table (a standalone run prints it instead).
     summary_table_in_log = True

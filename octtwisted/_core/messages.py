@@ -1,7 +1,7 @@
 """
 The messages a turret exchanges with its HQ, as plain frozen values.
 
-The wire format (how they become ZeroMQ frames) is :mod:`octtwisted.wire`'s
+The wire format (how they become ZeroMQ frames) is :mod:`octtwisted._hq.wire`'s
 business; everything else in the turret deals in these classes.
 """
 

@@ -48,7 +48,7 @@ class Transaction:
     @property
     def fast_http(self) -> Any:
         """
-        The run's shared :class:`~octtwisted.fasthttp.FastHTTPClient`: plain
+        The run's shared :class:`~octtwisted._http.fast.FastHTTPClient`: plain
         HTTP/1.1 keep-alive, about ten times cheaper per request than treq.
         ``await self.fast_http.get(url)`` gives a response whose whole body
         is already read (``.code``, ``.body``, ``.header(name)``); its

@@ -8,9 +8,9 @@ from typing import Callable
 
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
-from twisted.logger import Logger
 
-from octtwisted.summary import Interval
+from octtwisted._stats.summary import Interval
+from octtwisted._core import logs
 
 
 def _ms(seconds: float | None) -> str:
@@ -26,10 +26,10 @@ class ProgressReporter:
     JSON log carries them as data.
 
     :param take_interval: returns the figures since its last call (for
-        instance :meth:`octtwisted.summary.RunStats.take_interval`).
+        instance :meth:`octtwisted._stats.summary.RunStats.take_interval`).
     """
 
-    log = Logger()
+    log = logs.logger(logs.PROGRESS)
 
     def __init__(
         self,

@@ -13,11 +13,11 @@ from typing import Callable
 from twisted.application.service import Service
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
-from twisted.logger import Logger
+from octtwisted._core import logs
 
 
 class ReactorWatchdog(Service):
-    log = Logger()
+    log = logs.logger(logs.WATCHDOG)
 
     def __init__(
         self,

@@ -3,7 +3,7 @@ A cannon: one virtual user, firing its transaction in a loop.
 
 Each cannon is one ``LoopingCall``. For every iteration it calls the
 transaction's ``setup()``, the timed ``run()`` and ``tear_down()``, and
-reports exactly one :class:`~octtwisted.messages.Result`. A script error,
+reports exactly one :class:`~octtwisted._core.messages.Result`. A script error,
 raised or in a Deferred, becomes an error result: an iteration never fails,
 so the LoopingCall never stops on its own.
 """
@@ -16,12 +16,12 @@ from typing import Any, Callable, Mapping
 from twisted.internet import defer
 from twisted.internet.defer import CancelledError, Deferred
 from twisted.internet.task import LoopingCall, deferLater
-from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from octtwisted.clocks import Clocks
-from octtwisted.messages import Result
-from octtwisted.steps import StepCaller
+from octtwisted._core.clocks import Clocks
+from octtwisted._core.messages import Result
+from octtwisted._firing.steps import StepCaller
+from octtwisted._core import logs
 
 #: Longest error text put into a result; longer ones are cut.
 MAX_ERROR_LENGTH = 1000
@@ -91,8 +91,8 @@ def _do_nothing_steps() -> set[Any]:
     """
     import sys
 
-    from octtwisted.compat.oct_turrets.base import BaseTransaction as StandIn
-    from octtwisted.transaction import Transaction
+    from octtwisted._scripts.compat.oct_turrets.base import BaseTransaction as StandIn
+    from octtwisted._scripts.transaction import Transaction
 
     found = set()
     classes = [Transaction, StandIn]
@@ -135,7 +135,7 @@ class Cannon:
         holds the cannon back until it fires (backpressure).
     """
 
-    log = Logger()
+    log = logs.logger(logs.CANNON)
 
     def __init__(
         self,

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from octtwisted.compat import install_oct_turrets_fallback
+from octtwisted._scripts.compat import install_oct_turrets_fallback
 
 
 class ScriptError(Exception):

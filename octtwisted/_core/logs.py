@@ -1,0 +1,32 @@
+"""
+The log namespaces of the turret, in one place.
+
+Users filter the turret's log by these names (``docs/`` shows them), so
+they stay the same when a class moves between modules: every logger of the
+turret is made here with a namespace from this list.
+"""
+
+from __future__ import annotations
+
+from twisted.logger import Logger
+
+TURRET = "octtwisted.turret.TurretService"
+LIFECYCLE = "octtwisted.lifecycle.Lifecycle"
+CANNON = "octtwisted.cannon.Cannon"
+HQ_LINK = "octtwisted.hqlink.HQLink"
+PROGRESS = "octtwisted.progress.ProgressReporter"
+STANDALONE = "octtwisted.standalone.StandaloneRun"
+WATCHDOG = "octtwisted.watchdog.ReactorWatchdog"
+PACKAGE = "octtwisted.tap.PackageCleanup"
+
+#: Every namespace above (pinned by a test against the docs).
+ALL = (TURRET, LIFECYCLE, CANNON, HQ_LINK, PROGRESS, STANDALONE, WATCHDOG, PACKAGE)
+
+
+def logger(namespace: str) -> Logger:
+    """
+    A logger for one of the namespaces above.
+    """
+    if namespace not in ALL:
+        raise ValueError(f"unknown log namespace {namespace!r}")
+    return Logger(namespace=namespace)
