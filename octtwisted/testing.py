@@ -15,6 +15,14 @@ the same messages for the same run.
 
 from __future__ import annotations
 
+__all__ = [
+    "FakeHQ",
+    "FakeOrderSource",
+    "InMemoryTurret",
+    "RecordingSink",
+    "make_turret",
+]
+
 import json
 from typing import Any, Callable
 
@@ -22,9 +30,15 @@ import attrs
 from twisted.internet import defer
 from twisted.internet.defer import Deferred
 
-from octtwisted._hq.localsink import LocalSink
+from octtwisted._core.deferreds import on_fired
 from octtwisted._core.messages import Order, Result, StatusReport
-from octtwisted._hq.wire import encode_order, encode_result, encode_status, is_status_frame
+from octtwisted._hq.localsink import LocalSink
+from octtwisted._hq.wire import (
+    encode_order,
+    encode_result,
+    encode_status,
+    is_status_frame,
+)
 
 
 @attrs.define
@@ -257,7 +271,7 @@ class FakeHQ(_Recorder):
             return mine[-1] if len(mine) > seen else None
 
         d = self.wait_until(answered, timeout, f"status answer from {uuid}")
-        d.addBoth(lambda r: (loop.stop() if loop.running else None, r)[1])
+        on_fired(d, lambda: loop.stop() if loop.running else None)
         return d
 
 
@@ -296,3 +310,72 @@ class RecordingSink(_Recorder, LocalSink):
     def send_result(self, result: Result) -> None:
         self.delivered += 1
         self.record_frame(encode_result(result))
+
+
+@attrs.frozen
+class InMemoryTurret:
+    """
+    A turret core wired to in-memory fakes, made by :func:`make_turret`.
+
+    :ivar turret: the ``TurretService`` (started).
+    :ivar orders: give it orders: ``orders.order("start", "open fire")``.
+    :ivar sink: what it sent (``statuses``, ``results``).
+    :ivar exits: the exit statuses it asked for, instead of ending the process.
+    """
+
+    turret: Any
+    orders: FakeOrderSource
+    sink: Any
+    exits: list[int]
+
+
+def make_turret(
+    transaction_class: Any,
+    *,
+    clock: Any,
+    cannons: int = 1,
+    rampup: float = 0,
+    sink: Any = None,
+    steps: Any = None,
+    gc: Any = None,
+    uuid: str = "turret-1",
+    config: Any = None,
+    **keys: Any,
+) -> InMemoryTurret:
+    """
+    A started turret core that runs ``transaction_class`` on the reactor,
+    with every clock driven by ``clock`` (a ``task.Clock``), orders from a
+    :class:`FakeOrderSource` and results to a :class:`RecordingSink` (or
+    ``sink``). ``keys`` are more config keys (``stop_timeout=1``...), or
+    ``config`` is a whole ``TurretConfig``.
+    No file, socket or thread is used, and the process's garbage
+    collector is left alone (unless ``gc`` is given).
+    """
+    from pathlib import Path
+
+    from octtwisted._core.clocks import Clocks
+    from octtwisted._core.config import parse_config
+    from octtwisted._firing.steps import ReactorStepCaller
+    from octtwisted._firing.turret import TurretService
+
+    if config is None:
+        here = Path(__file__).absolute()  # "script" must name a file that exists
+        raw = {"name": "test-turret", "cannons": cannons, "rampup": rampup, "script": here.name}
+        raw.update(keys)
+        config = parse_config(raw, here, standalone=True)
+    orders = FakeOrderSource()
+    recorded = sink if sink is not None else RecordingSink()
+    exits: list[int] = []
+    turret = TurretService(
+        config=config,
+        uuid=uuid,
+        transaction_class=transaction_class,
+        steps=steps if steps is not None else ReactorStepCaller(),
+        orders=orders,
+        sink=recorded,
+        clocks=Clocks.fake(clock),
+        exit=exits.append,
+        gc=gc,
+    )
+    turret.startService()
+    return InMemoryTurret(turret=turret, orders=orders, sink=recorded, exits=exits)

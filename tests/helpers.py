@@ -17,6 +17,8 @@ from typing import Any
 from twisted.internet import defer, protocol, reactor
 from twisted.internet.defer import Deferred
 
+from octtwisted._core.deferreds import cancel_call, on_fired
+
 SCRIPTS = Path(__file__).parent / "scripts"
 TWISTD = str(Path(sys.executable).parent / "twistd")
 
@@ -126,7 +128,7 @@ class TurretProcess:
                 d.errback(TimeoutError(f"turret did not exit in {timeout}s:\n{self.output}"))
 
         call = reactor.callLater(timeout, too_slow)
-        d.addBoth(lambda r: (call.cancel() if call.active() else None, r)[1])
+        on_fired(d, lambda: cancel_call(call))
         return d
 
     def signal(self, number: int) -> None:

@@ -13,8 +13,8 @@ from twisted.internet import reactor
 from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase
 
-from octtwisted._hq.link import HQLink
 from octtwisted._core.messages import Order, Result, StatusReport
+from octtwisted._hq.link import HQLink
 from octtwisted.testing import FakeHQ, FakeOrderSource, RecordingSink
 
 

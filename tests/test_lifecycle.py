@@ -6,7 +6,13 @@ from __future__ import annotations
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from octtwisted._firing.lifecycle import ALLOWED, FINAL_STATES, IllegalTransition, Lifecycle, State
+from octtwisted._firing.lifecycle import (
+    ALLOWED,
+    FINAL_STATES,
+    IllegalTransition,
+    Lifecycle,
+    State,
+)
 
 
 class LifecycleTests(SynchronousTestCase):

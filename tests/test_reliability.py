@@ -16,12 +16,8 @@ from twisted.logger import Logger
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from octtwisted import Transaction
-from octtwisted._core.clocks import Clocks
-from octtwisted._core.config import load_config
-from octtwisted._firing.steps import ReactorStepCaller
-from octtwisted.testing import FakeOrderSource, RecordingSink
-from octtwisted._firing.turret import TurretService
 from octtwisted._firing.watchdog import ReactorWatchdog
+from octtwisted.testing import RecordingSink, make_turret
 from tests.helpers import TurretProcess, write_config
 
 
@@ -65,19 +61,13 @@ class BackpressureTests(SynchronousTestCase):
         """
         clock = Clock()
         sink = SlowSink()
-        orders = FakeOrderSource()
 
         class Quick(Transaction):
             def run(self) -> Deferred[None]:
                 return deferLater(clock, 0.1, lambda: None)
 
-        path = write_config(Path(self.mktemp()), cannons=2, max_pending_results=6)
-        turret = TurretService(
-            config=load_config(path), uuid="u", transaction_class=Quick,
-            steps=ReactorStepCaller(), orders=orders, sink=sink,
-            clocks=Clocks.fake(clock), exit=lambda code: None,
-        )
-        turret.startService()
+        made = make_turret(Quick, clock=clock, sink=sink, cannons=2, max_pending_results=6)
+        turret, orders = made.turret, made.orders
         orders.order("start", "open fire")
         clock.pump([0.1] * 20)
         self.assertEqual(len(sink.queue), 6)
@@ -177,7 +167,8 @@ def fuzz_frames(count: int = 150) -> list[Any]:
     """
     import json
 
-    from hypothesis import HealthCheck, given, settings, strategies as st
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
 
     from octtwisted._core.messages import COMMANDS
 

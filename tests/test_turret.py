@@ -13,34 +13,23 @@ from twisted.internet.task import Clock, deferLater
 from twisted.trial.unittest import SynchronousTestCase
 
 from octtwisted import Transaction
-from octtwisted._core.clocks import Clocks
 from octtwisted._core.config import load_config
 from octtwisted._firing.lifecycle import State
-from octtwisted._firing.steps import ReactorStepCaller
-from octtwisted.testing import FakeOrderSource, RecordingSink
 from octtwisted._firing.turret import EXIT_ABORTED, TurretService
+from octtwisted.testing import RecordingSink, make_turret
 from tests.helpers import write_config
 
 RESULT_KEYS = {"turret_name", "elapsed", "epoch", "scriptrun_time", "error", "custom_timers"}
 
 
 class TurretTestCase(SynchronousTestCase):
-    def make_turret(self, transaction_class: Any, sink: Any = None, **keys: Any) -> TurretService:
+    def make_turret(
+        self, transaction_class: Any, sink: Any = None, gc: Any = None, **keys: Any
+    ) -> TurretService:
         path = write_config(Path(self.mktemp()), **keys)
-        self.orders = FakeOrderSource()
-        self.sink = sink if sink is not None else RecordingSink()
-        self.exits: list[int] = []
-        self.turret = TurretService(
-            config=load_config(path),
-            uuid="turret-1",
-            transaction_class=transaction_class,
-            steps=ReactorStepCaller(),
-            orders=self.orders,
-            sink=self.sink,
-            clocks=Clocks.fake(self.clock),
-            exit=self.exits.append,
-        )
-        self.turret.startService()
+        made = make_turret(transaction_class, clock=self.clock, sink=sink, gc=gc, config=load_config(path))
+        self.orders, self.sink, self.exits = made.orders, made.sink, made.exits
+        self.turret = made.turret
         return self.turret
 
     def waiting(self, seconds: float) -> type:
@@ -189,9 +178,9 @@ class FiringTests(TurretTestCase):
         """
         self.make_turret(self.waiting(1), cannons=2)
         self.orders.order("start", "open fire")
-        cannons = list(self.turret._cannons)
+        cannons = list(self.turret.run.cannons)
         self.orders.order("start", "open fire")
-        self.assertEqual(self.turret._cannons, cannons)
+        self.assertEqual(self.turret.run.cannons, cannons)
         self.assertEqual(self.statuses().count("Running"), 1)
 
     def test_script_errors_become_results(self) -> None:
@@ -238,7 +227,7 @@ class FiringTests(TurretTestCase):
                 "",
             ],
         )
-        self.assertTrue(self.turret._cannons[0].running)
+        self.assertTrue(self.turret.run.cannons[0].running)
 
     def test_transaction_init_error(self) -> None:
         """
@@ -359,7 +348,7 @@ class StopKillTests(TurretTestCase):
         self.clock.advance(0)
         self.clock.advance(1.5)
         self.assertEqual([r["error"] for r in self.sink.results], ["timeout after 1.5s"] * 2)
-        self.assertTrue(self.turret._cannons[0].running)
+        self.assertTrue(self.turret.run.cannons[0].running)
 
     def test_kill(self) -> None:
         """
@@ -532,23 +521,60 @@ class ErrorTextTests(SynchronousTestCase):
         self.assertTrue(text.endswith("..."))
 
 
+class FakeCollector:
+    """
+    Stands in for the ``gc`` module: records what the policy asks of it.
+    """
+
+    def __init__(self) -> None:
+        self.threshold = (700, 10, 10)
+        self.frozen = 0
+        self.collections = 0
+
+    def get_threshold(self) -> tuple[int, int, int]:
+        return self.threshold
+
+    def set_threshold(self, *threshold: int) -> None:
+        self.threshold = threshold  # type: ignore[assignment]
+
+    def freeze(self) -> None:
+        self.frozen += 1
+
+    def unfreeze(self) -> None:
+        self.frozen = 0
+
+    def collect(self) -> int:
+        self.collections += 1
+        return 0
+
+
 class GarbageCollectorTests(TurretTestCase):
     def test_gc_settings_restored_after_run(self) -> None:
         """
-        While firing, automatic full collections are off and the cannons'
-        objects are frozen; after the run, the thresholds are as before and
-        nothing stays frozen.
+        While firing, automatic full collections are off, full collections
+        come on a timer, and the cannons' objects are frozen once every
+        cannon fires; after the run, the thresholds are as before and
+        nothing stays frozen. (A fake collector: the test process's own is
+        never touched.)
         """
-        import gc
+        from octtwisted._firing.gcpolicy import FULL_GC_INTERVAL, CalmGC
 
-        before = gc.get_threshold()
-        self.make_turret(self.waiting(1), cannons=3, rampup=1)
+        collector = FakeCollector()
+        self.make_turret(
+            self.waiting(1), cannons=3, rampup=1,
+            gc=CalmGC(self.clock, collector=collector),
+        )
         self.orders.order("start", "open fire")
-        self.assertGreater(gc.get_threshold()[2], 1_000_000)
+        self.assertGreater(collector.threshold[2], 1_000_000)
+        self.assertEqual(collector.frozen, 0)
         self.clock.advance(1)
-        self.assertGreater(gc.get_freeze_count(), 0)
+        self.assertGreater(collector.frozen, 0)
+        self.clock.advance(FULL_GC_INTERVAL)
+        self.assertEqual(collector.collections, 1)
         self.orders.order("stop", "premature stop")
         self.clock.advance(1)
         self.assertIs(self.turret.state, State.READY)
-        self.assertEqual(gc.get_threshold(), before)
-        self.assertEqual(gc.get_freeze_count(), 0)
+        self.assertEqual(collector.threshold, (700, 10, 10))
+        self.assertEqual(collector.frozen, 0)
+        self.clock.advance(FULL_GC_INTERVAL)
+        self.assertEqual(collector.collections, 1, "collections went on after the run")

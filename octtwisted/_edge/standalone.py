@@ -19,10 +19,11 @@ from twisted.internet import defer
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
-from octtwisted._firing.lifecycle import State
-from octtwisted._stats.summary import Summary
-from octtwisted._firing.turret import TurretService
 from octtwisted._core import logs
+from octtwisted._core.deferreds import cancel_call
+from octtwisted._firing.lifecycle import State
+from octtwisted._firing.turret import TurretService
+from octtwisted._stats.summary import Summary
 
 #: Exit status of a standalone run in which every transaction failed.
 EXIT_ALL_FAILED = 1
@@ -87,8 +88,7 @@ class StandaloneRun(Service):
         :return: fires with the exit status.
         """
         if self._ending is None:
-            if self._timer is not None and self._timer.active():
-                self._timer.cancel()
+            cancel_call(self._timer)
             if self._turret.state is State.RUNNING:
                 d: Deferred[Any] = self._turret.cease_fire()
             else:

@@ -18,10 +18,11 @@ from twisted.internet.defer import CancelledError, Deferred
 from twisted.internet.task import LoopingCall, deferLater
 from twisted.python.failure import Failure
 
+from octtwisted._core import logs
 from octtwisted._core.clocks import Clocks
+from octtwisted._core.deferreds import when_fired
 from octtwisted._core.messages import Result
 from octtwisted._firing.steps import StepCaller
-from octtwisted._core import logs
 
 #: Longest error text put into a result; longer ones are cut.
 MAX_ERROR_LENGTH = 1000
@@ -211,9 +212,7 @@ class Cannon:
             self._loop.stop()
         if self._idle_wait is not None:
             self._idle_wait.cancel()
-        done: Deferred[None] = Deferred()
-        self._finished.addBoth(lambda r: (done.callback(None), r)[1])
-        return done
+        return when_fired(self._finished)
 
     def cancel_in_flight(self, reason: str) -> None:
         """

@@ -10,9 +10,7 @@ from __future__ import annotations
 import enum
 from typing import Callable
 
-
-from octtwisted._core import messages
-from octtwisted._core import logs
+from octtwisted._core import logs, messages
 
 
 class State(enum.Enum):

@@ -1,12 +1,52 @@
 """
-The rampup scheduler: brings cannons in one by one over ``rampup`` seconds.
+Start schedules: when a run's cannons come in.
+
+A run asks its :class:`StartSchedule` to bring cannons in (``bring_in(i)``
+for cannon ``i``); the schedule decides when. :class:`RampupScheduler`, the
+classic OCT rampup, brings them in one by one over ``rampup`` seconds. A
+new schedule (an arrival rate, load stages) implements the same protocol
+and is chosen in :func:`schedule_for`, the one place that decides.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Protocol
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
+
+from octtwisted._core.config import TurretConfig
+from octtwisted._core.deferreds import cancel_call
+
+#: Called by a schedule to make and start cannon ``i``.
+BringIn = Callable[[int], object]
+
+
+class StartSchedule(Protocol):
+    #: cannons brought in so far
+    started: int
+
+    def start(self) -> None:
+        """
+        Begin: times count from now; cannons due at once come in now.
+        """
+
+    def cancel(self) -> None:
+        """
+        Bring no more cannons in.
+        """
+
+
+def schedule_for(
+    config: TurretConfig,
+    clock: IReactorTime,
+    bring_in: BringIn,
+    on_done: Callable[[], object],
+) -> StartSchedule:
+    """
+    The start schedule the config asks for; ``on_done`` is called once
+    every cannon has come in.
+    """
+    return RampupScheduler(clock, config.cannons, bring_in, config.rampup, on_done=on_done)
 
 
 def start_delays(count: int, rampup: float) -> list[float]:
@@ -71,8 +111,7 @@ class RampupScheduler:
             self._on_done()
 
     def cancel(self) -> None:
-        if self._call is not None and self._call.active():
-            self._call.cancel()
+        cancel_call(self._call)
         self._call = None
         self._count = self.started
 

@@ -10,8 +10,8 @@ stall the reactor.
 from __future__ import annotations
 
 import inspect
-from types import CoroutineType
 import threading
+from types import CoroutineType
 from typing import Any, Callable, Protocol
 
 from twisted.application.service import Service

@@ -13,6 +13,7 @@ from typing import Callable
 from twisted.application.service import Service
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
+
 from octtwisted._core import logs
 
 

@@ -6,22 +6,15 @@ The link to the OCT HQ over ZeroMQ: the only module that owns sockets.
 txzmq. It is the turret's :class:`~octtwisted._core.interfaces.OrderSource` and
 :class:`~octtwisted._core.interfaces.ResultSink`.
 
-Frames made in one turn of the reactor go out together as the parts of one
-multipart ZeroMQ message: one wake-up of ZeroMQ's I/O thread for many
-results. The HQ reads a multipart message part by part (each ``recv()``
-returns one part), so it sees exactly the frames it would have seen one by
-one, and ZeroMQ delivers all parts of a message or none.
-
-Results are never lost silently: when ZeroMQ's send queue is full
-(``zmq.Again``), frames wait in our own queue and are retried; the turret
-pauses its cannons while that queue is long (see ``max_pending_results``).
-Only at shutdown, when the linger runs out, are frames given up on, and
-then they are counted in ``dropped`` and logged.
+Frames go out through a :class:`~octtwisted._hq.queue.ResultQueue`
+(batches as multipart messages, retry when ZeroMQ's send queue is full,
+waiters for room and for the flush). Results are never lost silently: only
+at shutdown, when the linger runs out, or when the HQ left after a run, are
+frames given up on, and then they are counted in ``dropped`` and logged.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from typing import Any
 
 import zmq
@@ -30,15 +23,17 @@ from twisted.internet import defer, threads
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall
 from txzmq import ZmqConnection, ZmqEndpoint, ZmqEndpointType, ZmqFactory
-from zmq.utils.monitor import parse_monitor_message
 from txzmq.pubsub import ZmqSubConnection
 from txzmq.pushpull import ZmqPushConnection
+from zmq.utils.monitor import parse_monitor_message
 
+from octtwisted._core import logs
+from octtwisted._core.deferreds import cancel_call
 from octtwisted._core.interfaces import OrderHandler
 from octtwisted._core.messages import ABORTED, KILLED, Result, StatusReport
+from octtwisted._hq.queue import ResultQueue
 from octtwisted._hq.ratelimit import WarningLimiter
 from octtwisted._hq.wire import BadOrder, decode_order, encode_result, encode_status
-from octtwisted._core import logs
 
 #: ZeroMQ's own send queue, in messages, before ``zmq.Again``. A message
 #: is a batch of up to BATCH_FRAMES frames, so ZeroMQ holds at most
@@ -46,11 +41,6 @@ from octtwisted._core import logs
 #: queue, where they are counted, and the cannons are held back.
 SEND_HWM = 200
 
-#: How often a full send queue is retried, in seconds.
-RETRY_INTERVAL = 0.005
-
-#: Most frames sent as one multipart ZeroMQ message (see HQLink._flush).
-BATCH_FRAMES = 64
 
 
 class _OrderSocket(ZmqSubConnection):
@@ -127,13 +117,7 @@ class HQLink(Service):
         self._factory: ZmqFactory | None = None
         self._orders: _OrderSocket | None = None
         self._push: _ResultSocket | None = None
-        self._queue: deque[list[bytes]] = deque()
-        self._queued = 0  # frames in _queue
-        self._batch: list[bytes] = []
-        self._batch_call: IDelayedCall | None = None
-        self._retry: IDelayedCall | None = None
-        self._flush_waiters: list[Deferred[None]] = []
-        self._room_waiters: list[tuple[int, Deferred[None]]] = []
+        self.queue = ResultQueue(reactor)
         self._monitor: _MonitorSocket | None = None
         self._sockets_made = 0
         self._run_over = False
@@ -143,8 +127,16 @@ class HQLink(Service):
         self.connected = False
         self._bad_orders = WarningLimiter(reactor)
         self._suppressed_report: IDelayedCall | None = None
-        self.dropped = 0
-        self.sent = 0
+
+    @property
+    def dropped(self) -> int:
+        """Results given up on since the process started."""
+        return self.queue.dropped
+
+    @property
+    def sent(self) -> int:
+        """Frames handed to ZeroMQ since the process started."""
+        return self.queue.sent
 
     # OrderSource
 
@@ -197,128 +189,46 @@ class HQLink(Service):
         again anyway.
         """
         if self.connected or status.status in (KILLED, ABORTED):
-            self._send(encode_status(status))
+            self.queue.add(encode_status(status))
 
     def send_result(self, result: Result) -> None:
-        self._send(encode_result(result))
+        self.queue.add(encode_result(result))
 
     def pending(self) -> int:
         """
         Frames waiting: in the current batch and in the retry queue.
         """
-        return len(self._batch) + self._queued
+        return self.queue.pending()
 
     def wait_for_room(self, below: int) -> Deferred[None]:
-        if self.pending() < below:
-            return defer.succeed(None)
-        d: Deferred[None] = Deferred()
-        self._room_waiters.append((below, d))
-        return d
-
-    def _release_room_waiters_anyway(self) -> None:
-        waiting, self._room_waiters = self._room_waiters, []
-        for _, d in waiting:
-            if not d.called:
-                d.callback(None)
-
-    def _release_room_waiters(self) -> None:
-        waiting, self._room_waiters = self._room_waiters, []
-        pending = self.pending()
-        for below, d in waiting:
-            if pending < below:
-                if not d.called:
-                    d.callback(None)
-            else:
-                self._room_waiters.append((below, d))
+        return self.queue.wait_for_room(below)
 
     def flush(self, timeout: float) -> Deferred[None]:
-        self._flush_batch()
-        if not self._queue:
-            return defer.succeed(None)
-        d: Deferred[None] = Deferred()
-        self._flush_waiters.append(d)
-        call = self._reactor.callLater(timeout, self._flush_expired)
-        d.addBoth(lambda r: (call.cancel() if call.active() else None, r)[1])
-        return d
+        before = self.queue.dropped
+        d = self.queue.flush(timeout)
 
-    def _flush_expired(self) -> None:
-        self._give_up("flush timed out")
-        self._release_flush_waiters()
+        def report(_: object) -> None:
+            self._report_dropped("flush timed out", self.queue.dropped - before)
 
-    def _release_flush_waiters(self) -> None:
-        waiters, self._flush_waiters = self._flush_waiters, []
-        for d in waiters:
-            d.callback(None)
+        return d.addCallback(report)
 
-    def _give_up(self, why: str) -> None:
-        self._release_room_waiters_anyway()
-        if self._queue:
-            lost = self._queued
-            self.dropped += lost
-            self._queue.clear()
-            self._queued = 0
+    def _report_dropped(self, why: str, lost: int) -> None:
+        if lost:
             self.log.error(
                 "{why}: {lost} results could not be handed to ZeroMQ and are "
                 "dropped ({dropped} dropped in all)",
                 why=why,
                 lost=lost,
-                dropped=self.dropped,
+                dropped=self.queue.dropped,
             )
 
-    def _send(self, frame: bytes) -> None:
-        batch = self._batch
-        batch.append(frame)
-        if len(batch) >= BATCH_FRAMES:
-            self._flush_batch()
-        elif self._batch_call is None:
-            self._batch_call = self._reactor.callLater(0, self._flush_batch)
-
-    def _flush_batch(self) -> None:
-        if self._batch_call is not None:
-            if self._batch_call.active():
-                self._batch_call.cancel()
-            self._batch_call = None
-        batch, self._batch = self._batch, []
-        if not batch:
-            return
-        if self._queue or self._push is None:
-            self._enqueue(batch)
-            return
+    def _push_batch(self, batch: list[bytes]) -> bool:
+        assert self._push is not None
         try:
             self._push.send(batch)
         except zmq.Again:
-            self._enqueue(batch)
-            self._schedule_retry()
-        else:
-            self.sent += len(batch)
-
-    def _enqueue(self, batch: list[bytes]) -> None:
-        self._queue.append(batch)
-        self._queued += len(batch)
-
-    def _schedule_retry(self) -> None:
-        if self._retry is None or not self._retry.active():
-            self._retry = self._reactor.callLater(RETRY_INTERVAL, self._drain)
-
-    def _drain(self) -> None:
-        self._retry = None
-        push = self._push
-        if push is None:
-            return
-        queue = self._queue
-        while queue:
-            try:
-                push.send(queue[0])
-            except zmq.Again:
-                self._schedule_retry()
-                return
-            sent = len(queue.popleft())
-            self._queued -= sent
-            self.sent += sent
-            if self._room_waiters and self.pending() < self._room_waiters[0][0]:
-                self._release_room_waiters()
-        self._release_room_waiters()
-        self._release_flush_waiters()
+            return False
+        return True
 
     def _open_results_socket(self) -> None:
         """
@@ -338,8 +248,10 @@ class HQLink(Service):
             self._connection_event,
         )
         self._push.addEndpoints([ZmqEndpoint(ZmqEndpointType.connect, self._result_address)])
+        self.queue.attach(self._push_batch)
 
     def _close_results_socket(self, linger: float | None = None) -> None:
+        self.queue.detach()
         push, monitor = self._push, self._monitor
         self._push = self._monitor = None
         self.connected = False
@@ -374,11 +286,7 @@ class HQLink(Service):
         self._run_over = False
         if self._push is None:
             return
-        self._flush_batch()
-        ours = self._queued
-        self._queue.clear()
-        self._queued = 0
-        self.dropped += ours
+        ours = self.queue.discard()
         self._close_results_socket(linger=0)
         self._open_results_socket()
         self.log.info(
@@ -428,8 +336,6 @@ class HQLink(Service):
             orders=self._order_address,
             results=self._result_address,
         )
-        if self._queue:
-            self._drain()
 
     def stopService(self) -> Deferred[None]:
         """
@@ -437,11 +343,10 @@ class HQLink(Service):
         holds; the context is ended in a thread so the reactor never waits.
         """
         super().stopService()
-        self._flush_batch()
-        for call in (self._retry, self._suppressed_report):
-            if call is not None and call.active():
-                call.cancel()
-        self._give_up("shutting down")
+        self.queue.send_batch()
+        cancel_call(self._suppressed_report)
+        self._report_dropped("shutting down", self.queue.give_up())
+        self.queue.close()
         self._close_results_socket()
         factory, self._factory = self._factory, None
         self._orders = None

@@ -4,7 +4,30 @@ The base class for test scripts written for this turret.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
+
+
+class RunClients(Protocol):
+    """
+    The run's HTTP clients, as a transaction sees them.
+    """
+
+    @property
+    def client(self) -> Any:
+        """The treq ``HTTPClient`` of ``self.http``."""
+
+    @property
+    def fast(self) -> Any:
+        """The fast client of ``self.fast_http``."""
+
+
+def attach_clients(transaction: object, clients: RunClients) -> None:
+    """
+    Give ``transaction`` the run's HTTP clients, if it is a
+    :class:`Transaction` (other scripts have no ``self.http``).
+    """
+    if isinstance(transaction, Transaction):
+        transaction._octtwisted_http = clients
 
 
 class Transaction:
@@ -31,8 +54,8 @@ class Transaction:
         self.context = context
         self.custom_timers: dict[str, float] = {}
 
-    #: Set by the turret: the run's shared HTTP client (see ``http``).
-    _octtwisted_http: Any = None
+    #: The run's HTTP clients (see ``http``), set by :func:`attach_clients`.
+    _octtwisted_http: RunClients | None = None
 
     @property
     def http(self) -> Any:

@@ -9,8 +9,8 @@ from typing import Callable
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
 
-from octtwisted._stats.summary import Interval
 from octtwisted._core import logs
+from octtwisted._stats.summary import Interval
 
 
 def _ms(seconds: float | None) -> str:

@@ -393,6 +393,16 @@ class RunStats:
         self._scriptrun_time = _Timer()
         self._custom_timers: dict[str, _Timer] = {}
 
+    @property
+    def transactions(self) -> int:
+        """Results recorded so far."""
+        return self._transactions + self._interval_transactions
+
+    @property
+    def errors(self) -> int:
+        """Error results recorded so far."""
+        return self._errors + self._interval_errors
+
     def record(self, result: ResultLike) -> None:
         """
         Count one result: its transaction time, its custom timers and its

@@ -1,0 +1,89 @@
+"""
+The ``twistd oct-turret`` command line.
+
+:class:`Options` validates everything (the command line, the config file,
+the script, a ``--tar`` package) before anything starts; a problem ends the
+process with one line on stderr and exit status 2, no traceback, no socket
+opened.
+"""
+
+from __future__ import annotations
+
+import sys
+import uuid as uuidlib
+from typing import NoReturn
+
+from twisted.python import usage
+
+from octtwisted._core.config import ConfigError, TurretConfig, load_config
+from octtwisted._edge.package import ExtractedPackage, PackageError
+from octtwisted._scripts.loading import ScriptError, load_transaction_class
+
+#: Exit status for a bad command line, config or script.
+EXIT_BAD_INPUT = 2
+
+
+def fail(message: str) -> NoReturn:
+    """
+    Stop at start: one line naming the problem, no traceback.
+    """
+    print(f"oct-turret: error: {message}", file=sys.stderr)
+    sys.stderr.flush()
+    raise SystemExit(EXIT_BAD_INPUT)
+
+
+class Options(usage.Options):
+    synopsis = "(-c CONFIG.json | --tar PACKAGE.tar.gz) [--uuid ID] [--standalone [--duration S] [--summary-json PATH]]"
+    longdesc = (
+        "Run an OCT turret: it connects to the HQ named in the config, "
+        "announces itself, and fires its cannons when the HQ says start."
+    )
+    optParameters = [
+        ["config", "c", None, "The turret's config.json (as written by OCT)."],
+        ["tar", None, None, "A turret package made by `oct pack-turrets` (instead of -c)."],
+        ["uuid", None, None, "The turret's id (default: a new random uuid4)."],
+        ["duration", None, None, "Standalone: seconds to fire (default: until SIGINT/SIGTERM)."],
+        ["summary-json", None, None, "Standalone: also write the run's summary to this JSON file."],
+    ]
+    optFlags = [
+        ["standalone", None, "Fire at once, without an HQ (the hq_* keys are not needed), "
+         "then print a summary."],
+    ]
+
+    turret_config: TurretConfig
+    transaction_class: type
+    #: the extracted turret package (``--tar``), removed when the turret exits
+    package: ExtractedPackage | None = None
+
+    def postOptions(self) -> None:
+        if self["config"] and self["tar"]:
+            fail("-c and --tar exclude each other: give one")
+        if not self["config"] and not self["tar"]:
+            fail("a config file is required: -c config.json (or --tar PACKAGE.tar.gz)")
+        turret_id = self["uuid"]
+        if turret_id is not None and (not turret_id or any(c.isspace() for c in turret_id)):
+            fail(f"--uuid must be a non-empty id without spaces, got {turret_id!r}")
+        if turret_id is None:
+            self["uuid"] = str(uuidlib.uuid4())
+        standalone = bool(self["standalone"])
+        if not standalone and (self["duration"] is not None or self["summary-json"] is not None):
+            fail("--duration and --summary-json go with --standalone")
+        if self["duration"] is not None:
+            try:
+                duration = float(self["duration"])
+            except ValueError:
+                duration = -1.0
+            if not duration > 0 or duration == float("inf"):
+                fail(f"--duration must be a number of seconds > 0, got {self['duration']!r}")
+            self["duration"] = duration
+        try:
+            config_path = self["config"]
+            if self["tar"]:
+                self.package = ExtractedPackage(self["tar"])
+                config_path = self.package.open()
+            self.turret_config = load_config(config_path, standalone=standalone)
+            self.transaction_class = load_transaction_class(self.turret_config.script_path)
+        except (ConfigError, ScriptError, PackageError) as e:
+            if self.package is not None:
+                self.package.close()
+            fail(str(e))

@@ -1,0 +1,151 @@
+"""
+The service tree of ``twistd oct-turret``: :func:`makeService` composes the
+turret from small services, each given its collaborators.
+
+Stopping goes last first, one at a time (:class:`SequentialMultiService`):
+the standalone run ends the run, the turret sends its final status, the
+thread pool stops, the HQ link flushes and closes its sockets, and the
+extracted package is removed last.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from twisted.application.service import IService, MultiService, Service
+from twisted.internet import defer
+from twisted.internet.defer import Deferred
+
+from octtwisted._core import logs
+from octtwisted._core.clocks import Clocks
+from octtwisted._edge.exits import ExitCleanups, ProcessExit
+from octtwisted._edge.options import Options
+from octtwisted._edge.package import ExtractedPackage
+from octtwisted._firing.gcpolicy import CalmGC
+from octtwisted._firing.steps import (
+    ReactorStepCaller,
+    StepCaller,
+    ThreadPoolService,
+    ThreadStepCaller,
+)
+from octtwisted._firing.watchdog import ReactorWatchdog
+from octtwisted._scripts.loading import is_blocking
+
+
+class SequentialMultiService(MultiService):
+    """
+    A MultiService that stops its children one at a time, last first,
+    each after the one before it has finished stopping.
+
+    (``MultiService`` stops them all at once: the HQ link would close its
+    sockets while the turret is still sending its last results.)
+    """
+
+    def stopService(self) -> Deferred[None]:
+        Service.stopService(self)
+        d: Deferred[None] = defer.succeed(None)
+        for child in reversed(list(self)):
+            d.addBoth(lambda _, child=child: child.stopService())
+        return d
+
+
+class PackageCleanup(Service):
+    """
+    Removes the extracted turret package when the turret stops (it is the
+    first service, so it stops last), or however the process ends.
+    """
+
+    log = logs.logger(logs.PACKAGE)
+
+    def __init__(self, package: ExtractedPackage, archive: str, cleanups: ExitCleanups) -> None:
+        self._package = package
+        self._archive = archive
+        cleanups.add(package.close)
+
+    def startService(self) -> None:
+        super().startService()
+        self.log.info(
+            "running turret package {archive} from {folder}",
+            archive=self._archive,
+            folder=str(self._package.directory),
+        )
+
+    def stopService(self) -> None:
+        super().stopService()
+        self._package.close()
+
+
+def step_caller(blocking: bool, cannons: int, reactor: Any, parent: MultiService) -> StepCaller:
+    """
+    How the script's steps are called; a blocking script gets a thread pool
+    service under ``parent``.
+    """
+    if not blocking:
+        return ReactorStepCaller()
+    pool = ThreadPoolService(cannons)
+    pool.setServiceParent(parent)
+    return ThreadStepCaller(reactor, pool.pool)
+
+
+def makeService(options: Options) -> IService:
+    from twisted.internet import reactor
+
+    from octtwisted._firing.turret import TurretService
+
+    config = options.turret_config
+    top = SequentialMultiService()
+    cleanups = ExitCleanups()
+    if options.package is not None:
+        PackageCleanup(options.package, options["tar"], cleanups).setServiceParent(top)
+    exit = ProcessExit(reactor, cleanups)
+    sink: Any
+    if options["standalone"]:
+        from octtwisted._hq.localsink import LocalSink
+
+        link = None
+        sink = LocalSink()
+    else:
+        from octtwisted._hq.link import HQLink
+
+        link = sink = HQLink(
+            order_address=config.order_address,
+            result_address=config.result_address,
+            uuid=options["uuid"],
+            reactor=reactor,
+            linger=config.linger,
+        )
+        link.setServiceParent(top)
+    steps = step_caller(
+        is_blocking(options.transaction_class, config.blocking),
+        config.cannons,
+        reactor,
+        top,
+    )
+    turret = TurretService(
+        config=config,
+        uuid=options["uuid"],
+        transaction_class=options.transaction_class,
+        steps=steps,
+        orders=link,
+        sink=sink,
+        clocks=Clocks(reactor=reactor),
+        exit=exit,
+        gc=CalmGC(reactor),
+    )
+    turret.setServiceParent(top)
+    ReactorWatchdog(reactor, time.monotonic).setServiceParent(top)
+    if options["standalone"]:
+        from octtwisted._edge.standalone import StandaloneRun
+
+        turret.summary_table_in_log = False
+        summary_json = options["summary-json"]
+        StandaloneRun(
+            turret=turret,
+            clock=reactor,
+            duration=options["duration"],
+            exit=exit,
+            summary_json=Path(summary_json).absolute() if summary_json else None,
+        ).setServiceParent(top)
+    return top
