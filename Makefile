@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_DURATION ?= 15
 
-.PHONY: test demo docs bench clean
+.PHONY: test typecheck demo docs bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,7 @@ $(STAMP): $(PY) setup.cfg pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test,docs]'
 	touch $(STAMP)
 
-test: $(STAMP)
+test: typecheck
 	$(PY) .ci/trial-summary.py -j2 tests
 
 demo: $(STAMP)
@@ -31,3 +31,7 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) docs/_build _trial_temp* *.egg-info twisted/plugins/dropin.cache
+
+# `make typecheck` runs mypy (settings in setup.cfg); `make test` runs it first.
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy

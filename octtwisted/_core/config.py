@@ -126,12 +126,13 @@ class _Checker:
             if high is None
             else f"an integer from {low} to {high}"
         )
-        return self.get(
+        value: int = self.get(
             key,
             lambda v: _is_int(v) and v >= low and (high is None or v <= high),
             expected,
             **kw,
         )
+        return value
 
     def number(self, key: str, low: float, *, strict: bool = False, **kw: Any) -> float:
         if strict:
@@ -140,16 +141,16 @@ class _Checker:
         else:
             test = lambda v: _is_number(v) and v >= low
             expected = f"a number >= {low:g}"
-        value = self.get(key, test, expected, **kw)
-        return value if value is None else float(value)
+        return float(self.get(key, test, expected, **kw))
 
     def text(self, key: str, **kw: Any) -> str:
-        return self.get(
+        value: str = self.get(
             key,
             lambda v: isinstance(v, str) and v.strip() != "",
             "a non-empty string",
             **kw,
         )
+        return value
 
 
 def read_json_object(path: Path) -> dict[str, Any]:

@@ -45,10 +45,14 @@ class SequentialMultiService(MultiService):
 
     def stopService(self) -> Deferred[None]:
         Service.stopService(self)
-        d: Deferred[None] = defer.succeed(None)
+        d: Deferred[Any] = defer.succeed(None)
         for child in reversed(list(self)):
-            d.addBoth(lambda _, child=child: child.stopService())
+            d.addBoth(_stop_next, child)
         return d
+
+
+def _stop_next(_: object, child: IService) -> Any:
+    return child.stopService()
 
 
 class PackageCleanup(Service):
@@ -148,4 +152,4 @@ def makeService(options: Options) -> IService:
             exit=exit,
             summary_json=Path(summary_json).absolute() if summary_json else None,
         ).setServiceParent(top)
-    return top
+    return top  # type: ignore[return-value]  # MultiService provides IService

@@ -106,7 +106,7 @@ class StandaloneRun(Service):
     def _report(self) -> None:
         summary = self._turret.last_summary
         out = self._out if self._out is not None else sys.__stdout__
-        if summary is not None:
+        if summary is not None and out is not None:
             out.write("\n" + summary.format_table() + "\n")
             out.flush()
             if self._summary_json is not None:

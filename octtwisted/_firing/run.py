@@ -208,3 +208,24 @@ class Run:
             dropped=self._sink.dropped - self._dropped_before,
         )
         self._stopped.callback(None)
+
+    def log_summary(self, *, as_table: bool) -> None:
+        """
+        Log the run's summary: as a table, or as one line (a standalone run
+        prints the table itself). The figures are the event's ``summary``.
+        """
+        summary = self.summary
+        if summary is None:
+            return
+        if as_table:
+            self.log.info(
+                "run summary:\n{table}", table=summary.format_table(), summary=summary.to_dict()
+            )
+        else:
+            self.log.info(
+                "run summary: {transactions} transactions, {errors} errors, {tps:.1f} tx/s",
+                transactions=summary.transactions,
+                errors=summary.errors,
+                tps=summary.transactions_per_second,
+                summary=summary.to_dict(),
+            )

@@ -15,19 +15,18 @@ from typing import Any, Callable
 from twisted.application.service import Service
 from twisted.internet import defer
 from twisted.internet.defer import Deferred
-from twisted.internet.task import LoopingCall
 from twisted.python.failure import Failure
 
 from octtwisted._core import logs, messages
 from octtwisted._core.clocks import Clocks
 from octtwisted._core.config import TurretConfig
 from octtwisted._core.interfaces import OrderSource, ResultSink
-from octtwisted._core.messages import Order, StatusReport
+from octtwisted._core.messages import Order
 from octtwisted._firing.gcpolicy import GCPolicy, NoGCPolicy
 from octtwisted._firing.hqwatch import HQLossWatch
 from octtwisted._firing.lifecycle import FINAL_STATES, Lifecycle, State
 from octtwisted._firing.run import Run
-from octtwisted._firing.status import StatusAnswers
+from octtwisted._firing.status import StatusPublisher
 from octtwisted._firing.steps import StepCaller
 from octtwisted._stats.summary import Summary
 
@@ -82,9 +81,7 @@ class TurretService(Service):
         )
         self.lifecycle = Lifecycle(self._state_changed)
         self.context: dict[str, Any] = {}
-        self._heartbeat = LoopingCall(self.send_status)
-        self._heartbeat.clock = clocks.reactor
-        self._answers = StatusAnswers(clocks.reactor, self._answer_status)
+        self._status = StatusPublisher(clocks.reactor, sink, config, uuid, self.lifecycle)
         self._hq_watch = HQLossWatch(
             clocks.reactor, config.hq_lost_timeout, self._firing, self._hq_gone
         )
@@ -114,23 +111,6 @@ class TurretService(Service):
     def errors(self) -> int:
         """Error results made since the process started."""
         return self._earlier[1] + (self.run.stats.errors if self.run else 0)
-
-    def status_report(self) -> StatusReport:
-        return StatusReport(
-            turret=self.config.name,
-            status=self.lifecycle.status_word,
-            uuid=self.uuid,
-            rampup=self.config.rampup,
-            script=self.config.script,
-            cannons=self.config.cannons,
-        )
-
-    def send_status(self) -> None:
-        self._sink.send_status(self.status_report())
-
-    def _answer_status(self) -> None:
-        if self.state not in FINAL_STATES:
-            self.send_status()
 
     def _firing(self) -> bool:
         return self.state is State.RUNNING
@@ -164,21 +144,11 @@ class TurretService(Service):
         super().stopService()
         if self.state in FINAL_STATES:
             return self._stopping or defer.succeed(None)
-        self.lifecycle.move(State.SHUTTING_DOWN)
-        d = self._end_run()
-        d.addCallback(lambda _: self.lifecycle.move(State.STOPPED))
-        d.addCallback(lambda _: self._sink.flush(self.config.linger))
-        d.addErrback(self._report_failure)
-        self._stopping = d
-        return d
+        return self._leave(State.SHUTTING_DOWN, State.STOPPED)
 
     def _connected(self) -> None:
-        """
-        The HQ link (re)connected: say who we are at once.
-        """
         self._hq_watch.back()
-        if self.state not in FINAL_STATES:
-            self.send_status()
+        self._status.connected()
 
     def _hq_gone(self) -> None:
         self.log.warn(
@@ -201,7 +171,7 @@ class TurretService(Service):
     def _obey(self, order: Order) -> None:
         command = order.command
         if command == messages.STATUS_REQUEST:
-            self._answers.requested()
+            self._status.requested()
         elif command == messages.SET_TRANSACTION_CONTEXT:
             self.context.update(order.msg)
             self.log.info("transaction context updated: {keys}", keys=sorted(order.msg))
@@ -253,14 +223,7 @@ class TurretService(Service):
         """
         The ``kill`` order: stop, report ``Killed``, flush, exit 0.
         """
-        self.lifecycle.move(State.KILLING)
-        d = self._end_run()
-        d.addCallback(lambda _: self.lifecycle.move(State.KILLED))
-        d.addCallback(lambda _: self._sink.flush(self.config.linger))
-        d.addCallback(lambda _: self._exit(0))
-        d.addErrback(self.abort)
-        self._stopping = d
-        return d
+        return self._leave(State.KILLING, State.KILLED, exit_code=0, failed=self.abort)
 
     def abort(self, failure: Failure) -> None:
         """
@@ -272,15 +235,39 @@ class TurretService(Service):
             return
         if self.state in FINAL_STATES:
             return
-        self.lifecycle.move(State.ABORTED)
-        d = self._end_run()
-        d.addCallback(lambda _: self._sink.flush(self.config.linger))
-        d.addErrback(self._report_failure)
-        d.addBoth(lambda _: self._exit(EXIT_ABORTED))
-        self._stopping = d
+        def failed(failure: Failure) -> None:
+            self._report_failure(failure)
+            self._exit(EXIT_ABORTED)
+
+        self._leave(State.ABORTED, State.ABORTED, exit_code=EXIT_ABORTED, failed=failed)
 
     def _report_failure(self, failure: Failure) -> None:
         self.log.failure("error while stopping", failure=failure)
+
+    def _leave(
+        self,
+        via: State,
+        final: State,
+        *,
+        exit_code: int | None = None,
+        failed: Callable[[Failure], None] | None = None,
+    ) -> Deferred[None]:
+        """
+        The way out of every path that ends the turret (a signal, ``kill``,
+        an abort): move to ``via``, end the run, move to ``final``, flush
+        the results (bounded by the linger), and exit with ``exit_code`` if
+        one is given.
+        """
+        self.lifecycle.move(via)
+        d = self._end_run()
+        if final is not via:
+            d.addCallback(lambda _: self.lifecycle.move(final))
+        d.addCallback(lambda _: self._sink.flush(self.config.linger))
+        if exit_code is not None:
+            d.addCallback(lambda _: self._exit(exit_code))
+        d.addErrback(failed if failed is not None else self._report_failure)
+        self._stopping = d
+        return d
 
     def _end_run(self) -> Deferred[None]:
         """
@@ -304,30 +291,11 @@ class TurretService(Service):
             self._earlier[0] + summary.transactions,
             self._earlier[1] + summary.errors,
         )
-        if self.summary_table_in_log:
-            self.log.info(
-                "run summary:\n{table}", table=summary.format_table(), summary=summary.to_dict()
-            )
-        else:
-            self.log.info(
-                "run summary: {transactions} transactions, {errors} errors, {tps:.1f} tx/s",
-                transactions=summary.transactions,
-                errors=summary.errors,
-                tps=summary.transactions_per_second,
-                summary=summary.to_dict(),
-            )
+        run.log_summary(as_table=self.summary_table_in_log)
 
     def _state_changed(self, old: State, new: State) -> None:
-        if new is State.READY:
-            if not self._heartbeat.running:
-                self._heartbeat.start(self.config.heartbeat_interval, now=True)
-            return
-        if self._heartbeat.running:
-            self._heartbeat.stop()
-        if new is State.RUNNING or new in FINAL_STATES:
-            self.send_status()
+        self._status.state_changed(new)
         if new in FINAL_STATES:
-            self._answers.cancel()
             self.log.info(
                 "turret {state}: {results} results, {errors} errors",
                 state=new.value,

@@ -30,7 +30,7 @@ _encoder = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 try:
     import orjson
 except ImportError:  # pragma: no cover - orjson is a dependency
-    orjson = None
+    orjson = None  # type: ignore[assignment]
 
 
 class BadOrder(ValueError):

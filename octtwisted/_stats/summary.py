@@ -558,7 +558,7 @@ def _format_timers(summary: Summary) -> list[str]:
     if not timers:
         return ["Timers: no transactions recorded."]
 
-    header = ("timer (ms)",) + _TIMER_COLUMNS
+    header: tuple[str, ...] = ("timer (ms)",) + _TIMER_COLUMNS
     rows = [header]
     for name, stats in timers:
         rows.append(
