@@ -41,3 +41,23 @@ class DocsTests(TestCase):
 
         for page in re.findall(r"docs/(\w+)\.rst", readme):
             self.assertTrue((ROOT / "docs" / f"{page}.rst").exists(), page)
+
+    def test_in_memory_example_runs(self) -> None:
+        """
+        The in-memory turret test shown in docs/testing.rst runs and passes
+        as it is written there.
+        """
+        import re
+        import unittest
+
+        page = (ROOT / "docs" / "testing.rst").read_text()
+        blocks = re.findall(r"\.\. code-block:: python\n\n((?:   .*\n|\n)+)", page)
+        example = next(b for b in blocks if "make_turret" in b)
+        code = "\n".join(line[3:] for line in example.splitlines())
+        namespace: dict[str, object] = {}
+        exec(compile(code, "docs/testing.rst", "exec"), namespace)
+        case = namespace["InMemoryTurret"]("test_one_cannon")  # type: ignore[operator]
+        result = unittest.TestResult()
+        case.run(result)
+        self.assertEqual((result.errors, result.failures), ([], []))
+        self.assertEqual(result.testsRun, 1)

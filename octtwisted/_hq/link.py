@@ -15,25 +15,23 @@ frames given up on, and then they are counted in ``dropped`` and logged.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import zmq
 from twisted.application.service import Service
 from twisted.internet import defer, threads
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IDelayedCall
 from txzmq import ZmqConnection, ZmqEndpoint, ZmqEndpointType, ZmqFactory
 from txzmq.pubsub import ZmqSubConnection
 from txzmq.pushpull import ZmqPushConnection
 from zmq.utils.monitor import parse_monitor_message
 
 from octtwisted._core import logs
-from octtwisted._core.deferreds import cancel_call
 from octtwisted._core.interfaces import OrderHandler
 from octtwisted._core.messages import ABORTED, KILLED, Result, StatusReport
+from octtwisted._hq.orders import OrderReader
 from octtwisted._hq.queue import ResultQueue
-from octtwisted._hq.ratelimit import WarningLimiter
-from octtwisted._hq.wire import BadOrder, decode_order, encode_result, encode_status
+from octtwisted._hq.wire import encode_result, encode_status
 
 #: ZeroMQ's own send queue, in messages, before ``zmq.Again``. A message
 #: is a batch of up to BATCH_FRAMES frames, so ZeroMQ holds at most
@@ -113,7 +111,7 @@ class HQLink(Service):
         self._reactor = reactor
         self._linger = linger
         self._send_hwm = send_hwm
-        self._handler: OrderHandler | None = None
+        self._reader = OrderReader(reactor, uuid)
         self._factory: ZmqFactory | None = None
         self._orders: _OrderSocket | None = None
         self._push: _ResultSocket | None = None
@@ -121,12 +119,12 @@ class HQLink(Service):
         self._monitor: _MonitorSocket | None = None
         self._sockets_made = 0
         self._run_over = False
-        self._connect_listeners: list[Any] = []
-        self._disconnect_listeners: list[Any] = []
+        self._listeners: dict[int, list[Callable[[], None]]] = {
+            zmq.EVENT_HANDSHAKE_SUCCEEDED: [],
+            zmq.EVENT_DISCONNECTED: [],
+        }
         #: whether the PUSH socket has a connection to the HQ
         self.connected = False
-        self._bad_orders = WarningLimiter(reactor)
-        self._suppressed_report: IDelayedCall | None = None
 
     @property
     def dropped(self) -> int:
@@ -141,45 +139,15 @@ class HQLink(Service):
     # OrderSource
 
     def listen(self, handler: OrderHandler) -> None:
-        self._handler = handler
-
-    def _frames_received(self, frames: list[bytes]) -> None:
-        try:
-            order = decode_order(frames)
-        except BadOrder as e:
-            if self._bad_orders.allow():
-                self.log.warn(
-                    "ignored a bad order: {problem} (frame starts {head!r})",
-                    problem=str(e),
-                    head=frames[0][:60] if frames else b"",
-                )
-            elif self._suppressed_report is None:
-                self._suppressed_report = self._reactor.callLater(
-                    self._bad_orders.period, self._report_suppressed
-                )
-            return
-        if order.topic not in ("", self._uuid):
-            return  # addressed to another turret
-        if self._handler is not None:
-            self._handler(order)
-
-    def _report_suppressed(self) -> None:
-        self._suppressed_report = None
-        count = self._bad_orders.take_suppressed()
-        if count:
-            self.log.warn(
-                "{count} more bad orders ignored and not logged in the last {period:g}s",
-                count=count,
-                period=self._bad_orders.period,
-            )
+        self._reader.handler = handler
 
     # ResultSink
 
-    def on_connected(self, listener: Any) -> None:
-        self._connect_listeners.append(listener)
+    def on_connected(self, listener: Callable[[], None]) -> None:
+        self._listeners[zmq.EVENT_HANDSHAKE_SUCCEEDED].append(listener)
 
-    def on_disconnected(self, listener: Any) -> None:
-        self._disconnect_listeners.append(listener)
+    def on_disconnected(self, listener: Callable[[], None]) -> None:
+        self._listeners[zmq.EVENT_DISCONNECTED].append(listener)
 
     def send_status(self, status: StatusReport) -> None:
         """
@@ -300,7 +268,7 @@ class HQLink(Service):
         if event == zmq.EVENT_HANDSHAKE_SUCCEEDED and not self.connected:
             self.connected = True
             self.log.info("results socket connected to the HQ at {address}", address=self._result_address)
-            for listener in self._connect_listeners:
+            for listener in self._listeners[event]:
                 listener()
         elif event == zmq.EVENT_DISCONNECTED and self.connected:
             self.connected = False
@@ -312,7 +280,7 @@ class HQLink(Service):
                 "ZeroMQ reconnects by itself, results wait meanwhile",
                 address=self._result_address,
             )
-            for listener in self._disconnect_listeners:
+            for listener in self._listeners[event]:
                 listener()
 
     # Service
@@ -327,7 +295,7 @@ class HQLink(Service):
         self._orders = _OrderSocket(
             factory,
             ZmqEndpoint(ZmqEndpointType.connect, self._order_address),
-            self._frames_received,
+            self._reader.frames_received,
         )
         self._orders.subscribe(b"")
         self._orders.subscribe(self._uuid.encode("utf-8"))
@@ -344,7 +312,7 @@ class HQLink(Service):
         """
         super().stopService()
         self.queue.send_batch()
-        cancel_call(self._suppressed_report)
+        self._reader.close()
         self._report_dropped("shutting down", self.queue.give_up())
         self.queue.close()
         self._close_results_socket()
