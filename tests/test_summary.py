@@ -38,6 +38,7 @@ SUMMARY_KEYS = {
     "cannons",
     "cannons_reached",
     "dropped",
+    "starts",
 }
 TIMER_KEYS = {"count", "min", "mean", "p50", "p90", "p95", "p99", "max"}
 

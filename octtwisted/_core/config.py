@@ -15,6 +15,8 @@ from typing import Any, Callable, Mapping
 
 import attrs
 
+from octtwisted._core.load import Load, LoadError, Stage, parse_load
+
 #: The keys OCT's ``pack-turrets`` writes; all of them are required (the
 #: ``hq_*`` ones only when the turret talks to an HQ).
 HQ_KEYS = ("hq_address", "hq_publisher", "hq_rc")
@@ -62,8 +64,18 @@ class TurretConfig:
     progress_interval: float = DEFAULT_PROGRESS_INTERVAL
     hq_lost_timeout: float = DEFAULT_HQ_LOST_TIMEOUT
     blocking: bool | None = None
+    #: the load model: arrival rate and stages (see :mod:`octtwisted._core.load`)
+    load: Load = Load()
     raw: Mapping[str, Any] = attrs.field(factory=dict, eq=False, repr=False)
     warnings: tuple[str, ...] = ()
+
+    @property
+    def arrival_rate(self) -> float | None:
+        return self.load.arrival_rate
+
+    @property
+    def stages(self) -> tuple[Stage, ...]:
+        return self.load.stages
 
     @property
     def order_address(self) -> str:
@@ -208,6 +220,11 @@ def parse_config(
     script_path = (path.parent / script).resolve()
     if not script_path.is_file():
         raise ConfigError(f"{path}: script {script!r} not found at {script_path}")
+    try:
+        load = parse_load(raw, cannons, rampup)
+    except LoadError as e:
+        raise ConfigError(f"{path}: {e}")
+    warnings.extend(f"{path}: {warning}" for warning in load.warnings)
     blocking = check.get(
         "blocking",
         lambda v: v is None or isinstance(v, bool),
@@ -245,6 +262,7 @@ def parse_config(
             "hq_lost_timeout", 0, default=DEFAULT_HQ_LOST_TIMEOUT
         ),
         blocking=blocking,
+        load=load,
         raw=raw,
         warnings=tuple(warnings),
         **hq,

@@ -148,7 +148,8 @@ def makeService(options: Options) -> IService:
         StandaloneRun(
             turret=turret,
             clock=reactor,
-            duration=options["duration"],
+            # Without --duration, a run with stages ends with its last stage.
+            duration=options["duration"] or config.load.stages_duration or None,
             exit=exit,
             summary_json=Path(summary_json).absolute() if summary_json else None,
         ).setServiceParent(top)

@@ -253,9 +253,10 @@ class Cannon:
         if self._throttle is not None:
             hold = self._throttle()
             if hold is not None:
-                # Wait, then the LoopingCall calls _fire again (and checks again).
+                # Wait, then fire at once, in the turn that released the
+                # hold (a start schedule's planned time), checking again.
                 self._idle_wait = hold
-                return hold.addBoth(self._idle_over)
+                return hold.addBoth(self._idle_over).addCallback(self._held_over)
         clocks = self._clocks
         self._began = clocks.monotonic()
         self._epoch = clocks.wall()
@@ -391,6 +392,11 @@ class Cannon:
         """
         self._idle_wait = deferLater(self._clocks.reactor, seconds)
         return self._idle_wait.addBoth(self._idle_over)
+
+    def _held_over(self, _: object) -> Deferred[None] | None:
+        if not self._loop.running:
+            return None
+        return self._fire()
 
     def _idle_over(self, result: object) -> None:
         self._idle_wait = None

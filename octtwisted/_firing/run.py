@@ -75,6 +75,8 @@ class Run:
         self.stats = RunStats()
         #: the run's cannons, in the order they came in
         self.cannons: list[Cannon] = []
+        backpressure = Backpressure(sink, config.max_pending_results)
+        self._schedule = make_schedule(config, clocks.reactor, self._bring_in, self._all_in)
         self._make_cannon = functools.partial(
             Cannon,
             turret_name=config.name,
@@ -85,15 +87,16 @@ class Run:
             pacing=config.pacing,
             transaction_timeout=config.transaction_timeout,
             on_crash=on_crash,
-            throttle=Backpressure(sink, config.max_pending_results).hold,
         )
-        self._schedule = make_schedule(config, clocks.reactor, self._bring_in, self._all_in)
+        self._throttle = _Throttle(backpressure, self._schedule)
+        starts = self._schedule.starts
         self._progress = ProgressReporter(
             clocks.reactor,
             config.progress_interval,
-            config.cannons,
+            self._schedule.target,
             self.active_cannons,
             self.stats.take_interval,
+            starts.take_interval if starts is not None else None,
         )
         self._began = 0.0
         self._dropped_before = 0
@@ -109,7 +112,10 @@ class Run:
         return self._schedule.started
 
     def active_cannons(self) -> int:
-        return sum(1 for c in self.cannons if c.running)
+        """Cannons firing now: brought in, running, not held by the schedule."""
+        if self._stopped is not None:
+            return sum(1 for c in self.cannons if c.running)
+        return self._schedule.active()
 
     # Firing
 
@@ -118,24 +124,44 @@ class Run:
         Open fire: the schedule's times, and every result's ``elapsed``,
         count from now.
         """
-        config = self._config
-        self.log.info(
-            "open fire: {cannons} cannons over {rampup}s",
-            cannons=config.cannons,
-            rampup=config.rampup,
-        )
+        self._log_open_fire()
         self._dropped_before = self._sink.dropped
         self._progress.start()
         self._gc.run_started()
         self._began = self._clocks.monotonic()
         self._schedule.start()
 
+    def _log_open_fire(self) -> None:
+        config = self._config
+        if config.arrival_rate is not None:
+            self.log.info(
+                "open fire: {rate:g} transactions/s, at most {cannons} in flight, "
+                "{load}",
+                rate=config.arrival_rate,
+                cannons=config.cannons,
+                load=f"{len(config.stages)} stages" if config.stages else f"rampup {config.rampup}s",
+            )
+        elif config.stages:
+            self.log.info(
+                "open fire: up to {cannons} cannons over {stages} stages",
+                cannons=config.cannons,
+                stages=len(config.stages),
+            )
+        else:
+            self.log.info(
+                "open fire: {cannons} cannons over {rampup}s",
+                cannons=config.cannons,
+                rampup=config.rampup,
+            )
+
     def _bring_in(self, index: int) -> None:
         """
         Make cannon ``index`` and start it (called by the schedule): a
         cannon is only made when its time comes.
         """
-        cannon = self._make_cannon(index=index, started_at=self._began)
+        cannon = self._make_cannon(
+            index=index, started_at=self._began, throttle=self._throttle.for_cannon(index)
+        )
         self.cannons.append(cannon)
         cannon.start()
 
@@ -206,6 +232,7 @@ class Run:
             cannons=self._config.cannons,
             cannons_reached=self.cannons_started,
             dropped=self._sink.dropped - self._dropped_before,
+            starts=self._schedule.starts.figures() if self._schedule.starts else None,
         )
         self._stopped.callback(None)
 
@@ -229,3 +256,22 @@ class Run:
                 tps=summary.transactions_per_second,
                 summary=summary.to_dict(),
             )
+
+
+class _Throttle:
+    """
+    What a cannon waits for before each transaction: backpressure first
+    (too many results wait for the HQ), then the start schedule.
+    """
+
+    def __init__(self, backpressure: Backpressure, schedule: StartSchedule) -> None:
+        self._backpressure = backpressure
+        self._schedule = schedule
+
+    def for_cannon(self, index: int) -> Callable[[], Deferred[None] | None]:
+        backpressure, schedule = self._backpressure.hold, self._schedule.hold
+
+        def throttle() -> Deferred[None] | None:
+            return backpressure() or schedule(index)
+
+        return throttle

@@ -1,21 +1,34 @@
 """
-Start schedules: when a run's cannons come in.
+Start schedules: when a run's cannons come in, and when they fire.
 
 A run asks its :class:`StartSchedule` to bring cannons in (``bring_in(i)``
-for cannon ``i``); the schedule decides when. :class:`RampupScheduler`, the
-classic OCT rampup, brings them in one by one over ``rampup`` seconds. A
-new schedule (an arrival rate, load stages) implements the same protocol
-and is chosen in :func:`schedule_for`, the one place that decides.
+makes and starts cannon ``i``); the schedule decides when. Before each
+transaction a cannon asks the schedule's :meth:`~StartSchedule.hold`
+whether it may go on; a schedule that paces the transactions themselves
+(an arrival rate) or stops some cannons for a while (load stages) holds
+them there.
+
+- :class:`RampupScheduler`: the classic OCT rampup, all ``cannons`` in one
+  by one over ``rampup`` seconds, firing back to back (closed model);
+- :class:`~octtwisted._firing.stages.CannonStages`: the number of active
+  cannons follows ``stages`` (closed model);
+- :class:`~octtwisted._firing.arrival.ArrivalSchedule`: transactions start
+  at planned times, ``arrival_rate`` per second, ramped or following
+  ``stages`` (open model).
+
+:func:`schedule_for` is the one place that chooses, from the config.
 """
 
 from __future__ import annotations
 
 from typing import Callable, Protocol
 
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
 from octtwisted._core.config import TurretConfig
 from octtwisted._core.deferreds import cancel_call
+from octtwisted._stats.starts import StartStats
 
 #: Called by a schedule to make and start cannon ``i``.
 BringIn = Callable[[int], object]
@@ -24,6 +37,8 @@ BringIn = Callable[[int], object]
 class StartSchedule(Protocol):
     #: cannons brought in so far
     started: int
+    #: the open model's start figures, or None (closed model)
+    starts: StartStats | None
 
     def start(self) -> None:
         """
@@ -32,7 +47,23 @@ class StartSchedule(Protocol):
 
     def cancel(self) -> None:
         """
-        Bring no more cannons in.
+        Bring no more cannons in, start no more transactions.
+        """
+
+    def hold(self, index: int) -> Deferred[None] | None:
+        """
+        Cannon ``index`` is about to start a transaction: None to go on, or
+        a Deferred to wait for first.
+        """
+
+    def active(self) -> int:
+        """
+        How many cannons fire now (brought in and not held by the schedule).
+        """
+
+    def target(self) -> float:
+        """
+        What the schedule aims at now: active cannons, or starts per second.
         """
 
 
@@ -46,6 +77,19 @@ def schedule_for(
     The start schedule the config asks for; ``on_done`` is called once
     every cannon has come in.
     """
+    from octtwisted._firing.arrival import ArrivalSchedule
+    from octtwisted._firing.profile import Profile
+    from octtwisted._firing.stages import CannonStages
+
+    steps = [(stage.duration, stage.target) for stage in config.stages]
+    if config.arrival_rate is not None:
+        if steps:
+            profile = Profile(steps, initial=config.arrival_rate)
+        else:
+            profile = Profile.ramp(config.arrival_rate, config.rampup)
+        return ArrivalSchedule(clock, profile, config.cannons, bring_in, on_done)
+    if steps:
+        return CannonStages(clock, Profile(steps), config.cannons, bring_in, on_done)
     return RampupScheduler(clock, config.cannons, bring_in, config.rampup, on_done=on_done)
 
 
@@ -84,13 +128,14 @@ class RampupScheduler:
         on_done: Callable[[], object] | None = None,
     ) -> None:
         self._clock = clock
-        self._count = count
+        self._count = self._cannons = count
         self._start = start
         self._step = rampup / count if rampup > 0 and count else 0.0
         self._on_done = on_done
         self._call: IDelayedCall | None = None
         self._base = 0.0
         self.started = 0
+        self.starts: StartStats | None = None
 
     def start(self) -> None:
         self._base = self._clock.seconds()
@@ -118,3 +163,12 @@ class RampupScheduler:
     @property
     def done(self) -> bool:
         return self.started >= self._count
+
+    def hold(self, index: int) -> Deferred[None] | None:
+        return None
+
+    def active(self) -> int:
+        return self.started
+
+    def target(self) -> float:
+        return self._cannons

@@ -10,6 +10,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
 
 from octtwisted._core import logs
+from octtwisted._stats.starts import StartFigures
 from octtwisted._stats.summary import Interval
 
 
@@ -25,8 +26,16 @@ class ProgressReporter:
     ``transactions``, ``errors``, ``p50``, ``p95``; times in seconds), so a
     JSON log carries them as data.
 
+    In the open model (``take_starts`` given) the line also says the
+    interval's planned starts, dropped starts and start lag p99 (fields
+    ``planned``, ``started``, ``dropped``, ``lag_p99``), and the target is
+    the rate aimed at.
+
+    :param target: the number of cannons aimed at (a number, or a function
+        of nothing that gives it now, for stages), or the rate.
     :param take_interval: returns the figures since its last call (for
         instance :meth:`octtwisted._stats.summary.RunStats.take_interval`).
+    :param take_starts: returns the start figures since its last call.
     """
 
     log = logs.logger(logs.PROGRESS)
@@ -35,13 +44,15 @@ class ProgressReporter:
         self,
         clock: IReactorTime,
         interval: float,
-        target: int,
+        target: float | Callable[[], float],
         active: Callable[[], int],
         take_interval: Callable[[float], Interval],
+        take_starts: Callable[[], StartFigures] | None = None,
     ) -> None:
         self._clock = clock
         self._interval = interval
-        self._target = target
+        self._target = target if callable(target) else (lambda: target)
+        self._take_starts = take_starts
         self._active = active
         self._take_interval = take_interval
         self._loop = LoopingCall(self.report)
@@ -61,11 +72,14 @@ class ProgressReporter:
         now = self._clock.seconds()
         interval = self._take_interval(max(now - self._since, 1e-9))
         self._since = now
+        if self._take_starts is not None:
+            self._report_open(interval)
+            return
         self.log.info(
             "progress: {active}/{target} cannons, {tps:.1f} tx/s, "
             "{errors} errors, p50 {p50_text}, p95 {p95_text}",
             active=self._active(),
-            target=self._target,
+            target=_whole(self._target()),
             tps=interval.transactions_per_second,
             transactions=interval.transactions,
             errors=interval.errors,
@@ -74,3 +88,31 @@ class ProgressReporter:
             p50_text=_ms(interval.p50),
             p95_text=_ms(interval.p95),
         )
+
+    def _report_open(self, interval: Interval) -> None:
+        assert self._take_starts is not None
+        starts = self._take_starts()
+        lag_p99 = starts.lag.p99 if starts.lag is not None else None
+        self.log.info(
+            "progress: {tps:.1f} tx/s (target {target:.1f}/s), {active} in flight, "
+            "{planned} planned, {dropped} dropped, start lag p99 {lag_text}, "
+            "{errors} errors, p50 {p50_text}, p95 {p95_text}",
+            active=self._active(),
+            target=self._target(),
+            tps=interval.transactions_per_second,
+            transactions=interval.transactions,
+            errors=interval.errors,
+            planned=starts.planned,
+            started=starts.started,
+            dropped=starts.dropped,
+            lag_p99=lag_p99,
+            lag_text=_ms(lag_p99),
+            p50=interval.p50,
+            p95=interval.p95,
+            p50_text=_ms(interval.p50),
+            p95_text=_ms(interval.p95),
+        )
+
+
+def _whole(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else round(value, 1)

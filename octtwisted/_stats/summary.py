@@ -39,10 +39,13 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from typing import Any, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, Mapping, Protocol
 
 import attrs
 from hdrh.histogram import HdrHistogram
+
+if TYPE_CHECKING:
+    from octtwisted._stats.starts import StartFigures
 
 #: Smallest trackable value, in microseconds. Anything smaller is recorded
 #: as this.
@@ -281,6 +284,8 @@ class Summary:
     :ivar cannons: how many cannons the run was configured with.
     :ivar cannons_reached: how many cannons the rampup started.
     :ivar dropped: results that could not be delivered to the HQ.
+    :ivar starts: the open model's planned, started and dropped starts and
+        start lag (None in the closed model).
     """
 
     transactions: int
@@ -293,6 +298,7 @@ class Summary:
     cannons: int
     cannons_reached: int
     dropped: int
+    starts: StartFigures | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """
@@ -315,6 +321,7 @@ class Summary:
             "cannons": self.cannons,
             "cannons_reached": self.cannons_reached,
             "dropped": self.dropped,
+            "starts": None if self.starts is None else self.starts.to_dict(),
         }
 
     def to_json(self, *, indent: int | None = 2) -> str:
@@ -465,7 +472,13 @@ class RunStats:
         )
 
     def summary(
-        self, *, duration: float, cannons: int, cannons_reached: int, dropped: int = 0
+        self,
+        *,
+        duration: float,
+        cannons: int,
+        cannons_reached: int,
+        dropped: int = 0,
+        starts: StartFigures | None = None,
     ) -> Summary:
         """
         The figures so far.
@@ -492,6 +505,7 @@ class RunStats:
             cannons=cannons,
             cannons_reached=cannons_reached,
             dropped=dropped,
+            starts=starts,
         )
 
 
@@ -546,6 +560,20 @@ def _format_header(summary: Summary) -> list[str]:
         ("Cannons reached", f"{summary.cannons_reached:,} / {summary.cannons:,}"),
         ("Dropped results", f"{summary.dropped:,}"),
     ]
+    starts = summary.starts
+    if starts is not None:
+        rows.append(("Planned starts", f"{starts.planned:,}"))
+        rows.append(("Started", f"{starts.started:,}"))
+        dropped = f"{starts.dropped:,}"
+        if starts.planned:
+            dropped += f" ({starts.dropped / starts.planned:.2%}): no idle cannon"
+        rows.append(("Dropped starts", dropped))
+        if starts.lag is not None:
+            lag = starts.lag
+            rows.append((
+                "Start lag",
+                f"p50 {_format_ms(lag.p50)} ms, p99 {_format_ms(lag.p99)} ms, max {_format_ms(lag.max)} ms",
+            ))
     label_width = max(len(label) for label, _ in rows)
     return [f"  {label:<{label_width}}  {value}" for label, value in rows]
 

@@ -1,0 +1,104 @@
+"""
+The load a run makes: the config keys ``arrival_rate`` and ``stages``.
+
+- Neither: the closed model of OCT, ``cannons`` cannons firing back to
+  back, brought in over ``rampup``.
+- ``arrival_rate`` (starts per second, > 0): the open model; transactions
+  start at planned times whatever the response times, ``rampup`` ramps the
+  rate from 0, and ``cannons`` is the most transactions in flight.
+- ``stages`` (a non-empty list of ``{"duration": s, "target": n}``): the
+  load changes linearly within each stage from the previous target to its
+  own, then the last target holds. Closed model: the target is a number of
+  active cannons (a whole number, at most ``cannons``), the first stage
+  starts from 0. Open model: the target is a rate, the first stage starts
+  from ``arrival_rate``. ``rampup`` is not used with stages.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping
+
+import attrs
+
+
+class LoadError(ValueError):
+    """
+    A bad ``arrival_rate`` or ``stages``; ``str()`` is one line.
+    """
+
+
+@attrs.frozen
+class Stage:
+    #: seconds the stage lasts
+    duration: float
+    #: active cannons (closed model) or starts per second (open model) at its end
+    target: float
+
+
+@attrs.frozen
+class Load:
+    arrival_rate: float | None = None
+    stages: tuple[Stage, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def stages_duration(self) -> float:
+        """Seconds until the last stage ends (0 without stages)."""
+        return sum(stage.duration for stage in self.stages)
+
+
+def _number(value: object) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+def _show(value: object, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def parse_load(raw: Mapping[str, Any], cannons: int, rampup: float) -> Load:
+    """
+    :raise LoadError: naming the key and what is wrong.
+    """
+    rate = raw.get("arrival_rate")
+    if rate is not None and not (_number(rate) and rate > 0):
+        raise LoadError(f"key 'arrival_rate' must be a number of transactions per second > 0, got {_show(rate)}")
+    arrival_rate = None if rate is None else float(rate)
+    stages_raw = raw.get("stages")
+    if stages_raw is None:
+        return Load(arrival_rate=arrival_rate)
+    if not isinstance(stages_raw, list) or not stages_raw:
+        raise LoadError(f"key 'stages' must be a non-empty list of {{\"duration\", \"target\"}} objects, got {_show(stages_raw)}")
+    stages = []
+    for number, stage in enumerate(stages_raw, 1):
+        where = f"stage {number} of 'stages'"
+        if not isinstance(stage, dict):
+            raise LoadError(f"{where} must be an object with 'duration' and 'target', got {_show(stage)}")
+        for key in ("duration", "target"):
+            if key not in stage:
+                raise LoadError(f"{where} has no {key!r}")
+        duration, target = stage["duration"], stage["target"]
+        if not (_number(duration) and duration > 0):
+            raise LoadError(f"{where}: 'duration' must be a number of seconds > 0, got {_show(duration)}")
+        if arrival_rate is not None:
+            if not (_number(target) and target >= 0):
+                raise LoadError(f"{where}: 'target' must be a rate >= 0 (transactions per second), got {_show(target)}")
+        else:
+            if not (_number(target) and target >= 0 and float(target).is_integer()):
+                raise LoadError(f"{where}: 'target' must be a whole number of cannons >= 0, got {_show(target)}")
+            if target > cannons:
+                raise LoadError(f"{where}: 'target' {_show(target)} is more than 'cannons' ({cannons})")
+        unknown = sorted(set(stage) - {"duration", "target"})
+        if unknown:
+            raise LoadError(f"{where} has unknown keys: {', '.join(map(repr, unknown))}")
+        stages.append(Stage(float(duration), float(target)))
+    warnings: tuple[str, ...] = ()
+    if rampup:
+        warnings = (f"'rampup' ({rampup:g}s) is not used with 'stages': the stages set the load",)
+    return Load(arrival_rate=arrival_rate, stages=tuple(stages), warnings=warnings)

@@ -1,0 +1,99 @@
+"""
+Load stages in the closed model: the number of active cannons follows a
+profile (k6's ramping-vus).
+
+:class:`CannonStages` keeps ``count(t)`` cannons active, where the count
+is the profile's value rounded down (from 0 at the start, linear within
+each stage, the last target held after the last stage). A cannon is made
+the first time it is needed. When the count drops, the cannons above it
+finish the transaction under way and then wait, held, until the count
+comes back up to them; the lowest-numbered cannons are the active ones.
+One timer is pending at a time, set from the run's start for the next
+change of the count.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+
+from octtwisted._core.deferreds import cancel_call
+from octtwisted._firing.profile import Profile
+from octtwisted._firing.schedule import BringIn
+from octtwisted._stats.starts import StartStats
+
+
+class CannonStages:
+    """
+    :param profile: active cannons over time (every value <= ``cannons``).
+    :param cannons: the most cannons.
+    """
+
+    def __init__(
+        self,
+        clock: IReactorTime,
+        profile: Profile,
+        cannons: int,
+        bring_in: BringIn,
+        on_done: Callable[[], object],
+    ) -> None:
+        self._clock = clock
+        self._profile = profile
+        self._cannons = cannons
+        self._bring_in = bring_in
+        self._on_done = on_done
+        self._base = 0.0
+        self._timer: IDelayedCall | None = None
+        self._count = 0  # cannons that should be active now
+        self._held: dict[int, Deferred[None]] = {}
+        self._over = False
+        self.started = 0
+        self.starts: StartStats | None = None
+
+    def start(self) -> None:
+        self._base = self._clock.seconds()
+        self._tick()
+
+    def _tick(self) -> None:
+        self._timer = None
+        now = self._clock.seconds() - self._base
+        self._set_count(min(self._profile.count(now), self._cannons))
+        change = self._profile.next_count_change(now)
+        if change is not None:
+            wait = change - (self._clock.seconds() - self._base)
+            self._timer = self._clock.callLater(max(0.0, wait), self._tick)
+
+    def _set_count(self, count: int) -> None:
+        self._count = count
+        for index in sorted(i for i in self._held if i < count):
+            self._held.pop(index).callback(None)
+        while self.started < count:
+            index = self.started
+            self.started += 1
+            self._bring_in(index)
+            if self.started == self._cannons:
+                self._on_done()
+
+    def hold(self, index: int) -> Deferred[None] | None:
+        if index < self._count or self._over:
+            return None
+        waiting: Deferred[None] = Deferred(lambda d: self._forget(index))
+        self._held[index] = waiting
+        return waiting
+
+    def cancel(self) -> None:
+        cancel_call(self._timer)
+        self._timer = None
+        self._over = True
+
+    def active(self) -> int:
+        return min(self._count, self.started)
+
+    def target(self) -> float:
+        return self._profile.value(self._clock.seconds() - self._base)
+
+    def _forget(self, index: int) -> None:
+        """A held cannon stopped waiting (it was stopped)."""
+        self._held.pop(index, None)

@@ -1,0 +1,77 @@
+"""
+Start figures of the open workload model: planned starts, those that
+started, those dropped because no cannon was idle, and the start lag
+(actual start minus planned start) in an HDR histogram.
+
+Conservation: every planned start is either started or dropped, exactly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from octtwisted._stats.summary import TimerStats, _Timer
+
+
+@attrs.frozen
+class StartFigures:
+    """
+    :ivar planned: starts the schedule planned so far.
+    :ivar started: of those, started by a cannon.
+    :ivar dropped: of those, dropped: no cannon was idle at the planned time.
+    :ivar lag: actual start minus planned start, seconds (None before any).
+    """
+
+    planned: int
+    started: int
+    dropped: int
+    lag: TimerStats | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "planned": self.planned,
+            "started": self.started,
+            "dropped": self.dropped,
+            "start_lag": None if self.lag is None else self.lag.to_dict(),
+        }
+
+
+class StartStats:
+    """
+    Counts the planned, started and dropped starts and records each lag;
+    :meth:`take_interval` gives the figures since its last call (progress
+    lines), :meth:`figures` those of the whole run.
+    """
+
+    def __init__(self) -> None:
+        self.planned = 0
+        self.started = 0
+        self.dropped = 0
+        self._lag = _Timer()
+        self._interval_lag = _Timer()
+        self._taken = (0, 0, 0)
+
+    def plan(self) -> None:
+        self.planned += 1
+
+    def start(self, lag: float) -> None:
+        self.started += 1
+        self._interval_lag.record(max(lag, 0.0))
+
+    def drop(self, count: int = 1) -> None:
+        self.dropped += count
+
+    def take_interval(self) -> StartFigures:
+        planned, started, dropped = self._taken
+        lag = self._interval_lag.stats()
+        self._interval_lag.merge_into(self._lag)
+        self._taken = (self.planned, self.started, self.dropped)
+        return StartFigures(
+            self.planned - planned, self.started - started, self.dropped - dropped, lag
+        )
+
+    def figures(self) -> StartFigures:
+        self._interval_lag.merge_into(self._lag)
+        return StartFigures(self.planned, self.started, self.dropped, self._lag.stats())
