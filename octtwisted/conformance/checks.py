@@ -199,8 +199,12 @@ class CheckResult:
         return self.check.name
 
     def line(self) -> str:
-        kind = "" if self.check.required else " (recommended)"
-        return f"{self.outcome} {self.check.name}{kind}: {self.detail}"
+        """
+        ``PASS|FAIL|SKIP name detail`` (the detail of a recommended check
+        starts with ``(recommended)``).
+        """
+        kind = "" if self.check.required else "(recommended) "
+        return f"{self.outcome} {self.check.name} {kind}{self.detail}"
 
     def to_dict(self) -> dict[str, Any]:
         return {

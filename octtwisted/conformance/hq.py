@@ -155,6 +155,10 @@ class TurretProcess:
     def __init__(self, popen: subprocess.Popen[bytes], log: Path | None) -> None:
         self.popen = popen
         self.log = log
+        try:
+            self.leads_group = os.getpgid(popen.pid) == popen.pid
+        except ProcessLookupError:
+            self.leads_group = False
 
     @property
     def alive(self) -> bool:
@@ -206,12 +210,8 @@ class TurretProcess:
         Kill what is left of the process group the process leads, if it
         leads one (children of a ``sh -c`` command, for instance).
         """
-        try:
-            if os.getpgid(self.popen.pid) != self.popen.pid:
-                return
-        except (ProcessLookupError, PermissionError):
-            # The leader is gone and reaped: its group may live on.
-            pass
+        if not self.leads_group:
+            return
         try:
             os.killpg(self.popen.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
