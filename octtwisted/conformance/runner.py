@@ -1,11 +1,12 @@
 """
-Running the checks: four sessions, each a turret process of its own
+Running the checks: five sessions, each a turret process of its own
 against an HQ of its own (fresh ports), run in parallel threads.
 
 - ``main``: announce, config, status requests, the storm, the context,
   start, the results, the rampup, stop, a second start, kill.
 - ``addressed``: orders addressed to the turret's uuid and to another.
-- ``garbage``: a two-frame order and junk on the orders socket.
+- ``two-frame``: a two-frame message on the orders socket.
+- ``garbage``: junk on the orders socket, then start.
 - ``term``: the failing script's error results, then SIGTERM.
 
 A check whose session could not reach it (the turret died or never came
@@ -692,12 +693,11 @@ class _Addressed(_Session):
         self.kill()
 
 
-class _Garbage(_Session):
-    label = "garbage"
-    owns = ("two-frame-order", "garbage-orders")
+class _TwoFrame(_Session):
+    label = "two-frame"
+    owns = ("two-frame-order",)
 
     def body(self) -> None:
-        b = self.b
         if self.launch() is None:
             return
         self.handshake()
@@ -709,12 +709,29 @@ class _Garbage(_Session):
             return
         self.set("two-frame-order", answer is not None,
                  "still answers" if answer else "no answer after a two-frame order")
+        self.kill()
 
-        for frames in GARBAGE:
+
+class _Garbage(_Session):
+    label = "garbage"
+    owns = ("garbage-orders",)
+
+    def body(self) -> None:
+        b = self.b
+        if self.launch() is None:
+            return
+        self.handshake()
+        kinds = len(GARBAGE)
+        for number, frames in enumerate(GARBAGE, 1):
             self.hq.publish_raw(frames)
+            pump(self.hq, 0.02)
+            if not self.alive("garbage orders"):
+                self.set("garbage-orders", False,
+                         f"{self.died()}, while the kit sent garbage (frames 1 to {number} of {kinds} sent; "
+                         f"the last: {_short(frames, 40)})")
+                return
         pump(self.hq, 0.3)
         answer = self.handshake()
-        kinds = len(GARBAGE)
         if not self.alive(f"{kinds} garbage frames"):
             self.set("garbage-orders", False, self.died() + f" after {kinds} kinds of garbage orders")
             return
@@ -770,7 +787,7 @@ class _Term(_Session):
                  else f"still running {b.sigterm:g}s after SIGTERM")
 
 
-SESSIONS: tuple[type[_Session], ...] = (_Main, _Addressed, _Garbage, _Term)
+SESSIONS: tuple[type[_Session], ...] = (_Main, _Addressed, _TwoFrame, _Garbage, _Term)
 
 
 def _whole_run_checks(run: _Run) -> None:
