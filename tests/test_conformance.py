@@ -233,3 +233,25 @@ class CommandLineTests(TestCase):
         ``oct-turret-conformance`` is a console script of the package.
         """
         self.assertTrue((Path(sys.executable).parent / "oct-turret-conformance").exists())
+
+
+class ConformanceDocsTests(TestCase):
+    """
+    ``docs/conformance.rst`` shows what the kit says.
+    """
+
+    def test_checks_table_is_current(self) -> None:
+        """
+        The checks table the page includes is the one the kit makes from
+        its checks now (``make conformance`` rewrites it), and both
+        turrets' tables list every check.
+        """
+        from octtwisted.conformance.checks import checks_rst_table
+
+        folder = Path(__file__).resolve().parent.parent / "docs" / "conformance"
+        self.assertEqual((folder / "checks.inc").read_text(), checks_rst_table())
+        for turret in ("oct-twisted", "oct-turrets"):
+            table = (folder / f"{turret}.inc").read_text()
+            for check in CHECKS:
+                self.assertIn(f"``{check.name}``", table, turret)
+        self.assertIn(f"oct-twisted: {len(CHECKS)} passed, 0 failed, 0 skipped", (folder / "oct-twisted.inc").read_text())

@@ -1,7 +1,8 @@
 """
 ``make conformance``: run the conformance kit against our turret and
 against the reference turret oct-turrets 0.2.8, and write the tables that
-``docs/conformance.rst`` includes (``docs/conformance/*.inc``).
+``docs/conformance.rst`` includes (``docs/conformance/*.inc``): the
+checks, and each turret's results.
 
 Exit status: that of the run against our turret (the reference turret
 is known not to pass).
@@ -15,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 from octtwisted.conformance import Bounds, command_launcher, run_conformance
+from octtwisted.conformance.checks import checks_rst_table
 
 HERE = Path(__file__).resolve().parent
 
@@ -34,6 +36,7 @@ TURRETS = {
 def main() -> int:
     # twistd and oct-turrets-start are in the venv that runs this.
     os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    (HERE / "checks.inc").write_text(checks_rst_table())
     codes = {}
     for name, command in TURRETS.items():
         with tempfile.TemporaryDirectory(prefix="conformance-") as workdir:

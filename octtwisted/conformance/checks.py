@@ -183,6 +183,33 @@ CHECKS: tuple[Check, ...] = (
 CHECKS_BY_NAME: dict[str, Check] = {check.name: check for check in CHECKS}
 
 
+def _rst_text(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("`", "'").replace("*", "\\*")
+
+
+def checks_rst_table() -> str:
+    """
+    Every check with its kind and the fact it proves, as a
+    reStructuredText list-table (for the docs).
+    """
+    out = [
+        ".. list-table:: The checks",
+        "   :header-rows: 1",
+        "   :widths: 24 12 64",
+        "",
+        "   * - check",
+        "     - kind",
+        "     - the protocol fact it proves",
+    ]
+    for check in CHECKS:
+        out += [
+            f"   * - ``{check.name}``",
+            f"     - {'required' if check.required else 'recommended'}",
+            f"     - {_rst_text(check.fact)}",
+        ]
+    return "\n".join(out) + "\n"
+
+
 @attrs.frozen
 class CheckResult:
     """
@@ -278,7 +305,7 @@ class Report:
             "     - detail",
         ]
         for r in self.results:
-            detail = r.detail.replace("\\", "\\\\").replace("`", "'").replace("*", "\\*")
+            detail = _rst_text(r.detail)
             out += [
                 f"   * - ``{r.name}``",
                 f"     - {'required' if r.check.required else 'recommended'}",
