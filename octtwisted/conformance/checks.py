@@ -110,7 +110,8 @@ CHECKS: tuple[Check, ...] = (
     Check(
         "result-epoch",
         True,
-        "epoch is a number of Unix seconds within 2 s of the time the result was received.",
+        "epoch is a float (a JSON number with a fraction) of Unix seconds, within 2 s of the time "
+        "the result was received: the HQ stores it in a float column, and the report plots by it.",
     ),
     Check(
         "result-elapsed",

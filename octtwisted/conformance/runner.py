@@ -174,6 +174,14 @@ def result_problems(result: dict[str, Any]) -> list[str]:
     return problems
 
 
+def _first(frames: list[Frame]) -> Frame | None:
+    return frames[0] if frames else None
+
+
+def _last(frames: list[Frame]) -> Frame | None:
+    return frames[-1] if frames else None
+
+
 def _short(value: Any, chars: int = 100) -> str:
     text = repr(value)
     return text if len(text) <= chars else text[: chars - 3] + "..."
@@ -375,7 +383,7 @@ class _Session:
         deadline = time.monotonic() + self.b.handshake
         while time.monotonic() < deadline:
             self.hq.publish("status_request")
-            answer = wait_for(self.hq, lambda: (self.hq.statuses(mark) or [None])[-1], 0.25, self.process)
+            answer = wait_for(self.hq, lambda: _last(self.hq.statuses(mark)), 0.25, self.process)
             if answer is not None:
                 return answer
             if self.process is not None and not self.process.alive:
@@ -390,7 +398,7 @@ class _Session:
         pump(self.hq, 0.05)
         mark = self.mark()
         sent = self.hq.publish("status_request", None, topic)
-        answer = wait_for(self.hq, lambda: (self.hq.statuses(mark) or [None])[0], self.b.answer, self.process)
+        answer = wait_for(self.hq, lambda: _first(self.hq.statuses(mark)), self.b.answer, self.process)
         return None if answer is None else answer.at - sent
 
     # -- the whole session -------------------------------------------------
@@ -487,7 +495,7 @@ class _Main(_Session):
             if status.get(key) != want:
                 wrong.append(f"{key} is {status.get(key)!r}, the config says {want!r}")
         rampup = status.get("rampup")
-        if not is_number(rampup) or abs(float(rampup) - self.b.rampup) > 1e-9:
+        if not (isinstance(rampup, (int, float)) and is_number(rampup) and abs(rampup - self.b.rampup) <= 1e-9):
             wrong.append(f"rampup is {rampup!r}, the config says {self.b.rampup!r}")
         if self.run.launcher.passes_uuid and status.get("uuid") != self.given_uuid:
             wrong.append(f"uuid is {status.get('uuid')!r}, it was given {self.given_uuid!r}")
@@ -562,10 +570,10 @@ class _Main(_Session):
         self.set("result-turret-name", not names,
                  f"{n} results named {self.name!r}" if not names
                  else f"{len(names)} of {n} results have turret_name {_short(names[0])}, not {self.name!r}")
-        epochs = [f for f in results if is_number(f.data.get("epoch"))]
+        epochs = [f for f in results if isinstance(f.data.get("epoch"), float)]
         worst = max((abs(f.data["epoch"] - f.at) for f in epochs), default=None)
         if len(epochs) < n:
-            self.set("result-epoch", False, f"{n - len(epochs)} of {n} results have no number as epoch")
+            self.set("result-epoch", False, f"{n - len(epochs)} of {n} results have no float as epoch")
         else:
             assert worst is not None
             self.set("result-epoch", worst <= 2.0, f"at most {worst:.3f}s from the receive time")

@@ -4,20 +4,21 @@ and raises an exception with a known text.
 """
 
 import time
+from typing import Any, Dict, Optional
 
 MESSAGE = "conformance kit: this transaction fails on purpose (status 503)"
 
 
 class Transaction(object):
-    def __init__(self, config=None, context=None):
-        self.custom_timers = {}
+    def __init__(self, config: Optional[Dict[str, Any]] = None, context: Optional[Dict[str, Any]] = None) -> None:
+        self.custom_timers: Dict[str, float] = {}
 
-    def setup(self):
+    def setup(self) -> None:
         pass
 
-    def run(self):
+    def run(self) -> None:
         time.sleep(0.02)
         raise RuntimeError(MESSAGE)
 
-    def tear_down(self):
+    def tear_down(self) -> None:
         pass
