@@ -65,7 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         workdir = Path(tempfile.mkdtemp(prefix="conformance-", dir=args.keep))
     else:
         workdir = Path(tempfile.mkdtemp(prefix="oct-turret-conformance-"))
-    print(f"oct-turret-conformance: {args.turret_cmd}", flush=True)
+    # stdout holds only the check lines and the summary.
+    print(f"oct-turret-conformance: {args.turret_cmd}", file=sys.stderr, flush=True)
     try:
         report = run_conformance(
             launcher, workdir, script=args.script, failing_script=args.failing_script,

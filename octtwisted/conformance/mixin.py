@@ -45,7 +45,9 @@ class ConformanceMixin:
         Start the turret with the config at ``config`` and the id ``uuid``,
         and return its process. Called in a thread (do not use the reactor),
         once per session of the kit (five times). Writing its output to
-        ``turret.log`` beside the config puts its last line in the details.
+        ``turret.log`` beside the config puts its last line in the details;
+        ``start_new_session=True`` lets the kit end the process's children
+        along with it.
         """
         raise NotImplementedError("override start_turret(config, uuid) to start your turret")
 
