@@ -856,5 +856,5 @@ def run_conformance(
                 session()
         _whole_run_checks(run)
     finally:
-        run.context.term()
+        run.context.destroy(linger=0)  # closes any socket a failed session left open
     return Report(command=launcher.description, results=run.results(), seconds=time.monotonic() - began)
