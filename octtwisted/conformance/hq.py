@@ -93,10 +93,11 @@ class WireHQ:
 
     def publish(self, command: str, msg: Any = None, topic: str = "") -> float:
         """
-        Publish an order as the real HQ does: one frame ``"<topic> <json>"``.
+        Publish an order as the real HQ does: one frame ``"<topic> <json>"``,
+        the JSON compact (as ``ujson`` writes it).
         :return: when it was published.
         """
-        body = json.dumps({"command": command, "msg": msg})
+        body = json.dumps({"command": command, "msg": msg}, separators=(",", ":"))
         self._pub.send(f"{topic} {body}".encode("utf-8"))
         return time.time()
 
