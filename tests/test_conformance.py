@@ -90,9 +90,10 @@ class BrokenTurretTests(TestCase):
         that no process it started is left running.
         """
         recorders = {flaws: _Recording(*flaws) for flaws in cases}
+        workdirs = {flaws: Path(self.mktemp()).absolute() for flaws in cases}  # here, not in the threads
 
         def one(flaws: tuple[str, ...]) -> tuple[Report, float]:
-            workdir = Path(self.mktemp()).absolute()
+            workdir = workdirs[flaws]
             workdir.mkdir(parents=True)
             began = time.monotonic()
             report = run_conformance(recorders[flaws].launcher(), workdir, bounds=bounds)
