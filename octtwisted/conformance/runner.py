@@ -469,7 +469,6 @@ class _Main(_Session):
         if not self.alive("the status_request storm"):
             return
 
-        mark = self.mark()
         context = {scripts.TIMER_KEY: scripts.CONTEXT_TIMER, "conformance": True}
         self.hq.publish("set_transaction_context", context)
         answer = self.handshake()
