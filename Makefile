@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_DURATION ?= 15
 
-.PHONY: test typecheck demo docs bench clean
+.PHONY: test typecheck demo docs bench clean conformance
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ demo: $(STAMP)
 
 docs: $(STAMP)
 	$(VENV)/bin/sphinx-build -W -q -b html docs docs/_build/html
+
+# `make conformance` runs the conformance kit against our turret and
+# oct-turrets 0.2.8 and rewrites the tables of docs/conformance.rst.
+conformance: $(STAMP)
+	$(PY) docs/conformance/regenerate.py
 
 # `make bench` runs every benchmark (see bench/run.py); options go in
 # BENCH_ARGS, e.g. make bench BENCH_ARGS="--quick" or BENCH_ARGS="--only http".
