@@ -65,9 +65,10 @@ _BENCH_DIR = str(Path(__file__).resolve().parent)
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _BENCH_DIR] + [_BENCH_DIR]
 
 import harness  # noqa: E402
+import open_model  # noqa: E402
 from harness import BENCH, SCENARIOS, WORK, log  # noqa: E402
 
-SCENARIO_NAMES = ("http", "empty", "density", "accuracy", "rampup")
+SCENARIO_NAMES = ("http", "empty", "density", "accuracy", "rampup", "open")
 
 
 # --------------------------------------------------------------------------
@@ -280,6 +281,8 @@ def variants_for(scenario: str, s: Settings, nginx: harness.Nginx | None) -> lis
             Variant("rampup/ours-1000", scenario, "ours", f"ours, 1,000 over {r:g} s", rampup_accuracy("ours", "ours_wait.py", 1000, r)),
             Variant("rampup/oct-turrets-1000", scenario, "peer", f"oct-turrets, 1,000 over {r:g} s", rampup_accuracy("peer", "peer_wait.py", 1000, r)),
         ]
+    if scenario == "open":
+        return open_model.variants(Variant, s.reps == 1 and s.http_window < 10)
     raise ValueError(scenario)
 
 
@@ -387,6 +390,7 @@ def summary_rows(variants: dict[str, Variant]) -> list[list[str]]:
     ours, peer = get("rampup/ours-1000"), get("rampup/oct-turrets-1000")
     add("Rampup: 1,000 over 10 s", "start error p99 (ms)", ours, peer, "p99_ms", 2)
     add("", "start error p50 (ms)", ours, peer, "p50_ms", 2)
+    open_model.summary_rows(get, add)
     return rows
 
 
@@ -402,6 +406,7 @@ DETAIL_METRICS = {
     "density": [("rate", 0), ("pct_of_scheduled", 1), ("rss_mib", 1), ("rss_kib_per_cannon", 2), ("rss_growth_kib_per_cannon", 2)],
     "accuracy": [("p50_ms", 2), ("p99_ms", 2), ("max_ms", 1), ("tagged", 0), ("rate", 0)],
     "rampup": [("p50_ms", 2), ("p99_ms", 2), ("max_ms", 1), ("mean_signed_ms", 2), ("last_start_s", 2), ("missing", 0)],
+    "open": open_model.DETAIL_METRICS,
 }
 
 
@@ -539,6 +544,7 @@ def write_report(path: Path, *, command: str, settings: Settings, variants: dict
         summary,
         "",
         "Ratios are ours / peer; for RSS and time errors lower is better.",
+        *open_model.report_sections(variants),
         "",
         "## Every run",
         "",
