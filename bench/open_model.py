@@ -61,15 +61,19 @@ def run_standalone(run_dir: Path, config: dict[str, Any], script: str, duration:
     summary = json.loads(summary_path.read_text())
     result["summary"] = summary
     result["duration"] = summary["duration"]
-    result["rate"] = summary["transactions_per_second"]
+    result["rate"] = summary["transactions_per_second"]  # closed model: as the summary says
     starts = summary.get("starts")
     if starts:
         result["planned"] = starts["planned"]
         result["started"] = starts["started"]
         result["dropped"] = starts["dropped"]
         result["conserved"] = starts["started"] + starts["dropped"] == starts["planned"]
-        result["start_rate"] = starts["started"] / summary["duration"]
-        result["dropped_rate"] = starts["dropped"] / summary["duration"]
+        # Per second of the planned window (the run's duration also holds
+        # the stop, which waits for the transactions in flight).
+        window = duration if duration is not None else summary["duration"]
+        result["start_rate"] = starts["started"] / window
+        result["dropped_rate"] = starts["dropped"] / window
+        result["rate"] = summary["transactions"] / window
         lag = starts.get("start_lag") or {}
         for key in ("p50", "p99", "max"):
             if lag.get(key) is not None:
@@ -98,13 +102,16 @@ def stages(config: dict[str, Any], expected: Callable[[float], float], model: st
     """
     ``expected(t)``: for the open model, the starts planned in second
     ``(t - 1, t]``; for the closed model, the active cannons at ``t``.
+    Only the seconds of the stages count (the run ends with the last one;
+    a progress line of the stop that follows is not part of the curve).
     """
+    end = sum(stage["duration"] for stage in config["stages"])
 
     def run(run_dir: Path) -> dict[str, Any]:
         result = run_standalone(run_dir, config, "ours_open_wait.py", None)
         rows = []
         worst = 0.0
-        for second, line in enumerate(result.get("seconds", []), 1):
+        for second, line in enumerate(result.get("seconds", [])[: int(end)], 1):
             want = expected(second)
             if model == "open":
                 got = float(line["planned"]) - float(line["dropped"])

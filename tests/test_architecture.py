@@ -141,6 +141,31 @@ class PublicSurfaceTests(SynchronousTestCase):
         for path in ROOT.rglob("*.py"):
             self.assertNotIn("Logger()", path.read_text(), f"{path}: use _core.logs")
 
+    def test_classes_log_under_their_namespace(self) -> None:
+        """
+        A class's logger, read from the class or an instance, logs under
+        the documented namespace, not under the module the class lives in.
+        """
+        from octtwisted._edge.standalone import StandaloneRun
+        from octtwisted._firing.lifecycle import Lifecycle
+        from octtwisted._firing.turret import TurretService
+        from octtwisted._hq.link import HQLink
+        from octtwisted._stats.progress import ProgressReporter
+
+        expected = {
+            TurretService: logs.TURRET,
+            Lifecycle: logs.LIFECYCLE,
+            HQLink: logs.HQ_LINK,
+            ProgressReporter: logs.PROGRESS,
+            StandaloneRun: logs.STANDALONE,
+        }
+        for cls, namespace in expected.items():
+            self.assertEqual(cls.log.namespace, namespace, cls)
+        lifecycle = Lifecycle()
+        bound = lifecycle.log
+        self.assertEqual(bound.namespace, logs.LIFECYCLE)
+        self.assertIs(bound.source, lifecycle)
+
 
 class LayerTests(SynchronousTestCase):
     def test_layers_import_only_what_they_may(self) -> None:

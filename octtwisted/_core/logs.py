@@ -23,10 +23,27 @@ PACKAGE = "octtwisted.tap.PackageCleanup"
 ALL = (TURRET, LIFECYCLE, CANNON, HQ_LINK, PROGRESS, STANDALONE, WATCHDOG, PACKAGE)
 
 
+class _NamedLogger(Logger):
+    """
+    A Logger that keeps its namespace when it is a class attribute
+    (Twisted's own ``Logger.__get__`` renames it after the class and its
+    module, which would change the names users filter by whenever a class
+    moves).
+    """
+
+    def __get__(self, instance: object, owner: type | None = None) -> "_NamedLogger":
+        if owner is None:
+            owner = type(instance)
+        source = owner if instance is None else instance
+        return self.__class__(self.namespace, source, observer=self.observer)
+
+
 def logger(namespace: str) -> Logger:
     """
-    A logger for one of the namespaces above.
+    A logger for one of the namespaces above, to be a class attribute
+    (``log = logs.logger(logs.TURRET)``); events carry the instance as
+    their source.
     """
     if namespace not in ALL:
         raise ValueError(f"unknown log namespace {namespace!r}")
-    return Logger(namespace=namespace)
+    return _NamedLogger(namespace=namespace)
