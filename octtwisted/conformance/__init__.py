@@ -12,10 +12,12 @@ protocol it meets (see ``docs/conformance.rst`` and ``docs/protocol.rst``).
 The kit's HQ side is plain pyzmq in blocking threads: it needs no reactor.
 """
 
+from octtwisted.conformance.bounds import QUICK, Bounds
 from octtwisted.conformance.checks import CHECKS, FAIL, PASS, SKIP, Check, CheckResult, Report
 from octtwisted.conformance.cli import main
+from octtwisted.conformance.launcher import TurretLauncher, command_launcher
 from octtwisted.conformance.mixin import ConformanceMixin
-from octtwisted.conformance.runner import QUICK, Bounds, TurretLauncher, command_launcher, run_conformance
+from octtwisted.conformance.runner import run_conformance
 from octtwisted.conformance.scripts import FAILING_MESSAGE, FAILS, SUCCEEDS
 
 __all__ = [

@@ -13,8 +13,10 @@ import tempfile
 from pathlib import Path
 from typing import Sequence
 
+from octtwisted.conformance.bounds import QUICK, Bounds
 from octtwisted.conformance.checks import Report
-from octtwisted.conformance.runner import QUICK, Bounds, command_launcher, run_conformance
+from octtwisted.conformance.launcher import command_launcher
+from octtwisted.conformance.runner import run_conformance
 
 EPILOG = """\
 COMMAND starts the turret. It must contain {config}, the path of the

@@ -15,8 +15,10 @@ from typing import Any, Callable, Coroutine
 from twisted.internet.threads import deferToThread
 from twisted.trial.unittest import SkipTest
 
+from octtwisted.conformance.bounds import Bounds
 from octtwisted.conformance.checks import CHECKS, PASS, SKIP, Check, Report
-from octtwisted.conformance.runner import Bounds, TurretLauncher, run_conformance
+from octtwisted.conformance.launcher import TurretLauncher
+from octtwisted.conformance.runner import run_conformance
 
 _REPORTS: dict[type, Report] = {}
 
