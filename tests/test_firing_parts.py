@@ -21,9 +21,10 @@ from octtwisted._firing.backpressure import Backpressure
 from octtwisted._firing.gcpolicy import NoGCPolicy
 from octtwisted._firing.hqwatch import HQLossWatch
 from octtwisted._firing.lifecycle import Lifecycle, State
-from octtwisted._firing.run import CANCEL_GRACE, Run
+from octtwisted._firing.run import Run
 from octtwisted._firing.status import STATUS_ANSWER_INTERVAL, StatusPublisher
 from octtwisted._firing.steps import ReactorStepCaller
+from octtwisted._firing.stopping import CANCEL_GRACE
 from octtwisted.testing import RecordingSink
 
 HERE = Path(__file__).absolute()
@@ -200,8 +201,8 @@ class RunStopTests(SynchronousTestCase):
         clock.advance(0.1)
         self.successResultOf(first)
         self.successResultOf(second)
-        assert run.summary is not None
-        self.assertEqual((run.summary.transactions, run.summary.errors), (2, 2))
+        summary = run.close()
+        self.assertEqual((summary.transactions, summary.errors), (2, 2))
         self.assertIn("cancelled: still running at the stop timeout (2s)", sink.results[0]["error"])
 
     def test_stop_gives_up_after_grace(self) -> None:
@@ -234,4 +235,4 @@ class RunStopTests(SynchronousTestCase):
         self.assertNoResult(stopped)
         clock.advance(CANCEL_GRACE)
         self.successResultOf(stopped)
-        self.assertIsNotNone(run.summary)
+        self.assertEqual(run.close().transactions, 0)

@@ -474,10 +474,12 @@ class EveryOrderInEveryStateTests(TurretTestCase):
                 return Deferred()  # keeps STOPPING until the stop timeout
 
         turret = self.make_turret(Slow, cannons=1, stop_timeout=5)
-        if state in (State.RUNNING, State.STOPPING):
+        if state in (State.RUNNING, State.STOPPING, State.RESTARTING):
             self.orders.order("start", "open fire")
-        if state is State.STOPPING:
+        if state in (State.STOPPING, State.RESTARTING):
             self.orders.order("stop", "premature stop")
+        if state is State.RESTARTING:
+            self.orders.order("start", "open fire")
         self.assertIs(turret.state, state)
         return turret
 
@@ -485,13 +487,16 @@ class EveryOrderInEveryStateTests(TurretTestCase):
         """
         ready: start -> running, stop ignored, kill -> killed;
         running: start ignored, stop -> stopping, kill -> killing;
-        stopping: start and stop ignored, kill -> killing;
+        stopping: start -> restarting (the next run starts when the stop
+        ends), stop ignored, kill -> killing; restarting: start ignored,
+        stop -> stopping (the pending start is off), kill -> killing;
         status_request and set_transaction_context never change the state.
         """
         table = {
             State.READY: {"start": State.RUNNING, "stop": State.READY, "kill": State.KILLED},
             State.RUNNING: {"start": State.RUNNING, "stop": State.STOPPING, "kill": State.KILLING},
-            State.STOPPING: {"start": State.STOPPING, "stop": State.STOPPING, "kill": State.KILLING},
+            State.STOPPING: {"start": State.RESTARTING, "stop": State.STOPPING, "kill": State.KILLING},
+            State.RESTARTING: {"start": State.RESTARTING, "stop": State.STOPPING, "kill": State.KILLING},
         }
         for state, outcomes in table.items():
             for command, expected in outcomes.items():

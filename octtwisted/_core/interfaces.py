@@ -72,6 +72,14 @@ class ResultSink(Protocol):
         Fires once fewer than ``below`` results are queued.
         """
 
+    def discard_queued(self) -> int:
+        """
+        Give up on every result queued and not yet handed to the transport
+        (they belong to a run whose HQ has gone); count them as dropped.
+
+        :return: how many.
+        """
+
     def flush(self, timeout: float) -> Deferred[None]:
         """
         Fires when every queued result has been handed to the transport, or

@@ -21,6 +21,8 @@ class State(enum.Enum):
     RUNNING = "running"
     #: a ``stop`` order: cannons stopping, then READY again
     STOPPING = "stopping"
+    #: a ``start`` came while STOPPING: cannons stopping, then RUNNING again
+    RESTARTING = "restarting"
     #: a ``kill`` order: cannons stopping, then KILLED
     KILLING = "killing"
     #: the process is shutting down (signal or end of a standalone run)
@@ -39,6 +41,7 @@ STATUS_WORDS: dict[State, str] = {
     State.READY: messages.READY,
     State.RUNNING: messages.RUNNING,
     State.STOPPING: messages.RUNNING,
+    State.RESTARTING: messages.RUNNING,
     State.KILLING: messages.RUNNING,
     State.SHUTTING_DOWN: messages.RUNNING,
     State.KILLED: messages.KILLED,
@@ -54,7 +57,8 @@ ALLOWED: dict[State, frozenset[State]] = {
     State.INITIALIZED: frozenset({State.READY} | _LEAVING),
     State.READY: frozenset({State.RUNNING, State.KILLING} | _LEAVING),
     State.RUNNING: frozenset({State.STOPPING, State.KILLING} | _LEAVING),
-    State.STOPPING: frozenset({State.READY, State.KILLING} | _LEAVING),
+    State.STOPPING: frozenset({State.READY, State.RESTARTING, State.KILLING} | _LEAVING),
+    State.RESTARTING: frozenset({State.RUNNING, State.STOPPING, State.KILLING} | _LEAVING),
     State.KILLING: frozenset({State.KILLED, State.ABORTED}),
     State.SHUTTING_DOWN: frozenset({State.STOPPED, State.ABORTED}),
     State.KILLED: frozenset(),

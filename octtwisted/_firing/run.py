@@ -6,39 +6,55 @@ run's statistics and progress lines, its HTTP clients and the garbage
 collector policy's run. :meth:`Run.stop` is the one way a run ends, for
 every path (``stop``, ``kill``, a signal, an abort, a lost HQ): one
 Deferred, bounded by the stop timeout and the cancel grace.
+:meth:`Run.close` then takes its summary, once the results it made have
+been flushed or given up on, so that its dropped count is its own.
+
+A run's phases (:class:`Phase`) decide what happens to a result:
+
+- FIRING, STOPPING: sent to the HQ and counted;
+- SUPERSEDED: stopping, but the next run's ``start`` has come (a new HQ is
+  there): counted in the summary, not sent, counted as discarded;
+- OVER: the cannons stopped or were given up on; a result an abandoned
+  cannon makes after that is logged and discarded, never sent, never
+  counted in a summary.
 """
 
 from __future__ import annotations
 
+import enum
 import functools
 from typing import Any, Callable
 
-from twisted.internet import defer
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IDelayedCall
 from twisted.python.failure import Failure
 
 from octtwisted._core import logs
 from octtwisted._core.clocks import Clocks
 from octtwisted._core.config import TurretConfig
-from octtwisted._core.deferreds import cancel_call, when_fired
+from octtwisted._core.deferreds import when_fired
 from octtwisted._core.interfaces import ResultSink
 from octtwisted._core.messages import Result
+from octtwisted._firing.account import RunAccount
 from octtwisted._firing.backpressure import Backpressure
 from octtwisted._firing.cannon import Cannon
 from octtwisted._firing.gcpolicy import GCPolicy
 from octtwisted._firing.schedule import StartSchedule, schedule_for
 from octtwisted._firing.steps import StepCaller
+from octtwisted._firing.stopping import BoundedStop
 from octtwisted._http.shared import SharedHTTPClient
 from octtwisted._scripts.factory import TransactionFactory
 from octtwisted._stats.progress import ProgressReporter
 from octtwisted._stats.summary import RunStats, Summary
 
-#: Seconds to wait for cancelled transactions to end after the stop timeout.
-CANCEL_GRACE = 1.0
-
 #: Makes a run's start schedule (see :func:`~octtwisted._firing.schedule.schedule_for`).
 MakeSchedule = Callable[..., StartSchedule]
+
+
+class Phase(enum.Enum):
+    FIRING = "firing"
+    STOPPING = "stopping"
+    SUPERSEDED = "superseded"
+    OVER = "over"
 
 
 class Run:
@@ -68,44 +84,51 @@ class Run:
         make_schedule: MakeSchedule = schedule_for,
     ) -> None:
         self._config = config
-        self._clocks = clocks
         self._sink = sink
         self._gc = gc
         self._http = SharedHTTPClient(clocks.reactor, config.cannons)
-        self.stats = RunStats()
+        self.account = RunAccount(clocks, sink)
         #: the run's cannons, in the order they came in
         self.cannons: list[Cannon] = []
-        backpressure = Backpressure(sink, config.max_pending_results)
         self._schedule = make_schedule(config, clocks.reactor, self._bring_in, self._all_in)
-        self._make_cannon = functools.partial(
-            Cannon,
-            turret_name=config.name,
-            make_transaction=TransactionFactory(transaction_class, config.raw, context, self._http),
-            steps=steps,
-            clocks=clocks,
-            report=self._deliver,
-            pacing=config.pacing,
-            transaction_timeout=config.transaction_timeout,
-            on_crash=on_crash,
+        self._new_cannon = _CannonMaker(
+            functools.partial(
+                Cannon,
+                turret_name=config.name,
+                make_transaction=TransactionFactory(transaction_class, config.raw, context, self._http),
+                steps=steps,
+                clocks=clocks,
+                report=self._deliver,
+                pacing=config.pacing,
+                transaction_timeout=config.transaction_timeout,
+                on_crash=on_crash,
+            ),
+            Backpressure(sink, config.max_pending_results),
+            self._schedule,
         )
-        self._throttle = _Throttle(backpressure, self._schedule)
         starts = self._schedule.starts
         self._progress = ProgressReporter(
             clocks.reactor,
             config.progress_interval,
             self._schedule.target,
             self.active_cannons,
-            self.stats.take_interval,
+            self.account.stats.take_interval,
             starts.take_interval if starts is not None else None,
         )
-        self._began = 0.0
-        self._dropped_before = 0
-        self._stopped: Deferred[None] | None = None
-        self._stop_timer: IDelayedCall | None = None
-        #: the run's summary, once it has stopped
+        self._stop = BoundedStop(clocks.reactor, config.stop_timeout)
+        self.phase = Phase.FIRING
+        #: the run's summary, once :meth:`close` has taken it
         self.summary: Summary | None = None
 
     # Queries
+
+    @property
+    def stats(self) -> RunStats:
+        return self.account.stats
+
+    @property
+    def discarded(self) -> int:
+        return self.account.discarded
 
     @property
     def cannons_started(self) -> int:
@@ -113,9 +136,9 @@ class Run:
 
     def active_cannons(self) -> int:
         """Cannons firing now: brought in, running, not held by the schedule."""
-        if self._stopped is not None:
-            return sum(1 for c in self.cannons if c.running)
-        return self._schedule.active()
+        if self.phase is Phase.FIRING:
+            return self._schedule.active()
+        return sum(1 for c in self.cannons if c.running)
 
     # Firing
 
@@ -125,18 +148,16 @@ class Run:
         count from now.
         """
         self._log_open_fire()
-        self._dropped_before = self._sink.dropped
         self._progress.start()
         self._gc.run_started()
-        self._began = self._clocks.monotonic()
+        self.account.begin()
         self._schedule.start()
 
     def _log_open_fire(self) -> None:
         config = self._config
         if config.arrival_rate is not None:
             self.log.info(
-                "open fire: {rate:g} transactions/s, at most {cannons} in flight, "
-                "{load}",
+                "open fire: {rate:g} transactions/s, at most {cannons} in flight, {load}",
                 rate=config.arrival_rate,
                 cannons=config.cannons,
                 load=f"{len(config.stages)} stages" if config.stages else f"rampup {config.rampup}s",
@@ -159,9 +180,7 @@ class Run:
         Make cannon ``index`` and start it (called by the schedule): a
         cannon is only made when its time comes.
         """
-        cannon = self._make_cannon(
-            index=index, started_at=self._began, throttle=self._throttle.for_cannon(index)
-        )
+        cannon = self._new_cannon(index, self.account.began)
         self.cannons.append(cannon)
         cannon.start()
 
@@ -170,71 +189,71 @@ class Run:
         self._gc.all_cannons_in()
 
     def _deliver(self, result: Result) -> None:
-        self._sink.send_result(result)
-        self.stats.record(result)
+        phase = self.phase
+        if phase is Phase.FIRING or phase is Phase.STOPPING:
+            self._sink.send_result(result)
+            self.account.stats.record(result)
+        elif phase is Phase.SUPERSEDED:
+            self.account.discarded += 1
+            self.account.stats.record(result)
+        else:
+            self.account.discarded += 1
+            self.log.warn(
+                "a cannon abandoned at the end of the run ended its transaction "
+                "late: its result is discarded, not sent ({discarded} so far)",
+                discarded=self.account.discarded,
+            )
 
     # Stopping
 
     def stop(self) -> Deferred[None]:
         """
-        Stop every cannon: transactions in flight may end within the stop
-        timeout; then they are cancelled, and given CANCEL_GRACE more. Then
-        the run ends (:attr:`summary` is set). Any number of calls share
-        the one stop; each gets a Deferred that fires when it is over.
+        Stop every cannon, bounded (see
+        :class:`~octtwisted._firing.stopping.BoundedStop`); then the run is
+        OVER. Any number of calls share the one stop; each gets a Deferred
+        that fires when it is over.
         """
-        if self._stopped is None:
-            self._stopped = Deferred()
+        if self.phase is Phase.FIRING:
+            self.phase = Phase.STOPPING
             self._schedule.cancel()
-            started = [c for c in self.cannons if c.started]
-            if started:
-                self._stop_timer = self._clocks.reactor.callLater(
-                    self._config.stop_timeout, self._cancel_in_flight, started
-                )
-                stopping = defer.DeferredList([c.stop() for c in started])
-                stopping.addCallback(lambda _: self._end())
-            else:
-                self._end()
-        return when_fired(self._stopped)
+            self._stop.stop(self.cannons).addCallback(lambda _: self._end())
+        return when_fired(self._stop.done)
 
-    def _cancel_in_flight(self, cannons: list[Cannon]) -> None:
-        timeout = self._config.stop_timeout
-        self.log.warn(
-            "stop timeout ({timeout}s): cancelling transactions in flight",
-            timeout=timeout,
-        )
-        reason = f"cancelled: still running at the stop timeout ({timeout:g}s)"
-        for cannon in cannons:
-            cannon.cancel_in_flight(reason)
-        self._stop_timer = self._clocks.reactor.callLater(CANCEL_GRACE, self._give_up)
-
-    def _give_up(self) -> None:
-        self._stop_timer = None
-        self.log.error("some cannons did not stop; going on without them")
-        self._end()
+    def supersede(self) -> None:
+        """
+        The next run's ``start`` came while this one stops: the results it
+        still makes, and those the sink still queues, must not reach the
+        new HQ. They are discarded (and counted).
+        """
+        if self.phase is Phase.STOPPING:
+            self.phase = Phase.SUPERSEDED
+            self._sink.discard_queued()  # counted in the sink's dropped
 
     def _end(self) -> None:
         """
         The cannons have stopped (or were given up on): close what the run
-        opened and take its summary. Once only.
+        opened.
         """
-        assert self._stopped is not None
-        if self._stopped.called:
-            return
-        cancel_call(self._stop_timer)
-        self._stop_timer = None
+        self.account.end()
+        self.phase = Phase.OVER
         self._gc.run_ended()
         self._progress.stop()
         self._http.close().addErrback(
             lambda f: self.log.failure("closing HTTP connections", failure=f)
         )
-        self.summary = self.stats.summary(
-            duration=self._clocks.monotonic() - self._began,
-            cannons=self._config.cannons,
-            cannons_reached=self.cannons_started,
-            dropped=self._sink.dropped - self._dropped_before,
-            starts=self._schedule.starts.figures() if self._schedule.starts else None,
-        )
-        self._stopped.callback(None)
+
+    def close(self) -> Summary:
+        """
+        Take the run's summary, after :meth:`stop` and once the sink has
+        flushed or given up on the run's results (so its dropped count is
+        this run's own).
+        """
+        if self.summary is None:
+            starts = self._schedule.starts
+            self.summary = self.account.summary(
+                self._config, self.cannons_started, starts.figures() if starts else None
+            )
+        return self.summary
 
     def log_summary(self, *, as_table: bool) -> None:
         """
@@ -258,20 +277,27 @@ class Run:
             )
 
 
-class _Throttle:
+class _CannonMaker:
     """
-    What a cannon waits for before each transaction: backpressure first
-    (too many results wait for the HQ), then the start schedule.
+    Makes cannon ``index``, with what it waits for before each
+    transaction: backpressure first (too many results wait for the HQ),
+    then the start schedule.
     """
 
-    def __init__(self, backpressure: Backpressure, schedule: StartSchedule) -> None:
+    def __init__(
+        self,
+        make: Callable[..., Cannon],
+        backpressure: Backpressure,
+        schedule: StartSchedule,
+    ) -> None:
+        self._make = make
         self._backpressure = backpressure
         self._schedule = schedule
 
-    def for_cannon(self, index: int) -> Callable[[], Deferred[None] | None]:
+    def __call__(self, index: int, started_at: float) -> Cannon:
         backpressure, schedule = self._backpressure.hold, self._schedule.hold
 
         def throttle() -> Deferred[None] | None:
             return backpressure() or schedule(index)
 
-        return throttle
+        return self._make(index=index, started_at=started_at, throttle=throttle)

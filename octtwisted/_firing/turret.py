@@ -142,7 +142,8 @@ class TurretService(Service):
         flush queued results (bounded by the linger).
         """
         super().stopService()
-        if self.state in FINAL_STATES:
+        if self.state in FINAL_STATES or self.state is State.KILLING:
+            # Already on its way out (kill, abort): that way ends the same.
             return self._stopping or defer.succeed(None)
         return self._leave(State.SHUTTING_DOWN, State.STOPPED)
 
@@ -176,9 +177,15 @@ class TurretService(Service):
             self.context.update(order.msg)
             self.log.info("transaction context updated: {keys}", keys=sorted(order.msg))
         elif command == messages.START:
-            self._obey_if(State.READY, "start", self.start_firing)
+            if self.state is State.STOPPING:
+                self._start_after_stop()
+            else:
+                self._obey_if(State.READY, "start", self.start_firing)
         elif command == messages.STOP:
-            self._obey_if(State.RUNNING, "stop", self.cease_fire)
+            if self.state is State.RESTARTING:
+                self.lifecycle.move(State.STOPPING)  # the pending start is off
+            else:
+                self._obey_if(State.RUNNING, "stop", self.cease_fire)
         elif command == messages.KILL:
             if self.lifecycle.can_move(State.KILLING):
                 self.kill()
@@ -206,7 +213,8 @@ class TurretService(Service):
 
     def cease_fire(self) -> Deferred[None]:
         """
-        The ``stop`` order: end the run, then be READY again.
+        The ``stop`` order: end the run, then be READY again (and fire
+        again at once if a ``start`` came meanwhile).
         """
         self.lifecycle.move(State.STOPPING)
         d = self._end_run()
@@ -214,9 +222,30 @@ class TurretService(Service):
         d.addErrback(self.abort)
         return d
 
+    def _start_after_stop(self) -> None:
+        """
+        A ``start`` while the last run stops: a new HQ is there (the real
+        HQ publishes its only ``start`` once a turret has answered, and the
+        STOPPING turret answers ``Running``). The next run starts as soon
+        as this stop ends; what the ending run still makes is discarded,
+        not sent to the new HQ.
+        """
+        self.lifecycle.move(State.RESTARTING)
+        self.log.info(
+            "start received while stopping: the next run starts as soon as the "
+            "stop ends; the ending run's remaining results are discarded"
+        )
+        if self.run is not None:
+            self.run.supersede()
+
     def _back_to_ready(self) -> None:
-        if self.state is State.STOPPING:
-            self._sink.run_ended()
+        if self.state not in (State.STOPPING, State.RESTARTING):
+            return  # killed or shut down meanwhile: that path closes the run
+        self._sink.run_ended()
+        self._close_run()
+        if self.state is State.RESTARTING:
+            self.start_firing()
+        else:
             self.lifecycle.move(State.READY)
 
     def kill(self) -> Deferred[None]:
@@ -263,6 +292,7 @@ class TurretService(Service):
         if final is not via:
             d.addCallback(lambda _: self.lifecycle.move(final))
         d.addCallback(lambda _: self._sink.flush(self.config.linger))
+        d.addCallback(lambda _: self._close_run())
         if exit_code is not None:
             d.addCallback(lambda _: self._exit(exit_code))
         d.addErrback(failed if failed is not None else self._report_failure)
@@ -271,21 +301,22 @@ class TurretService(Service):
 
     def _end_run(self) -> Deferred[None]:
         """
-        The one stop sequence of every path: stop the run under way (if
-        any), then log its summary. A second path during a stop waits for
-        the same stop.
+        The one stop sequence of every path: stop the run under way, if
+        any. A second path during a stop waits for the same stop.
         """
-        run = self.run
-        if run is None:
+        if self.run is None:
             return defer.succeed(None)
-        return run.stop().addCallback(lambda _: self._run_ended(run))
+        return self.run.stop()
 
-    def _run_ended(self, run: Run) -> None:
-        if self.run is not run:
-            return  # already ended by another stop path
-        self.run = None
-        summary = run.summary
-        assert summary is not None
+    def _close_run(self) -> None:
+        """
+        The run has stopped and its results were flushed (or given up on):
+        take and log its summary, and forget it.
+        """
+        run, self.run = self.run, None
+        if run is None:
+            return
+        summary = run.close()
         self.last_summary = summary
         self._earlier = (
             self._earlier[0] + summary.transactions,

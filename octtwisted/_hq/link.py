@@ -171,6 +171,16 @@ class HQLink(Service):
     def wait_for_room(self, below: int) -> Deferred[None]:
         return self.queue.wait_for_room(below)
 
+    def discard_queued(self) -> int:
+        lost = self.queue.discard()
+        if lost:
+            self.log.info(
+                "{lost} results of the ending run were queued when the next run's "
+                "start came: discarded, so that they cannot reach the new HQ",
+                lost=lost,
+            )
+        return lost
+
     def flush(self, timeout: float) -> Deferred[None]:
         before = self.queue.dropped
         d = self.queue.flush(timeout)

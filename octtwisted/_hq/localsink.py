@@ -49,5 +49,8 @@ class LocalSink:
     def wait_for_room(self, below: int) -> Deferred[None]:
         return defer.succeed(None)
 
+    def discard_queued(self) -> int:
+        return 0  # nothing is ever queued
+
     def flush(self, timeout: float) -> Deferred[None]:
         return defer.succeed(None)

@@ -13,7 +13,15 @@ The kit's HQ side is plain pyzmq in blocking threads: it needs no reactor.
 """
 
 from octtwisted.conformance.bounds import QUICK, Bounds
-from octtwisted.conformance.checks import CHECKS, FAIL, PASS, SKIP, Check, CheckResult, Report
+from octtwisted.conformance.checks import (
+    CHECKS,
+    FAIL,
+    PASS,
+    SKIP,
+    Check,
+    CheckResult,
+    Report,
+)
 from octtwisted.conformance.cli import main
 from octtwisted.conformance.launcher import TurretLauncher, command_launcher
 from octtwisted.conformance.mixin import ConformanceMixin

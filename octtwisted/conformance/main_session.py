@@ -10,7 +10,12 @@ from typing import Any
 
 from octtwisted.conformance import scripts
 from octtwisted.conformance.hq import Frame, pump
-from octtwisted.conformance.messages import is_number, result_problems, short, status_problems
+from octtwisted.conformance.messages import (
+    is_number,
+    result_problems,
+    short,
+    status_problems,
+)
 from octtwisted.conformance.session import Session
 
 
@@ -142,7 +147,6 @@ class MainSession(Session):
         self.check_results(results, started)
 
     def check_results(self, results: list[Frame], started: float) -> None:
-        b = self.b
         n = len(results)
         bad = [(f, result_problems(f.data)) for f in results]
         bad = [(f, p) for f, p in bad if p]

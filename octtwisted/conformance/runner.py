@@ -28,8 +28,12 @@ from octtwisted.conformance.launcher import TurretLauncher
 from octtwisted.conformance.main_session import MainSession
 from octtwisted.conformance.messages import STATUS_KEYS, short
 from octtwisted.conformance.session import Run, Session
-from octtwisted.conformance.side_sessions import AddressedSession, GarbageSession, TermSession, TwoFrameSession
-
+from octtwisted.conformance.side_sessions import (
+    AddressedSession,
+    GarbageSession,
+    TermSession,
+    TwoFrameSession,
+)
 
 SESSIONS: tuple[type[Session], ...] = (MainSession, AddressedSession, TwoFrameSession, GarbageSession, TermSession)
 

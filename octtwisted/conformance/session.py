@@ -22,7 +22,14 @@ import zmq
 
 from octtwisted.conformance import scripts
 from octtwisted.conformance.bounds import Bounds
-from octtwisted.conformance.checks import CHECKS, CHECKS_BY_NAME, FAIL, PASS, SKIP, CheckResult
+from octtwisted.conformance.checks import (
+    CHECKS,
+    CHECKS_BY_NAME,
+    FAIL,
+    PASS,
+    SKIP,
+    CheckResult,
+)
 from octtwisted.conformance.hq import Frame, TurretProcess, WireHQ, pump, wait_for
 from octtwisted.conformance.launcher import TurretLauncher
 from octtwisted.conformance.messages import short

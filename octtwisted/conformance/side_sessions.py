@@ -19,7 +19,6 @@ from octtwisted.conformance.hq import pump
 from octtwisted.conformance.messages import short
 from octtwisted.conformance.session import Session
 
-
 #: Frames that are not orders, sent to the turret by ``garbage-orders``.
 #: None of them names start, stop or kill as a valid order.
 GARBAGE: tuple[bytes | list[bytes], ...] = (
