@@ -26,9 +26,9 @@ from twisted.python import usage
 from octtwisted._core.clocks import Clocks
 from octtwisted._core.config import ConfigError, TurretConfig, load_config
 from octtwisted._edge.package import ExtractedPackage, PackageError
-from octtwisted._scripts.loading import ScriptError, is_blocking, load_transaction_class
+from octtwisted._scripts.loading import Decision, ScriptError, decide, load_transaction_class
 from octtwisted._firing.watchdog import ReactorWatchdog
-from octtwisted._firing.steps import ReactorStepCaller, StepCaller, ThreadPoolService, ThreadStepCaller
+from octtwisted._firing.steps import StepCaller, make_step_caller
 from octtwisted._core import logs
 
 #: Exit status for a bad command line, config or script.
@@ -198,16 +198,13 @@ class ProcessExit:
             os._exit(self.code)
 
 
-def step_caller(blocking: bool, cannons: int, reactor: Any, parent: MultiService) -> StepCaller:
+def step_caller(decision: Decision, cannons: int, reactor: Any, parent: MultiService) -> StepCaller:
     """
-    How the script's steps are called; a blocking script gets a thread pool
-    service under ``parent``.
+    Where the script's steps run (see :func:`decide`); the services that
+    takes (the log of the decision, a blocking script's threads) go under
+    ``parent``.
     """
-    if not blocking:
-        return ReactorStepCaller()
-    pool = ThreadPoolService(cannons)
-    pool.setServiceParent(parent)
-    return ThreadStepCaller(reactor, pool.pool)
+    return make_step_caller(decision, reactor, parent)
 
 
 def makeService(options: Options) -> IService:
@@ -238,7 +235,7 @@ def makeService(options: Options) -> IService:
         )
         link.setServiceParent(top)
     steps = step_caller(
-        is_blocking(options.transaction_class, config.blocking),
+        decide(options.transaction_class, config.blocking),
         config.cannons,
         reactor,
         top,

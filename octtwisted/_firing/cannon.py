@@ -11,7 +11,7 @@ so the LoopingCall never stops on its own.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Protocol
 
 from twisted.internet import defer
 from twisted.internet.defer import CancelledError, Deferred
@@ -20,7 +20,6 @@ from twisted.python.failure import Failure
 
 from octtwisted._core.clocks import Clocks
 from octtwisted._core.messages import Result
-from octtwisted._firing.steps import StepCaller
 from octtwisted._core import logs
 
 #: Longest error text put into a result; longer ones are cut.
@@ -38,6 +37,14 @@ RETRY_TRANSACTION_AFTER = 1.0
 
 #: Called with the result of every transaction.
 ReportResult = Callable[[Result], None]
+
+
+class StepCaller(Protocol):
+    def call(self, step: Callable[[], Any]) -> Any:
+        """
+        Call ``step`` on the reactor; return its value, or a Deferred of
+        it. May raise.
+        """
 
 
 def describe_error(error: BaseException | Failure, limit: int = MAX_ERROR_LENGTH) -> str:
@@ -125,7 +132,7 @@ class Cannon:
 
     :param make_transaction: creates this cannon's transaction (called once,
         or again on the next iteration if it raised).
-    :param steps: calls the transaction's steps (reactor or thread pool).
+    :param steps: calls the transaction's steps on the reactor.
     :param report: receives every result.
     :param started_at: the turret's start of firing, on ``clocks.monotonic``.
     :param pacing: seconds; a transaction starts at most once per period.

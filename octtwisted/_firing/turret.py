@@ -315,11 +315,10 @@ class TurretService(Service):
         is only made when its time comes.
         """
         config = self.config
-        cannon = Cannon(
+        cannon = self._steps.make_cannon(
             index=index,
             turret_name=config.name,
             make_transaction=self._make_transaction,
-            steps=self._steps,
             clocks=self._clocks,
             report=self._deliver,
             started_at=self._run_began,
