@@ -1,19 +1,105 @@
 """
-A watchdog that notices when the reactor was blocked.
+A watchdog that notices when the reactor was blocked, and by what.
 
-A non-blocking script that blocks (``time.sleep``, ``requests``) stalls
-every cannon and the HQ link. The watchdog ticks every ``interval`` seconds
-and logs a warning when a tick came late by more than ``threshold``.
+A reactor script that blocks (``time.sleep``, ``requests``) stalls every
+cannon and the HQ link. The watchdog ticks every ``interval`` seconds and
+logs a warning when a tick came late by more than ``threshold``. While the
+reactor is blocked, a :class:`StackSampler` thread looks at the reactor
+thread's stack and notes the script step it is in, so the warning names
+it: ``Transaction.run (script.py line 9)``.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+import os
+import sys
+import threading
+from types import FrameType
+from typing import Callable, Protocol
 
 from twisted.application.service import Service
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
+
 from octtwisted._core import logs
+
+def _library_folders() -> tuple[str, ...]:
+    import sysconfig
+
+    import octtwisted
+
+    paths = sysconfig.get_paths()
+    folders = {paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib", "scripts") if k in paths}
+    folders.add(os.path.dirname(os.path.abspath(octtwisted.__file__)))
+    return tuple(os.path.join(f, "") for f in folders)
+
+
+#: Code in these folders is not a script's (the standard library, installed
+#: packages, octtwisted itself).
+_LIBRARIES = _library_folders()
+
+
+def step_in(frame: FrameType | None) -> str:
+    """
+    The script code the stack whose innermost frame is ``frame`` is in:
+    its outermost frame outside the libraries (usually the step), as
+    ``"Transaction.run (script.py line 9)"``; ``""`` if there is none.
+    """
+    found = ""
+    while frame is not None:
+        code = frame.f_code
+        filename = os.path.abspath(code.co_filename)
+        if not code.co_filename.startswith("<") and not filename.startswith(_LIBRARIES):
+            name = getattr(code, "co_qualname", code.co_name)
+            found = f"{name} ({os.path.basename(filename)} line {frame.f_lineno})"
+        frame = frame.f_back
+    return found
+
+
+class Sampler(Protocol):
+    def start(self, ticked: Callable[[], float]) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def take(self) -> str:
+        """
+        The step the reactor was last seen blocked in (then forgotten).
+        """
+
+
+class StackSampler:
+    """
+    A daemon thread: every ``interval`` seconds, if the reactor has not
+    ticked for more than ``threshold``, note the step its thread is in.
+    """
+
+    def __init__(self, monotonic: Callable[[], float], interval: float, threshold: float) -> None:
+        self._monotonic = monotonic
+        self._interval = interval
+        self._threshold = threshold
+        self._stopped = threading.Event()
+        self._seen = ""
+        self._ident = 0
+
+    def start(self, ticked: Callable[[], float]) -> None:
+        self._ident = threading.get_ident()
+        self._ticked = ticked
+        thread = threading.Thread(target=self._main, name="oct-watchdog", daemon=True)
+        thread.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    def take(self) -> str:
+        seen, self._seen = self._seen, ""
+        return seen
+
+    def _main(self) -> None:
+        while not self._stopped.wait(self._interval):
+            if self._monotonic() - self._ticked() > self._threshold:
+                step = step_in(sys._current_frames().get(self._ident))
+                if step:
+                    self._seen = step
 
 
 class ReactorWatchdog(Service):
@@ -25,10 +111,12 @@ class ReactorWatchdog(Service):
         monotonic: Callable[[], float],
         interval: float = 0.1,
         threshold: float = 0.5,
+        sampler: Sampler | None = None,
     ) -> None:
         self._monotonic = monotonic
         self._interval = interval
         self._threshold = threshold
+        self._sampler = sampler if sampler is not None else StackSampler(monotonic, interval, threshold)
         self._loop = LoopingCall(self._tick)
         self._loop.clock = clock
         self._last = 0.0
@@ -39,9 +127,11 @@ class ReactorWatchdog(Service):
         super().startService()
         self._last = self._monotonic()
         self._loop.start(self._interval, now=False)
+        self._sampler.start(lambda: self._last)
 
     def stopService(self) -> None:
         super().stopService()
+        self._sampler.stop()
         if self._loop.running:
             self._loop.stop()
 
@@ -50,11 +140,16 @@ class ReactorWatchdog(Service):
         # No tick for ``gap`` seconds: the reactor was blocked for up to that.
         gap = now - self._last
         self._last = now
+        step = self._sampler.take()
         if gap - self._interval > self._threshold:
             self.stalls += 1
+            where = f" in {step}" if step else ""
             self.log.warn(
-                "the reactor was blocked for {blocked:.2f}s: a script or "
-                "callback blocked it (declare blocking scripts with "
-                "blocking = True)",
+                "the reactor was blocked for {blocked:.2f}s{where}: a step that "
+                "runs on the reactor must not block; if the script blocks "
+                "(time.sleep, requests...), set blocking = True on its "
+                'Transaction class (or "blocking": true in the config)',
                 blocked=gap,
+                where=where,
+                step=step,
             )
