@@ -420,3 +420,56 @@ class DecisionTests(SynchronousTestCase):
             self.assertIn("in threads, one per cannon", decision.describe())
         for script in ("plain_deferred.py", "hangs.py"):
             self.assertFalse(decide(load_transaction_class(SCRIPTS / script), None).blocking, script)
+
+
+class WatchdogNamingTests(SynchronousTestCase):
+    def test_step_in_names_the_script_frame(self) -> None:
+        """
+        step_in names the outermost frame outside the libraries (here this
+        test method: trial, Twisted and the standard library are skipped).
+        """
+        import sys
+
+        from octtwisted._firing.watchdog import step_in
+
+        def inner() -> str:
+            return step_in(sys._getframe())
+
+        self.assertRegex(
+            inner(),
+            r"^WatchdogNamingTests\.test_step_in_names_the_script_frame \(test_threaded\.py line \d+\)$",
+        )
+        self.assertEqual(step_in(None), "")
+
+    def test_warning_names_the_step_and_the_advice(self) -> None:
+        """
+        A late tick's warning names the step the sampler saw the reactor
+        blocked in, and advises blocking = True.
+        """
+        from octtwisted._firing.watchdog import ReactorWatchdog
+
+        class Seen:
+            def start(self, ticked: Any) -> None:
+                pass
+
+            def stop(self) -> None:
+                pass
+
+            def take(self) -> str:
+                return "Transaction.run (s.py line 3)"
+
+        clock = Clock()
+        now = [0.0]
+        events: list[dict[str, Any]] = []
+        dog = ReactorWatchdog(clock, lambda: now[0], sampler=Seen())
+        dog.log = Logger(observer=events.append)
+        dog.startService()
+        now[0] += 1.1
+        clock.advance(1.1)
+        dog.stopService()
+        self.assertEqual(len(events), 1)
+        from twisted.logger import formatEvent
+
+        text = formatEvent(events[0])
+        self.assertIn("blocked for 1.10s in Transaction.run (s.py line 3)", text)
+        self.assertIn("set blocking = True on its Transaction class", text)
