@@ -16,9 +16,10 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from octtwisted._core.clocks import Clocks
 from octtwisted._core.messages import Result
-from octtwisted._firing import threaded
+from octtwisted._firing import thread_side as threaded
 from octtwisted._firing.steps import ThreadedSteps
-from octtwisted._firing.threaded import Mailbox, ThreadedCannon
+from octtwisted._firing.threaded import ThreadedCannon
+from octtwisted._firing.threads import Mailbox
 from octtwisted._scripts.loading import decide
 from octtwisted._scripts.transaction import Transaction
 

@@ -20,7 +20,8 @@ from twisted.python.failure import Failure
 
 from octtwisted._core import logs
 from octtwisted._core.clocks import Clocks
-from octtwisted._firing.threaded import CannonThread, Mailbox, Reactorish, ThreadedCannon, Worker
+from octtwisted._firing.threaded import ThreadedCannon
+from octtwisted._firing.threads import CannonThread, Mailbox, Reactorish, Worker
 from octtwisted._scripts.loading import Decision
 
 
