@@ -39,14 +39,19 @@ class ExecutionEndToEnd(TestCase):
         self.addCleanup(turret.cleanup)
         return turret
 
-    async def fire(self, turrets: dict[str, TurretProcess], each: int) -> dict[str, list[dict[str, Any]]]:
+    async def fire(
+        self, turrets: dict[str, TurretProcess], each: int, context: dict[str, Any] | None = None
+    ) -> dict[str, list[dict[str, Any]]]:
         """
-        Start every turret, wait for ``each`` results from each, kill them
-        (exit 0); the results by turret name.
+        Start every turret (after set_transaction_context, if given), wait
+        for ``each`` results from each, kill them (exit 0); the results by
+        turret name.
         """
         for turret in turrets.values():
             await self.hq.wait_for_status("ready", turret.uuid)
             await self.hq.handshake(turret.uuid)
+        if context is not None:
+            self.hq.publish("set_transaction_context", context)
         self.hq.publish("start", "open fire")
 
         def enough() -> bool | None:
@@ -124,19 +129,21 @@ class ExecutionEndToEnd(TestCase):
         """
         A classic BaseTransaction and a plain synchronous class, both in
         time.sleep, run in threads (said at start, with the reason) and
-        are timed right; a failing one gives "Type: message".
+        are timed right, with the HQ's transaction context; a failing one
+        gives "Type: message".
         """
         turrets = {
             "classic": self.launch("classic", "style_classic.py", wait=0.02),
             "sync": self.launch("sync", "plain_sync.py"),
             "sync-fails": self.launch("sync-fails", "plain_sync.py", outcome="fail"),
         }
-        got = await self.fire(turrets, 20)
+        got = await self.fire(turrets, 20, context={"user_id": 7})
         for name in ("classic", "sync"):
             self.assertEqual({r["error"] for r in got[name]}, {""}, name)
             self.assertTimed(got[name], 0.02)
         for result in got["sync"]:
             self.assertLessEqual(result["custom_timers"]["slept"], result["scriptrun_time"])
+            self.assertEqual(result["custom_timers"]["context_user"], 7.0)
         self.assertEqual({r["error"] for r in got["sync-fails"]}, {"ZeroDivisionError: division by zero"})
         self.assertIn(
             "Transaction steps run in threads, one per cannon: plain synchronous steps",
@@ -195,14 +202,18 @@ class ExecutionEndToEnd(TestCase):
 
     async def test_sigterm_with_never_ending_transactions(self) -> None:
         """
-        SIGTERM while every transaction never ends, on the reactor and in
-        threads: after the stop timeout (0.5 s) each in-flight transaction
-        is reported cancelled, the threads left behind are counted in the
-        log, and both processes exit with the final status sent.
+        SIGTERM while every transaction never ends (a Deferred that never
+        fires, a coroutine awaiting it, a plain sync class and a classic
+        script that never return): after the stop timeout (0.5 s) each
+        in-flight transaction is reported cancelled, the threads left
+        behind are counted in the log, and every process exits with the
+        final status sent.
         """
         turrets = {
             "reactor": self.launch("reactor", "plain_deferred.py", outcome="never", stop_timeout=0.5),
+            "async": self.launch("async", "plain_async.py", outcome="never", stop_timeout=0.5),
             "threads": self.launch("threads", "plain_sync.py", outcome="never", stop_timeout=0.5),
+            "classic": self.launch("classic", "style_classic.py", wait=1000, stop_timeout=0.5),
         }
         for turret in turrets.values():
             await self.hq.wait_for_status("ready", turret.uuid)
@@ -215,12 +226,14 @@ class ExecutionEndToEnd(TestCase):
         for turret in turrets.values():
             await turret.wait_exit(timeout=15)
             await self.hq.wait_for_status("Killed", turret.uuid)
-        await self.hq.wait_until(lambda: True if len(self.hq.results) >= 4 else None, 5, "4 results")
+        await self.hq.wait_until(lambda: True if len(self.hq.results) >= 8 else None, 5, "8 results")
         cancelled = "cancelled: still running at the stop timeout (0.5s)"
         got = self.by_name()
         for name in turrets:
             self.assertEqual([r["error"] for r in got[name]], [cancelled, cancelled], name)
-        self.assertIn("left 2 cannon thread(s) behind", turrets["threads"].output)
+        for name in ("threads", "classic"):
+            self.assertIn("left 2 cannon thread(s) behind", turrets[name].output)
+            self.assertIn("Transaction steps run in threads", turrets[name].output)
 
     async def test_standalone_all_failed_exits_1(self) -> None:
         """

@@ -11,6 +11,7 @@ import time
 class Transaction:
     def __init__(self, config, context=None):
         self.config = config
+        self.context = context or {}
         self.custom_timers = {}
 
     def run(self):
@@ -20,5 +21,7 @@ class Transaction:
             threading.Event().wait()
         time.sleep(self.config.get("wait", 0.02))
         self.custom_timers["slept"] = time.perf_counter() - began
+        if "user_id" in self.context:
+            self.custom_timers["context_user"] = float(self.context["user_id"])
         if outcome == "fail":
             1 / 0
