@@ -143,13 +143,18 @@ class ReactorWatchdog(Service):
         step = self._sampler.take()
         if gap - self._interval > self._threshold:
             self.stalls += 1
-            where = f" in {step}" if step else ""
+            if step:
+                why = f" in {step}: a step that runs on the reactor must not block"
+            else:
+                why = (
+                    " (no script step seen: a callback blocked it, or the "
+                    "process did not get the CPU)"
+                )
             self.log.warn(
-                "the reactor was blocked for {blocked:.2f}s{where}: a step that "
-                "runs on the reactor must not block; if the script blocks "
-                "(time.sleep, requests...), set blocking = True on its "
+                "the reactor was blocked for {blocked:.2f}s{why}; if the script "
+                "blocks (time.sleep, requests...), set blocking = True on its "
                 'Transaction class (or "blocking": true in the config)',
                 blocked=gap,
-                where=where,
+                why=why,
                 step=step,
             )
