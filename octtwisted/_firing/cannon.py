@@ -22,6 +22,11 @@ from octtwisted._core.clocks import Clocks
 from octtwisted._core.messages import Result
 from octtwisted._core import logs
 
+#: The cannons' logger. (Not a class attribute: there Twisted's Logger
+#: would rename itself after the class.)
+_LOG = logs.logger(logs.CANNON)
+
+
 #: Longest error text put into a result; longer ones are cut.
 MAX_ERROR_LENGTH = 1000
 
@@ -142,8 +147,6 @@ class Cannon:
         holds the cannon back until it fires (backpressure).
     """
 
-    log = logs.logger(logs.CANNON)
-
     def __init__(
         self,
         *,
@@ -239,7 +242,7 @@ class Cannon:
         if self._on_crash is not None:
             self._on_crash(failure)
         else:
-            self.log.failure(
+            _LOG.failure(
                 "cannon {index} crashed (turret bug)", failure=failure, index=self.index
             )
 

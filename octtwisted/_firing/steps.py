@@ -93,13 +93,14 @@ class ThreadedSteps(Service):
     cannons given up on at the stop timeout are counted in the log.
     """
 
-    log = logs.logger(logs.CANNON)
-
     def __init__(
         self,
         reactor: Reactorish,
         new_worker: Callable[[str], Worker] = CannonThread,
     ) -> None:
+        # An instance's logger keeps its namespace (a class attribute would
+        # not: Twisted's Logger renames itself after the class it is in).
+        self.log = logs.logger(logs.CANNON)
         self._reactor = reactor
         self._new_worker = new_worker
         self.mailbox = Mailbox(reactor)
@@ -150,9 +151,8 @@ class DecisionLog(Service):
     Logs, at start, where the script's steps run and why.
     """
 
-    log = logs.logger(logs.TURRET)
-
     def __init__(self, decision: Decision) -> None:
+        self.log = logs.logger(logs.TURRET)
         self.decision = decision
 
     def startService(self) -> None:

@@ -43,6 +43,11 @@ from octtwisted._firing.thread_side import (
 )
 from octtwisted._firing.threads import Mailbox, Worker
 
+#: The cannons' logger. (Not a class attribute: there Twisted's Logger
+#: would rename itself after the class.)
+_LOG = logs.logger(logs.CANNON)
+
+
 __all__ = ["ThreadedCannon", "THREAD_BURST", "THREAD_BURST_SECONDS"]
 
 
@@ -55,8 +60,6 @@ class ThreadedCannon(ThreadSide):
     ``on_misuse`` is told the error text of a misused step, and
     ``on_left_behind`` is called when the cannon gives up on its thread.
     """
-
-    log = logs.logger(logs.CANNON)
 
     def __init__(
         self,
@@ -179,7 +182,7 @@ class ThreadedCannon(ThreadSide):
         if self._on_crash is not None:
             self._on_crash(failure)
         else:
-            self.log.failure(
+            _LOG.failure(
                 "cannon {index} crashed (turret bug)", failure=failure, index=self.index
             )
 

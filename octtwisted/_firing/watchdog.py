@@ -103,8 +103,6 @@ class StackSampler:
 
 
 class ReactorWatchdog(Service):
-    log = logs.logger(logs.WATCHDOG)
-
     def __init__(
         self,
         clock: IReactorTime,
@@ -113,6 +111,9 @@ class ReactorWatchdog(Service):
         threshold: float = 0.5,
         sampler: Sampler | None = None,
     ) -> None:
+        # An instance's logger keeps its namespace (a class attribute would
+        # not: Twisted's Logger renames itself after the class it is in).
+        self.log = logs.logger(logs.WATCHDOG)
         self._monotonic = monotonic
         self._interval = interval
         self._threshold = threshold
