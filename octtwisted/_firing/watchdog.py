@@ -39,21 +39,37 @@ def _library_folders() -> tuple[str, ...]:
 _LIBRARIES = _library_folders()
 
 
-def step_in(frame: FrameType | None) -> str:
+def script_frame(frame: FrameType | None) -> FrameType | None:
     """
-    The script code the stack whose innermost frame is ``frame`` is in:
-    its outermost frame outside the libraries (usually the step), as
-    ``"Transaction.run (script.py line 9)"``; ``""`` if there is none.
+    The outermost frame outside the libraries (usually the script's step)
+    of the stack whose innermost frame is ``frame``, or None.
     """
-    found = ""
+    found = None
     while frame is not None:
         code = frame.f_code
-        filename = os.path.abspath(code.co_filename)
-        if not code.co_filename.startswith("<") and not filename.startswith(_LIBRARIES):
-            name = getattr(code, "co_qualname", code.co_name)
-            found = f"{name} ({os.path.basename(filename)} line {frame.f_lineno})"
+        if not code.co_filename.startswith("<") and not os.path.abspath(code.co_filename).startswith(_LIBRARIES):
+            found = frame
         frame = frame.f_back
     return found
+
+
+def describe_frame(frame: FrameType | None) -> str:
+    """
+    ``"Transaction.run (script.py line 9)"``, or ``""`` for None.
+    """
+    if frame is None:
+        return ""
+    code = frame.f_code
+    name = getattr(code, "co_qualname", code.co_name)
+    return f"{name} ({os.path.basename(code.co_filename)} line {frame.f_lineno})"
+
+
+def step_in(frame: FrameType | None) -> str:
+    """
+    The script code the stack whose innermost frame is ``frame`` is in
+    (see :func:`script_frame`), described; ``""`` if there is none.
+    """
+    return describe_frame(script_frame(frame))
 
 
 class Sampler(Protocol):
@@ -70,7 +86,10 @@ class Sampler(Protocol):
 class StackSampler:
     """
     A daemon thread: every ``interval`` seconds, if the reactor has not
-    ticked for more than ``threshold``, note the step its thread is in.
+    ticked for more than ``threshold``, look at the step its thread is in.
+    A step is noted when two samples in a row find the reactor at the same
+    place in it (a process that merely did not get the CPU is not caught
+    in whatever it was doing).
     """
 
     def __init__(self, monotonic: Callable[[], float], interval: float, threshold: float) -> None:
@@ -95,11 +114,17 @@ class StackSampler:
         return seen
 
     def _main(self) -> None:
+        last: tuple[int, int] | None = None
         while not self._stopped.wait(self._interval):
-            if self._monotonic() - self._ticked() > self._threshold:
-                step = step_in(sys._current_frames().get(self._ident))
-                if step:
-                    self._seen = step
+            if self._monotonic() - self._ticked() <= self._threshold:
+                last = None
+                continue
+            frame = script_frame(sys._current_frames().get(self._ident))
+            place = (id(frame), frame.f_lasti) if frame is not None else None
+            if place is not None and place == last:
+                self._seen = describe_frame(frame)
+            last = place
+            del frame
 
 
 class ReactorWatchdog(Service):
