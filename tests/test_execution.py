@@ -121,7 +121,9 @@ class ExecutionEndToEnd(TestCase):
         self.assertEqual({r["error"] for r in got["inline-fails"]}, {"RuntimeError: inline failed"})
         self.assertTimed(got["fails"], 0.02)
         self.assertEqual({r["error"] for r in got["never"]}, {"timeout after 0.1s"})
-        self.assertTimed(got["never"], 0.1)
+        never = [r["scriptrun_time"] for r in got["never"]]
+        self.assertGreaterEqual(min(never), 0.099)
+        self.assertLess(statistics.median(never), 0.13)
         for turret in turrets.values():
             self.assertNotIn("Unhandled error in Deferred", turret.output)
 
@@ -163,7 +165,8 @@ class ExecutionEndToEnd(TestCase):
         self.assertEqual({r["error"] for r in results}, {"timeout after 0.2s"})
         self.assertEqual({len(r["custom_timers"]) for r in results}, {0})
         for result in results:
-            self.assertTrue(0.199 <= result["scriptrun_time"] < 0.3, result)
+            # Reported at the timeout, not when run returns (0.6 s).
+            self.assertTrue(0.199 <= result["scriptrun_time"] < 0.45, result)
         starts = [r["elapsed"] for r in results]
         for before, after in zip(starts, starts[1:]):
             self.assertGreaterEqual(after - before, 0.6)
