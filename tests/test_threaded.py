@@ -144,6 +144,53 @@ class ThreadedCannonTests(SynchronousTestCase):
         self.reactor.advance(0)
         self.assertEqual([len(w.work) for _, w in pairs], [1, 1])
 
+    def test_waiting_for_the_thread_is_not_run_time(self) -> None:
+        """
+        Time between handing the burst over and the thread taking it up is
+        not counted: scriptrun_time is run's own, and elapsed is when the
+        transaction really started.
+        """
+        cannon, worker = self.cannon(Script(self.reactor, takes=0.05))
+        cannon.start()
+        self.reactor.advance(0.3)  # the thread is slow to start
+        worker.run()
+        self.reactor.wake()
+        self.assertEqual(len(self.results), 1)
+        self.assertAlmostEqual(self.results[0].scriptrun_time, 0.05)
+        self.assertAlmostEqual(self.results[0].elapsed, 0.3)
+
+    def test_timed_out_run_cannot_touch_the_next_timers(self) -> None:
+        """
+        A run that times out goes on in the thread; the next transaction
+        only starts when it has returned (same thread), so the late run's
+        timers are never in the next result.
+        """
+        class Late(Script):
+            def run(self) -> Any:
+                result = super().run()
+                if self.takes:
+                    self.custom_timers["late"] = self.takes  # after its timeout
+                return result
+
+        script = Late(self.reactor, takes=0.3)
+        cannon, worker = self.cannon(script, transaction_timeout=0.1)
+        cannon.start()
+        worker.run()
+        self.reactor.wake()
+        self.reactor.advance(0)
+        script.takes = 0.0
+        script.returns = None
+        worker.run()
+        self.reactor.wake()
+        self.assertEqual(self.results[0].error, "timeout after 0.1s")
+        self.assertEqual(self.results[0].custom_timers, {})
+        later = self.results[1:]
+        self.assertTrue(later)
+        for result in later:
+            self.assertEqual(result.error, "")
+            self.assertEqual(dict(result.custom_timers), {"mine": 1.0})
+            self.assertGreaterEqual(result.elapsed, 0.3)
+
     def test_burst_count_limit(self) -> None:
         """
         Transactions that take no time run THREAD_BURST to a burst.
