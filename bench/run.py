@@ -29,8 +29,12 @@ Scenarios (``--only`` names):
 
 ``http``      50 cannons GET a 3-byte file from nginx, one result per request:
               ours with ``fast_http`` and with treq; oct-turrets with a
-              ``requests.Session`` per cannon; Locust FastHttpUser, HttpUser.
-``empty``     empty transactions, 10 and 100 cannons: results/s at the HQ.
+              ``requests.Session`` per cannon; Locust FastHttpUser, HttpUser;
+              and the same oct-turrets script on ours (a classic script,
+              in threads), at 50 and at 10 cannons.
+``empty``     empty transactions, 10 and 100 cannons: results/s at the HQ;
+              ours with an octtwisted.Transaction, and with the very
+              ``BaseTransaction`` script oct-turrets runs (in threads).
 ``density``   N cannons, each transaction waits 2 s, N = 1,000, 10,000,
               20,000 over a 10 s rampup: results/s against the N/2 per s
               scheduled, and the turret's RSS. oct-turrets at 1,000 (and one
@@ -38,6 +42,10 @@ Scenarios (``--only`` names):
 ``accuracy``  20 cannons whose transaction waits 50 ms among 1,000 cannons
               whose transaction waits 2 s, all in one turret: scriptrun_time
               minus 50 ms (p50, p99) of the 50 ms cannons.
+``plain``     a plain Twisted script (``class Transaction(object)`` whose
+              run returns ``deferLater``): 5 cannons waiting 20 ms, the
+              median scriptrun_time; 10,000 cannons waiting 2 s, results/s
+              against the 5,000/s scheduled.
 ``rampup``    10,000 cannons over 10 s (transactions wait 2 s): the error of
               each cannon's first transaction start against k * rampup / N
               (p99). Also 1,000 cannons over 10 s, ours and oct-turrets.
@@ -68,7 +76,7 @@ import harness  # noqa: E402
 import open_model  # noqa: E402
 from harness import BENCH, SCENARIOS, WORK, log  # noqa: E402
 
-SCENARIO_NAMES = ("http", "empty", "density", "accuracy", "rampup", "open")
+SCENARIO_NAMES = ("http", "empty", "plain", "density", "accuracy", "rampup", "open")
 
 
 # --------------------------------------------------------------------------
@@ -196,6 +204,25 @@ def accuracy(side: str, script: str, s: Settings) -> Callable[[Path], dict[str, 
     return run
 
 
+def plain_accuracy(s: Settings) -> Callable[[Path], dict[str, Any]]:
+    base = turret(
+        "ours", "plain_wait.py", 5, 0.1, s.empty_warmup, s.empty_window,
+        mode="timers", tag="twenty", extra_config={"bench_wait": 0.02, "bench_tag": "twenty"},
+    )
+
+    def run(run_dir: Path) -> dict[str, Any]:
+        result = base(run_dir)
+        times = [run_time * 1000 for _, run_time in result.pop("picked", [])]
+        result["tagged"] = len(times)
+        result["median_ms"] = statistics.median(times) if times else None
+        result["p99_ms"] = percentile(times, 99)
+        if not times:
+            result["ok"] = False
+        return result
+
+    return run
+
+
 def rampup_accuracy(side: str, script: str, cannons: int, seconds: float) -> Callable[[Path], dict[str, Any]]:
     base = turret(
         side, script, cannons, seconds, 0.0, seconds + 8,
@@ -251,6 +278,9 @@ def variants_for(scenario: str, s: Settings, nginx: harness.Nginx | None) -> lis
             Variant("http/ours-treq", scenario, "ours", "ours, treq", turret("ours", "ours_treq_get.py", 50, 1, **http)),
             Variant("http/oct-turrets", scenario, "peer", "oct-turrets, requests.Session", turret("peer", "peer_requests_get.py", 50, 1, **http)),
             Variant("http/locust-http", scenario, "peer", "Locust HttpUser", locust("locust_http.py", nginx, s)),
+            Variant("http/ours-classic", scenario, "ours", "ours, same requests.Session script", turret("ours", "peer_requests_get.py", 50, 1, **http)),
+            Variant("http/ours-classic-10", scenario, "ours", "ours, same script, 10 cannons", turret("ours", "peer_requests_get.py", 10, 1, **http)),
+            Variant("http/oct-turrets-10", scenario, "peer", "oct-turrets, 10 cannons", turret("peer", "peer_requests_get.py", 10, 1, **http)),
         ]
     if scenario == "empty":
         out = []
@@ -258,7 +288,13 @@ def variants_for(scenario: str, s: Settings, nginx: harness.Nginx | None) -> lis
             w = dict(warmup=s.empty_warmup, window=s.empty_window)
             out.append(Variant(f"empty/ours-{n}", scenario, "ours", f"ours, {n} cannons", turret("ours", "ours_empty.py", n, 1, **w)))
             out.append(Variant(f"empty/oct-turrets-{n}", scenario, "peer", f"oct-turrets, {n} cannons", turret("peer", "peer_empty.py", n, 1, **w)))
+            out.append(Variant(f"empty/ours-classic-{n}", scenario, "ours", f"ours, same BaseTransaction script, {n} cannons", turret("ours", "peer_empty.py", n, 1, **w)))
         return out
+    if scenario == "plain":
+        return [
+            Variant("plain/ours-5", scenario, "ours", "ours, 5 cannons x deferLater(0.02)", plain_accuracy(s)),
+            Variant("plain/ours-10000", scenario, "ours", "ours, 10,000 x deferLater(2 s)", density("ours", "plain_wait.py", 10_000, s)),
+        ]
     if scenario == "density":
         return [
             Variant("density/ours-1000", scenario, "ours", "ours, 1,000", density("ours", "ours_wait.py", 1000, s)),
@@ -354,6 +390,17 @@ def summary_rows(variants: dict[str, Variant]) -> list[list[str]]:
     add("", "requests/s", get("http/ours-fast"), get("http/oct-turrets"), "rate")
     add("", "requests/s", get("http/ours-treq"), get("http/locust-http"), "rate")
     add("", "requests/s", get("http/ours-treq"), get("http/oct-turrets"), "rate")
+    add("Classic requests.Session GET, same script, 50 cannons", "requests/s", get("http/ours-classic"), get("http/oct-turrets"), "rate",
+        target=">= 1.0x", check=at_least(1.0))
+    add("Classic requests.Session GET, same script, 10 cannons", "requests/s", get("http/ours-classic-10"), get("http/oct-turrets-10"), "rate",
+        target=">= 1.0x", check=at_least(1.0))
+    for n in (10, 100):
+        add(f"Classic empty BaseTransaction, same script, {n} cannons", "results/s", get(f"empty/ours-classic-{n}"),
+            get(f"empty/oct-turrets-{n}"), "rate", target=">= 1.2x", check=at_least(1.2))
+    add("Plain Deferred script, 5 cannons x deferLater(0.02)", "median scriptrun_time (ms)", get("plain/ours-5"), None, "median_ms", 2,
+        target="20 +- 2 ms", check=lambda o, r: None if o is None else abs(o - 20) <= 2)
+    add("Plain Deferred script, 10,000 x deferLater(2 s)", "results/s, % of 5,000/s scheduled", get("plain/ours-10000"), None,
+        "pct_of_scheduled", 1, "%", target=">= 95%", check=lambda o, r: None if o is None else o >= 95)
     add("Empty transaction, 10 cannons", "results/s", get("empty/ours-10"), get("empty/oct-turrets-10"), "rate",
         target=">= 1.2x", check=at_least(1.2))
     add("Empty transaction, 100 cannons", "results/s", get("empty/ours-100"), get("empty/oct-turrets-100"), "rate",
@@ -403,6 +450,7 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
 DETAIL_METRICS = {
     "http": [("rate", 0), ("error_rate", 1), ("whole_run_rate", 0)],
     "empty": [("rate", 0), ("error_rate", 1)],
+    "plain": [("rate", 0), ("pct_of_scheduled", 1), ("median_ms", 2), ("p99_ms", 2), ("tagged", 0), ("error_rate", 1)],
     "density": [("rate", 0), ("pct_of_scheduled", 1), ("rss_mib", 1), ("rss_kib_per_cannon", 2), ("rss_growth_kib_per_cannon", 2)],
     "accuracy": [("p50_ms", 2), ("p99_ms", 2), ("max_ms", 1), ("tagged", 0), ("rate", 0)],
     "rampup": [("p50_ms", 2), ("p99_ms", 2), ("max_ms", 1), ("mean_signed_ms", 2), ("last_start_s", 2), ("missing", 0)],
@@ -454,8 +502,9 @@ def machine_info(nginx: harness.Nginx | None) -> list[str]:
     for line in Path("/proc/meminfo").read_text().splitlines():
         if line.startswith("MemTotal:"):
             mem_kib = int(line.split()[1])
-    import twisted
     import zmq
+
+    import twisted
 
     def peer_version(module: str) -> str:
         out = subprocess.run(

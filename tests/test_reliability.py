@@ -86,6 +86,17 @@ class BackpressureTests(SynchronousTestCase):
         self.assertEqual(sink.dropped, 0)
 
 
+class _NoSampler:
+    def start(self, ticked: Any) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+    def take(self) -> str:
+        return ""
+
+
 class WatchdogTests(SynchronousTestCase):
     def test_blocked_reactor_logged(self) -> None:
         """
@@ -95,7 +106,7 @@ class WatchdogTests(SynchronousTestCase):
         clock = Clock()
         now = [0.0]
         events: list[dict[str, Any]] = []
-        dog = ReactorWatchdog(clock, lambda: now[0], interval=0.1, threshold=0.5)
+        dog = ReactorWatchdog(clock, lambda: now[0], interval=0.1, threshold=0.5, sampler=_NoSampler())
         dog.log = Logger(observer=events.append)
         dog.startService()
         for _ in range(10):
@@ -128,12 +139,15 @@ class ProcessReliabilityTests(TestCase):
 
     async def test_blocked_reactor_reported(self) -> None:
         """
-        A script that blocks the reactor for 1 s is reported as such, and
-        the run goes on.
+        A script that blocks the reactor for 1 s is reported as such, naming
+        the step that blocked and the advice blocking = True, and the run
+        goes on.
         """
         turret = self.launch("--duration", "1.5", script="blocks_reactor.py", block=1.0)
         await turret.wait_exit()
         self.assertIn("the reactor was blocked for 1.", turret.output)
+        self.assertIn("s in Transaction.run (blocks_reactor.py line 10)", turret.output)
+        self.assertIn("set blocking = True on its Transaction class", turret.output)
 
     async def test_second_sigterm_exits_at_once(self) -> None:
         """

@@ -185,8 +185,8 @@ class TimerTests(SynchronousTestCase):
 class BlockingRuleTests(SynchronousTestCase):
     def test_rule(self) -> None:
         """
-        Blocking is explicit: the config key wins, then the class attribute;
-        classic scripts (no attribute) are blocking, octtwisted.Transaction
+        The config key wins, then the class attribute; classic scripts (no
+        attribute, no Twisted import) are blocking, octtwisted.Transaction
         subclasses are not.
         """
         classic = load_transaction_class(SCRIPTS / "style_classic.py")

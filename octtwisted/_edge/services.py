@@ -24,14 +24,9 @@ from octtwisted._edge.exits import ExitCleanups, ProcessExit
 from octtwisted._edge.options import Options
 from octtwisted._edge.package import ExtractedPackage
 from octtwisted._firing.gcpolicy import CalmGC
-from octtwisted._firing.steps import (
-    ReactorStepCaller,
-    StepCaller,
-    ThreadPoolService,
-    ThreadStepCaller,
-)
+from octtwisted._firing.steps import StepCaller, make_step_caller
 from octtwisted._firing.watchdog import ReactorWatchdog
-from octtwisted._scripts.loading import is_blocking
+from octtwisted._scripts.loading import Decision, decide
 
 
 class SequentialMultiService(MultiService):
@@ -81,16 +76,14 @@ class PackageCleanup(Service):
         self._package.close()
 
 
-def step_caller(blocking: bool, cannons: int, reactor: Any, parent: MultiService) -> StepCaller:
+def step_caller(decision: Decision, reactor: Any, parent: MultiService) -> StepCaller:
     """
-    How the script's steps are called; a blocking script gets a thread pool
-    service under ``parent``.
+    Where the script's steps run (see
+    :func:`~octtwisted._scripts.loading.decide`); the services that takes
+    (the log of the decision, a blocking script's threads) go under
+    ``parent``.
     """
-    if not blocking:
-        return ReactorStepCaller()
-    pool = ThreadPoolService(cannons)
-    pool.setServiceParent(parent)
-    return ThreadStepCaller(reactor, pool.pool)
+    return make_step_caller(decision, reactor, parent)
 
 
 def makeService(options: Options) -> IService:
@@ -121,12 +114,7 @@ def makeService(options: Options) -> IService:
             linger=config.linger,
         )
         link.setServiceParent(top)
-    steps = step_caller(
-        is_blocking(options.transaction_class, config.blocking),
-        config.cannons,
-        reactor,
-        top,
-    )
+    steps = step_caller(decide(options.transaction_class, config.blocking), reactor, top)
     turret = TurretService(
         config=config,
         uuid=options["uuid"],

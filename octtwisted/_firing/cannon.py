@@ -11,7 +11,7 @@ so the LoopingCall never stops on its own.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Protocol
 
 from twisted.internet import defer
 from twisted.internet.defer import CancelledError, Deferred
@@ -22,7 +22,11 @@ from octtwisted._core import logs
 from octtwisted._core.clocks import Clocks
 from octtwisted._core.deferreds import when_fired
 from octtwisted._core.messages import Result
-from octtwisted._firing.steps import StepCaller
+
+#: The cannons' logger. (Not a class attribute: there Twisted's Logger
+#: would rename itself after the class.)
+_LOG = logs.logger(logs.CANNON)
+
 
 #: Longest error text put into a result; longer ones are cut.
 MAX_ERROR_LENGTH = 1000
@@ -41,12 +45,20 @@ RETRY_TRANSACTION_AFTER = 1.0
 ReportResult = Callable[[Result], None]
 
 
+class StepCaller(Protocol):
+    def call(self, step: Callable[[], Any]) -> Any:
+        """
+        Call ``step`` on the reactor; return its value, or a Deferred of
+        it. May raise.
+        """
+
+
 def describe_error(error: BaseException | Failure, limit: int = MAX_ERROR_LENGTH) -> str:
     """
     ``"ExceptionType: message"``, cut to ``limit`` characters.
     """
     if isinstance(error, Failure):
-        error = error.value
+        error = error.value if error.value is not None else Exception("unknown error")
     if isinstance(error, defer.TimeoutError) and error.args:
         text = str(error.args[0])
     else:
@@ -112,7 +124,7 @@ def _step_or_none(transaction: Any, name: str) -> Callable[[], Any] | None:
     The bound step ``name`` of ``transaction``, or None if it has none or
     it is a base class's step that does nothing.
     """
-    step = getattr(transaction, name, None)
+    step: Callable[[], Any] | None = getattr(transaction, name, None)
     if step is None:
         return None
     if getattr(step, "__func__", None) in _do_nothing_steps():
@@ -126,7 +138,7 @@ class Cannon:
 
     :param make_transaction: creates this cannon's transaction (called once,
         or again on the next iteration if it raised).
-    :param steps: calls the transaction's steps (reactor or thread pool).
+    :param steps: calls the transaction's steps on the reactor.
     :param report: receives every result.
     :param started_at: the turret's start of firing, on ``clocks.monotonic``.
     :param pacing: seconds; a transaction starts at most once per period.
@@ -135,8 +147,6 @@ class Cannon:
     :param throttle: called before each transaction; a Deferred it returns
         holds the cannon back until it fires (backpressure).
     """
-
-    log = logs.logger(logs.CANNON)
 
     def __init__(
         self,
@@ -231,7 +241,7 @@ class Cannon:
         if self._on_crash is not None:
             self._on_crash(failure)
         else:
-            self.log.failure(
+            _LOG.failure(
                 "cannon {index} crashed (turret bug)", failure=failure, index=self.index
             )
 
@@ -277,9 +287,12 @@ class Cannon:
             self._transaction.custom_timers = {}
         except Exception:
             pass
+        first: Deferred[None] | None
         if self._setup is None:
-            return self._run(None)
-        return self._step(self._setup, self._run, self._setup_failed)
+            first = self._run(None)
+        else:
+            first = self._step(self._setup, self._run, self._setup_failed)
+        return first
 
     def _adopt(self, transaction: Any) -> None:
         """

@@ -36,10 +36,9 @@ from octtwisted._core.interfaces import ResultSink
 from octtwisted._core.messages import Result
 from octtwisted._firing.account import RunAccount
 from octtwisted._firing.backpressure import Backpressure
-from octtwisted._firing.cannon import Cannon
 from octtwisted._firing.gcpolicy import GCPolicy
 from octtwisted._firing.schedule import StartSchedule, schedule_for
-from octtwisted._firing.steps import StepCaller
+from octtwisted._firing.steps import FiringCannon, StepCaller
 from octtwisted._firing.stopping import BoundedStop
 from octtwisted._http.shared import SharedHTTPClient
 from octtwisted._scripts.factory import TransactionFactory
@@ -89,14 +88,13 @@ class Run:
         self._http = SharedHTTPClient(clocks.reactor, config.cannons)
         self.account = RunAccount(clocks, sink)
         #: the run's cannons, in the order they came in
-        self.cannons: list[Cannon] = []
+        self.cannons: list[FiringCannon] = []
         self._schedule = make_schedule(config, clocks.reactor, self._bring_in, self._all_in)
         self._new_cannon = _CannonMaker(
             functools.partial(
-                Cannon,
+                steps.make_cannon,
                 turret_name=config.name,
                 make_transaction=TransactionFactory(transaction_class, config.raw, context, self._http),
-                steps=steps,
                 clocks=clocks,
                 report=self._deliver,
                 pacing=config.pacing,
@@ -286,7 +284,7 @@ class _CannonMaker:
 
     def __init__(
         self,
-        make: Callable[..., Cannon],
+        make: Callable[..., FiringCannon],
         backpressure: Backpressure,
         schedule: StartSchedule,
     ) -> None:
@@ -294,7 +292,7 @@ class _CannonMaker:
         self._backpressure = backpressure
         self._schedule = schedule
 
-    def __call__(self, index: int, started_at: float) -> Cannon:
+    def __call__(self, index: int, started_at: float) -> FiringCannon:
         backpressure, schedule = self._backpressure.hold, self._schedule.hold
 
         def throttle() -> Deferred[None] | None:

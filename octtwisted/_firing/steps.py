@@ -1,30 +1,68 @@
 """
-How a transaction's steps (``setup``, ``run``, ``tear_down``) are called.
+Where a transaction's steps (``setup``, ``run``, ``tear_down``) run.
 
-A non-blocking script's steps run on the reactor thread and may return a
-plain value, a Deferred or a coroutine (``async def``). A blocking script's
-steps run in a thread pool, so that ``time.sleep`` or ``requests`` never
-stall the reactor.
+The decision is :func:`octtwisted._scripts.loading.decide`'s; this module
+carries it out. A reactor script's steps run on the reactor thread and may
+return a plain value, a Deferred or a coroutine (``async def``): its
+cannons are :class:`~octtwisted._firing.cannon.Cannon`. A blocking
+script's cannons each own a thread (:mod:`octtwisted._firing.threaded`).
+Either way the turret makes its cannons with ``steps.make_cannon(...)``.
 """
 
 from __future__ import annotations
 
-import inspect
-import threading
 from types import CoroutineType
 from typing import Any, Callable, Protocol
 
-from twisted.application.service import Service
+from twisted.application.service import MultiService, Service
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IReactorThreads
-from twisted.internet.threads import deferToThreadPool
-from twisted.python.threadpool import ThreadPool
+from twisted.python.failure import Failure
+
+from octtwisted._core import logs
+from octtwisted._core.clocks import Clocks
+from octtwisted._firing.threaded import ThreadedCannon
+from octtwisted._firing.threads import CannonThread, Mailbox, Reactorish, Worker
+from octtwisted._scripts.loading import Decision
+
+
+class FiringCannon(Protocol):
+    """
+    What the turret needs of a cannon.
+    """
+
+    index: int
+    fired: int
+
+    @property
+    def running(self) -> bool: ...
+
+    @property
+    def started(self) -> bool: ...
+
+    def start(self) -> None: ...
+
+    def stop(self) -> Deferred[None]: ...
+
+    def cancel_in_flight(self, reason: str) -> None: ...
 
 
 class StepCaller(Protocol):
-    def call(self, step: Callable[[], Any]) -> Any:
+    def make_cannon(
+        self,
+        *,
+        index: int,
+        turret_name: str,
+        make_transaction: Callable[[], Any],
+        clocks: Clocks,
+        report: Callable[[Any], None],
+        started_at: float,
+        pacing: float = 0.0,
+        transaction_timeout: float | None = None,
+        on_crash: Callable[[Failure], None] | None = None,
+        throttle: Callable[[], Deferred[None] | None] | None = None,
+    ) -> FiringCannon:
         """
-        Call ``step``; return its value, or a Deferred of it. May raise.
+        A cannon that fires the script's steps where they belong.
         """
 
 
@@ -39,64 +77,101 @@ class ReactorStepCaller:
             return Deferred.fromCoroutine(result)
         return result
 
+    def make_cannon(self, **kwargs: Any) -> FiringCannon:
+        from octtwisted._firing.cannon import Cannon
 
-class ThreadStepCaller:
+        return Cannon(steps=self, **kwargs)
+
+
+class ThreadedSteps(Service):
     """
-    Calls steps in ``pool``; the result comes back as a Deferred.
+    The steps of a blocking script: each cannon gets a thread of its own
+    (made by ``new_worker``), and one :class:`Mailbox` brings every
+    cannon's results to the reactor.
+
+    A step that returns a Deferred or a coroutine is logged once per run;
+    cannons given up on at the stop timeout are counted in the log.
     """
 
-    def __init__(self, reactor: IReactorThreads, pool: ThreadPool) -> None:
+    def __init__(
+        self,
+        reactor: Reactorish,
+        new_worker: Callable[[str], Worker] = CannonThread,
+    ) -> None:
+        # An instance's logger keeps its namespace (a class attribute would
+        # not: Twisted's Logger renames itself after the class it is in).
+        self.log = logs.logger(logs.CANNON)
         self._reactor = reactor
-        self._pool = pool
+        self._new_worker = new_worker
+        self.mailbox = Mailbox(reactor)
+        self._warned_run: object = None
+        self._left_behind = 0
+        self._left_behind_logged = 0
+        #: cannon threads given up on since the process started
+        self.left_behind = 0
 
-    def call(self, step: Callable[[], Any]) -> Deferred[Any]:
-        return deferToThreadPool(self._reactor, self._pool, _call_to_completion, step)
-
-
-def _call_to_completion(step: Callable[[], Any]) -> Any:
-    result = step()
-    if inspect.iscoroutine(result):
-        result.close()
-        raise TypeError(
-            "a blocking script's step returned a coroutine; "
-            "declare the Transaction non-blocking to use async def"
+    def make_cannon(self, *, index: int, make_transaction: Callable[[], Any], **kwargs: Any) -> FiringCannon:
+        return ThreadedCannon(
+            index=index,
+            make_transaction=make_transaction,
+            worker=self._new_worker(f"oct-cannon-{index}"),
+            mailbox=self.mailbox,
+            on_misuse=lambda text: self._misused(text, make_transaction),
+            on_left_behind=self._gave_up,
+            **kwargs,
         )
-    return result
+
+    def _misused(self, text: str, run: object) -> None:
+        # Every cannon of one run shares that run's make_transaction.
+        if self._warned_run is run:
+            return
+        self._warned_run = run
+        self.log.error("{error} (logged once per run)", error=text)
+
+    def _gave_up(self) -> None:
+        self.left_behind += 1
+        if self._left_behind == 0:
+            clock: Any = self._reactor
+            clock.callLater(0, self._log_left_behind)
+        self._left_behind += 1
+
+    def _log_left_behind(self) -> None:
+        count, self._left_behind = self._left_behind, 0
+        self.log.warn(
+            "left {count} cannon thread(s) behind: a step had not returned at "
+            "the stop timeout ({total} since the turret started; they are "
+            "daemon threads and end with the process)",
+            count=count,
+            total=self.left_behind,
+        )
 
 
-class DaemonThreadPool(ThreadPool):
+class DecisionLog(Service):
     """
-    A thread pool whose threads do not keep the process alive: a blocking
-    script that never returns must not stop the turret from exiting.
+    Logs, at start, where the script's steps run and why.
     """
 
-    def threadFactory(self, *args: Any, **kwargs: Any) -> threading.Thread:  # type: ignore[override]
-        thread = threading.Thread(*args, **kwargs)
-        thread.daemon = True
-        return thread
-
-
-#: Most threads a blocking script gets, whatever the number of cannons.
-MAX_THREADS = 1000
-
-
-class ThreadPoolService(Service):
-    """
-    Owns the thread pool of a blocking script: one thread per cannon, up to
-    :data:`MAX_THREADS`, so N cannons really run N at a time.
-
-    On stop the pool is only joined when no step is still running in it; a
-    step that never returns is left behind (its thread is a daemon).
-    """
-
-    def __init__(self, size: int) -> None:
-        self.pool = DaemonThreadPool(minthreads=0, maxthreads=min(size, MAX_THREADS), name="oct-cannons")
+    def __init__(self, decision: Decision) -> None:
+        self.log = logs.logger(logs.TURRET)
+        self.decision = decision
 
     def startService(self) -> None:
         super().startService()
-        self.pool.start()
+        self.log.info(
+            "{decision}",
+            decision=self.decision.describe(),
+            blocking=self.decision.blocking,
+            reason=self.decision.reason,
+        )
 
-    def stopService(self) -> None:
-        super().stopService()
-        if not self.pool.working:
-            self.pool.stop()
+
+def make_step_caller(decision: Decision, reactor: Any, parent: MultiService) -> StepCaller:
+    """
+    The step caller ``decision`` asks for; its services go under ``parent``.
+    """
+    DecisionLog(decision).setServiceParent(parent)
+    if not decision.blocking:
+        return ReactorStepCaller()
+    steps = ThreadedSteps(reactor)
+    steps.setServiceParent(parent)
+    return steps

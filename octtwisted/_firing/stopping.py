@@ -15,7 +15,7 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
 from octtwisted._core import logs
 from octtwisted._core.deferreds import cancel_call
-from octtwisted._firing.cannon import Cannon
+from octtwisted._firing.steps import FiringCannon
 
 #: Seconds to wait for cancelled transactions to end after the stop timeout.
 CANCEL_GRACE = 1.0
@@ -32,7 +32,7 @@ class BoundedStop:
         #: fires once every cannon stopped, or the grace ran out
         self.done: Deferred[None] = Deferred()
 
-    def stop(self, cannons: list[Cannon]) -> Deferred[None]:
+    def stop(self, cannons: list[FiringCannon]) -> Deferred[None]:
         started = [c for c in cannons if c.started]
         if not started:
             self._over()
@@ -42,7 +42,7 @@ class BoundedStop:
         stopping.addCallback(lambda _: self._over())
         return self.done
 
-    def _cancel_in_flight(self, cannons: list[Cannon]) -> None:
+    def _cancel_in_flight(self, cannons: list[FiringCannon]) -> None:
         timeout = self._timeout
         self.log.warn(
             "stop timeout ({timeout}s): cancelling transactions in flight",

@@ -1,24 +1,37 @@
 """
-Loading a test script and deciding how its steps are called.
+Loading a test script and deciding where its steps run.
 
-A script is a Python file that defines a class ``Transaction``. Whether its
-steps are *blocking* (run in a thread pool) or *non-blocking* (run on the
-reactor) is decided explicitly, never guessed from the code:
+A script is a Python file that defines a class ``Transaction``. Where its
+steps run is decided here, once, from what is certain about the script
+(:func:`decide`, the first rule that applies wins):
 
-1. the config key ``blocking`` (true or false), if set; else
-2. the class attribute ``Transaction.blocking``, if it has one
-   (:class:`octtwisted.Transaction` sets it to False); else
-3. blocking, the safe choice for classic oct-turrets scripts.
+1. the config key ``blocking`` (true: threads, false: the reactor);
+2. a ``blocking`` attribute the script's own class (or a base class other
+   than :class:`octtwisted.Transaction`) sets;
+3. the reactor, for a subclass of :class:`octtwisted.Transaction`;
+4. the reactor, when ``setup``, ``run`` or ``tear_down`` is ``async def``
+   or an ``inlineCallbacks`` method;
+5. the reactor, when the script's module imports ``twisted``, ``treq`` or
+   ``octtwisted`` (it can only return Deferreds if it does);
+6. otherwise threads, one per cannon: classic oct-turrets scripts and
+   plain synchronous classes.
+
+A wrong decision is never silent: a step in a thread that returns a
+Deferred or a coroutine is an error result naming ``blocking = False``,
+and the reactor watchdog names a step that blocks the reactor with the
+advice ``blocking = True``.
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib.util
 import inspect
 import sys
 from pathlib import Path
-from typing import Any
+
+import attrs
 
 from octtwisted._scripts.compat import install_oct_turrets_fallback
 
@@ -72,15 +85,99 @@ def load_transaction_class(path: Path) -> type:
     return transaction
 
 
+#: Modules whose import makes a script a reactor script.
+REACTOR_MODULES = frozenset({"twisted", "treq", "octtwisted"})
+
+STEPS = ("setup", "run", "tear_down")
+
+
+@attrs.frozen
+class Decision:
+    """
+    Where a script's steps run, and why (one line for the log).
+    """
+
+    blocking: bool
+    reason: str
+
+    def describe(self) -> str:
+        where = "in threads, one per cannon" if self.blocking else "on the reactor"
+        return f"Transaction steps run {where}: {self.reason}"
+
+
+def decide(transaction_class: type, configured: bool | None) -> Decision:
+    """
+    Where the steps of ``transaction_class`` run (the rule is in the module
+    docstring); ``configured`` is the config key ``blocking``, or None.
+    """
+    from octtwisted._scripts.transaction import Transaction
+
+    if configured is not None:
+        return Decision(bool(configured), f'the config says "blocking": {str(bool(configured)).lower()}')
+    for cls in transaction_class.__mro__:
+        if "blocking" in cls.__dict__ and cls is not Transaction:
+            value = bool(cls.__dict__["blocking"])
+            return Decision(value, f"{cls.__name__}.blocking = {value}")
+    if issubclass(transaction_class, Transaction):
+        return Decision(False, "a subclass of octtwisted.Transaction")
+    for name in STEPS:
+        step = getattr(transaction_class, name, None)
+        kind = _twisted_kind(step)
+        if kind:
+            return Decision(False, f"{name} is {kind}")
+    imported = _reactor_imports(transaction_class)
+    if imported:
+        return Decision(False, f"its module imports {imported}")
+    return Decision(
+        True,
+        "plain synchronous steps (no blocking attribute, no async def, "
+        "no import of twisted, treq or octtwisted)",
+    )
+
+
 def is_blocking(transaction_class: type, configured: bool | None) -> bool:
     """
-    Whether the script's steps must run in a thread pool (see the module
-    docstring for the rule).
+    Whether the script's steps run in threads (see :func:`decide`).
     """
-    if configured is not None:
-        return configured
-    declared: Any = getattr(transaction_class, "blocking", True)
-    return bool(declared)
+    return decide(transaction_class, configured).blocking
+
+
+def _twisted_kind(step: object) -> str:
+    """
+    ``"async def"`` or ``"an inlineCallbacks method"`` if ``step`` is one.
+    """
+    if step is None:
+        return ""
+    if inspect.iscoroutinefunction(step):
+        return "async def"
+    wrapped = getattr(step, "__wrapped__", None)
+    if wrapped is not None and inspect.isgeneratorfunction(wrapped):
+        return "an inlineCallbacks method"
+    return ""
+
+
+def _reactor_imports(transaction_class: type) -> str:
+    """
+    The first of :data:`REACTOR_MODULES` that the module defining
+    ``transaction_class`` imports (anywhere in its source), or ``""``.
+    """
+    module = sys.modules.get(transaction_class.__module__)
+    try:
+        source = inspect.getsource(module) if module is not None else ""
+        tree = ast.parse(source)
+    except (OSError, TypeError, SyntaxError, ValueError):
+        return ""
+    for node in ast.walk(tree):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+        for name in names:
+            root = name.split(".")[0]
+            if root in REACTOR_MODULES:
+                return root
+    return ""
 
 
 def takes_no_arguments(transaction_class: type) -> bool:

@@ -29,6 +29,21 @@ def attach_clients(transaction: object, clients: RunClients) -> None:
     if isinstance(transaction, Transaction):
         transaction._octtwisted_http = clients
 
+from twisted.python import threadable
+
+
+def _reactor_only(name: str) -> None:
+    """
+    Raise a clear error when ``self.<name>`` is used off the reactor thread
+    (from a blocking script's thread), where it cannot work.
+    """
+    if threadable.ioThread is not None and not threadable.isInIOThread():
+        raise RuntimeError(
+            f"self.{name} belongs to the reactor, and this script's steps run "
+            "in threads (blocking): use a blocking HTTP client there (such as "
+            "requests), or set blocking = False to run the steps on the reactor"
+        )
+
 
 class Transaction:
     """
@@ -46,7 +61,7 @@ class Transaction:
     """
 
     #: Steps run on the reactor. A subclass that sets ``blocking = True``
-    #: gets its steps run in a thread pool instead.
+    #: gets its steps run in threads instead, one per cannon.
     blocking = False
 
     def __init__(self, config: dict[str, Any], context: dict[str, Any]) -> None:
@@ -64,6 +79,7 @@ class Transaction:
         for all cannons; closed when the run stops). Always read or release
         each response's body, or the connection is not reused.
         """
+        _reactor_only("http")
         if self._octtwisted_http is None:
             raise RuntimeError("self.http is only available while the turret fires")
         return self._octtwisted_http.client
@@ -77,6 +93,7 @@ class Transaction:
         is already read (``.code``, ``.body``, ``.header(name)``); its
         timeout covers the body.
         """
+        _reactor_only("fast_http")
         if self._octtwisted_http is None:
             raise RuntimeError("self.fast_http is only available while the turret fires")
         return self._octtwisted_http.fast

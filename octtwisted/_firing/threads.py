@@ -1,0 +1,93 @@
+"""
+The threads of a blocking script's cannons, and the way their results
+come back to the reactor.
+
+A :class:`CannonThread` runs what its cannon hands it, in order. A
+:class:`Mailbox` carries finished bursts to the reactor: the first batch
+posted asks the reactor to wake up (``callFromThread``), and that one
+wake-up delivers every batch posted until it runs.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections import deque
+from typing import Any, Callable, Protocol
+
+from octtwisted._core.messages import Result
+
+
+class Recipient(Protocol):
+    def _landed(self, results: list[Result], outcome: object) -> None:
+        """
+        (The reactor thread.) A burst's results and outcome.
+        """
+
+
+class Worker(Protocol):
+    """
+    Runs work, one piece after another, in one thread of its own.
+    """
+
+    def submit(self, work: Callable[[], None]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class CannonThread:
+    """
+    A daemon thread that runs what it is given, in order, until closed.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._queue: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._main, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, work: Callable[[], None]) -> None:
+        self._queue.put(work)
+
+    def close(self) -> None:
+        self._queue.put(None)
+
+    def _main(self) -> None:
+        get = self._queue.get
+        while True:
+            work = get()
+            if work is None:
+                return
+            work()
+
+
+class Reactorish(Protocol):
+    def callFromThread(self, f: Callable[..., Any], *args: Any) -> None: ...
+
+
+class Mailbox:
+    """
+    Bursts' results, from any thread to the reactor: one reactor wake-up
+    delivers every batch posted since the last one.
+    """
+
+    def __init__(self, reactor: Reactorish) -> None:
+        self._reactor = reactor
+        self._items: deque[tuple[Recipient, list[Result], object]] = deque()
+        self._waking = False
+
+    def post(self, cannon: Recipient, results: list[Result], outcome: object) -> None:
+        """
+        (Any thread.) Hand ``cannon`` its burst's results and outcome.
+        """
+        self._items.append((cannon, results, outcome))
+        if not self._waking:
+            self._waking = True
+            self._reactor.callFromThread(self._deliver)
+
+    def _deliver(self) -> None:
+        # Clear the flag first: a batch posted from now on wakes us again.
+        self._waking = False
+        items = self._items
+        while items:
+            cannon, results, outcome = items.popleft()
+            cannon._landed(results, outcome)
