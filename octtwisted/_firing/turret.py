@@ -269,7 +269,7 @@ class TurretService(Service):
         config = self.config
         context = dict(self.context)
         transaction_class = self._transaction_class
-        http = self._http = SharedHTTPClient(self._clocks.reactor, config.cannons)
+        http = self._http = SharedHTTPClient(self._clocks.reactor, config.cannons, config.tls)
         no_arguments = takes_no_arguments(transaction_class)
 
         def make_transaction() -> Any:
