@@ -133,17 +133,20 @@ class _TLSConnection(_Connection):
         sslobj = self.sslobj
         read = sslobj.read
         chunks = []
+        closing = False
         try:
             while True:
                 plain = read(_READ_SIZE)
                 if not plain:
+                    closing = True
                     break
                 chunks.append(plain)
                 if not incoming.pending and not sslobj.pending():
                     break
-        except (ssl.SSLWantReadError, ssl.SSLZeroReturnError):
-            # No whole record left; or close_notify (TCP's end follows).
-            pass
+        except ssl.SSLWantReadError:
+            pass  # no whole record left
+        except ssl.SSLZeroReturnError:
+            closing = True
         except ssl.SSLError as exc:
             self.tls_failed(exc)
             return
@@ -163,6 +166,27 @@ class _TLSConnection(_Connection):
             self.tcp_write(out.read())
         if plain:
             self.http_received(plain)
+        if closing:
+            self.close_notified()
+
+    def close_notified(self) -> None:
+        """
+        The server sent close_notify: answer with ours and close (a server
+        may wait for it before it closes TCP, which ends a body that runs
+        until the connection closes).
+        """
+        if self.dead and not self.connected:
+            return
+        self.dead = True
+        self.pool.retire(self)
+        try:
+            self.sslobj.unwrap()
+        except (ssl.SSLError, ValueError):
+            pass
+        out = self.outgoing
+        if out.pending:
+            self.tcp_write(out.read())
+        self.transport.loseConnection()
 
     def tls_failed(self, exc: Exception) -> None:
         """
