@@ -8,6 +8,8 @@ Test doubles for code that talks to an OCT HQ, shipped with the turret.
   substring test for ``status``).
 - :class:`FakeOrderSource` and :class:`RecordingSink`: in-memory stand-ins
   for the ZeroMQ link, for unit tests of the turret core.
+- :class:`StubFastHTTP`: ``self.fast_http`` answered by a ``twisted.web``
+  resource in memory, to unit-test a script's own logic with no server.
 
 The test suite checks that the in-memory fakes and the real sockets record
 the same messages for the same run.
@@ -25,6 +27,9 @@ from twisted.internet.defer import Deferred
 from octtwisted._hq.localsink import LocalSink
 from octtwisted._core.messages import Order, Result, StatusReport
 from octtwisted._hq.wire import encode_order, encode_result, encode_status, is_status_frame
+from octtwisted._http.stub import StubFastHTTP
+
+__all__ = ["FakeHQ", "FakeOrderSource", "RecordingSink", "StubFastHTTP"]
 
 
 @attrs.define
