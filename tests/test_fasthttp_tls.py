@@ -264,3 +264,61 @@ async def _failure(d: Any) -> BaseException:
     except BaseException as exc:  # noqa: B902 - we want whatever it is
         return exc
     raise AssertionError(f"expected a failure, got {result!r}")
+
+
+class TurretHTTPSEndToEnd(TLSServerMixin, TestCase):
+    """
+    A real ``twistd oct-turret`` whose script uses both clients over HTTPS.
+    """
+
+    timeout = 60
+
+    async def run_turret(self, **keys: Any) -> list[dict[str, Any]]:
+        from pathlib import Path
+
+        from octtwisted.testing import FakeHQ
+        from tests.helpers import TurretProcess, write_config
+
+        hq = FakeHQ()
+        hq.start()
+        self.addCleanup(hq.stop)
+        folder = Path(self.mktemp()).absolute()
+        config = write_config(folder, script="https_get.py", **{**hq.turret_config(), "cannons": 2, **keys})
+        turret = TurretProcess(["-c", str(config)], cwd=folder)
+        self.addCleanup(turret.cleanup)
+        await hq.wait_for_status("ready", turret.uuid)
+        await hq.handshake(turret.uuid)
+        hq.publish("start", "open fire")
+        results = await hq.wait_for_results(6)
+        hq.publish("kill", None)
+        self.assertEqual(await turret.wait_exit(), 0, turret.output)
+        self.turret_output = turret.output
+        return results
+
+    async def test_tls_ca_and_certificate_error(self) -> None:
+        """
+        With ``tls_ca`` both clients reach the test CA's server (no error
+        results); without it, every result is an error that says the
+        certificate failed to verify, and why.
+        """
+        ca, cert = self.certificates()
+        port, _ = self.serve_tls(ServerTLS(cert))
+        url = f"https://127.0.0.1:{port}/echo"
+        ca_file = self.pem_file(ca.cert_pem, "ca.pem")
+        results = await self.run_turret(target_url=url, tls_ca=str(ca_file))
+        self.assertEqual({r["error"] for r in results}, {""})
+        results = await self.run_turret(target_url=url)
+        for result in results:
+            self.assertIn("certificate verify failed", result["error"])
+            self.assertIn("unable to get local issuer certificate", result["error"])
+
+    async def test_verify_false_warned(self) -> None:
+        """
+        ``tls_verify: false`` reaches a server nobody trusts, and the turret
+        warns about it once, at start.
+        """
+        _, cert = self.certificates()
+        port, _ = self.serve_tls(ServerTLS(cert))
+        results = await self.run_turret(target_url=f"https://127.0.0.1:{port}/echo", tls_verify=False)
+        self.assertEqual({r["error"] for r in results}, {""})
+        self.assertEqual(self.turret_output.count("are NOT checked"), 1, self.turret_output)

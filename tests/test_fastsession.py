@@ -312,3 +312,23 @@ class SessionHTTPSTests(SessionHTTPTests):
 
     def tls_context(self) -> Any:
         return ssl_context(TLSOptions(ca=self._ca))
+
+
+class PerCannonSessionTests(TestCase):
+    def test_one_session_per_transaction(self) -> None:
+        """
+        Each Transaction (cannon) gets its own FastSession, kept across
+        its transactions, and all of them share the run's one client.
+        """
+        import octtwisted
+        from octtwisted._http.shared import SharedHTTPClient
+
+        shared = SharedHTTPClient(reactor, 2)
+        self.addCleanup(shared.close)
+        one, two = octtwisted.Transaction({}, {}), octtwisted.Transaction({}, {})
+        one._octtwisted_http = two._octtwisted_http = shared
+        self.assertIsInstance(one.fast_http, FastSession)
+        self.assertIs(one.fast_http, one.fast_http)
+        self.assertIsNot(one.fast_http, two.fast_http)
+        self.assertIs(one.fast_http.client, two.fast_http.client)
+        self.assertIsNot(one.fast_http.cookies, two.fast_http.cookies)

@@ -84,7 +84,7 @@ class TLSServerMixin:
         """
         Write a trustme blob (or bytes) to a file of this test.
         """
-        folder = Path(self.mktemp())
+        folder = Path(self.mktemp()).absolute()
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / name
         path.write_bytes(blob if isinstance(blob, bytes) else blob.bytes())
