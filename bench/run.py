@@ -30,6 +30,11 @@ Scenarios (``--only`` names):
 ``http``      50 cannons GET a 3-byte file from nginx, one result per request:
               ours with ``fast_http`` and with treq; oct-turrets with a
               ``requests.Session`` per cannon; Locust FastHttpUser, HttpUser.
+``https``     the same over HTTPS (nginx with a self-signed certificate, TLS
+              1.3): ours with ``fast_http`` and with treq (both verifying
+              the certificate, ``tls_ca``); Locust FastHttpUser, HttpUser.
+              CPU microseconds per request of each client (turret or Locust
+              process), for http and https.
 ``empty``     empty transactions, 10 and 100 cannons: results/s at the HQ.
 ``density``   N cannons, each transaction waits 2 s, N = 1,000, 10,000,
               20,000 over a 10 s rampup: results/s against the N/2 per s
@@ -67,7 +72,7 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _BENCH_DIR] +
 import harness  # noqa: E402
 from harness import BENCH, SCENARIOS, WORK, log  # noqa: E402
 
-SCENARIO_NAMES = ("http", "empty", "density", "accuracy", "rampup")
+SCENARIO_NAMES = ("http", "https", "empty", "density", "accuracy", "rampup")
 
 
 # --------------------------------------------------------------------------
@@ -229,10 +234,10 @@ def rampup_accuracy(side: str, script: str, cannons: int, seconds: float) -> Cal
     return run
 
 
-def locust(locustfile: str, nginx: harness.Nginx, s: Settings) -> Callable[[Path], dict[str, Any]]:
+def locust(locustfile: str, nginx: harness.Nginx, s: Settings, tls: bool = False) -> Callable[[Path], dict[str, Any]]:
     def run(run_dir: Path) -> dict[str, Any]:
         return harness.run_locust(
-            locustfile=SCENARIOS / locustfile, users=50, host=nginx.url,
+            locustfile=SCENARIOS / locustfile, users=50, host=nginx.tls_url if tls else nginx.url,
             warmup=s.http_warmup, window=s.http_window, run_dir=run_dir,
         )
 
@@ -250,6 +255,16 @@ def variants_for(scenario: str, s: Settings, nginx: harness.Nginx | None) -> lis
             Variant("http/ours-treq", scenario, "ours", "ours, treq", turret("ours", "ours_treq_get.py", 50, 1, **http)),
             Variant("http/oct-turrets", scenario, "peer", "oct-turrets, requests.Session", turret("peer", "peer_requests_get.py", 50, 1, **http)),
             Variant("http/locust-http", scenario, "peer", "Locust HttpUser", locust("locust_http.py", nginx, s)),
+        ]
+    if scenario == "https":
+        assert nginx is not None
+        target = {"target_url": nginx.tls_url, "tls_ca": str(nginx.cert)}
+        https = dict(warmup=s.http_warmup, window=s.http_window, extra_config=target)
+        return [
+            Variant("https/ours-fast", scenario, "ours", "ours, fast_http", turret("ours", "ours_fast_get.py", 50, 1, **https)),
+            Variant("https/locust-fast", scenario, "peer", "Locust FastHttpUser", locust("locust_fast.py", nginx, s, tls=True)),
+            Variant("https/ours-treq", scenario, "ours", "ours, treq", turret("ours", "ours_treq_get.py", 50, 1, **https)),
+            Variant("https/locust-http", scenario, "peer", "Locust HttpUser", locust("locust_http_tls.py", nginx, s, tls=True)),
         ]
     if scenario == "empty":
         out = []
@@ -351,6 +366,13 @@ def summary_rows(variants: dict[str, Variant]) -> list[list[str]]:
     add("", "requests/s", get("http/ours-fast"), get("http/oct-turrets"), "rate")
     add("", "requests/s", get("http/ours-treq"), get("http/locust-http"), "rate")
     add("", "requests/s", get("http/ours-treq"), get("http/oct-turrets"), "rate")
+    add("HTTPS GET, 50 cannons", "requests/s", get("https/ours-fast"), get("https/locust-fast"), "rate",
+        target=">= 2.5x", check=at_least(2.5))
+    add("", "requests/s", get("https/ours-treq"), get("https/locust-http"), "rate")
+    for scheme in ("http", "https"):
+        add(f"CPU per request, {scheme.upper()} (lower is better)", "CPU us/request", get(f"{scheme}/ours-fast"),
+            get(f"{scheme}/locust-fast"), "cpu_us_per_request", 1)
+        add("", "CPU us/request", get(f"{scheme}/ours-treq"), get(f"{scheme}/locust-http"), "cpu_us_per_request", 1)
     add("Empty transaction, 10 cannons", "results/s", get("empty/ours-10"), get("empty/oct-turrets-10"), "rate",
         target=">= 1.2x", check=at_least(1.2))
     add("Empty transaction, 100 cannons", "results/s", get("empty/ours-100"), get("empty/oct-turrets-100"), "rate",
@@ -397,7 +419,8 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 DETAIL_METRICS = {
-    "http": [("rate", 0), ("error_rate", 1), ("whole_run_rate", 0)],
+    "http": [("rate", 0), ("error_rate", 1), ("whole_run_rate", 0), ("cpu_us_per_request", 1), ("process_cores", 2)],
+    "https": [("rate", 0), ("error_rate", 1), ("whole_run_rate", 0), ("cpu_us_per_request", 1), ("process_cores", 2)],
     "empty": [("rate", 0), ("error_rate", 1)],
     "density": [("rate", 0), ("pct_of_scheduled", 1), ("rss_mib", 1), ("rss_kib_per_cannon", 2), ("rss_growth_kib_per_cannon", 2)],
     "accuracy": [("p50_ms", 2), ("p99_ms", 2), ("max_ms", 1), ("tagged", 0), ("rate", 0)],
@@ -585,6 +608,15 @@ METHOD = """\
   `locust --headless -u 50 -r 50 -t Ns` in one process; its requests/s is the
   least-squares slope of the aggregated request count in `_stats_history.csv`
   over the rows after the warm-up.
+- HTTPS: the same nginx, same file, on a second port with TLS (TLSv1.2 and
+  1.3, a self-signed EC P-256 certificate made with `openssl req` at each
+  bench run, a shared session cache). Our turret verifies it (`tls_ca` is
+  the certificate); Locust FastHttpUser does not (`insecure = True`, its
+  default) and HttpUser is told not to (`verify = False`): with keep-alive
+  the check costs once per connection, not per request.
+- CPU per request: the user + system CPU time of the turret process (or the
+  Locust process) over the window, from /proc/PID/stat, divided by the
+  requests it made in that time. nginx's and the fake HQ's CPU are not in it.
 - Empty: transactions that do nothing; rampup 1 s.
 - Density: transactions wait 2 s (ours `deferLater`, oct-turrets
   `time.sleep`); rampup 10 s; the window starts 4 s after the rampup ends.
@@ -667,7 +699,7 @@ def main() -> int:
         load["busy"] = busy_others()
         if load["busy"]:
             log("other processes are using the CPU: " + "; ".join(load["busy"][:5]))
-        if "http" in scenarios:
+        if "http" in scenarios or "https" in scenarios:
             nginx = harness.Nginx()
             nginx.start()
         for scenario in scenarios:
