@@ -362,7 +362,7 @@ def summary_rows(variants: dict[str, Variant]) -> list[list[str]]:
         return lambda o, r: None if r is None else r >= x
 
     add("HTTP GET, 50 cannons", "requests/s", get("http/ours-fast"), get("http/locust-fast"), "rate",
-        target=">= 2.5x", check=at_least(2.5))
+        target=">= 3x", check=at_least(3.0))
     add("", "requests/s", get("http/ours-fast"), get("http/oct-turrets"), "rate")
     add("", "requests/s", get("http/ours-treq"), get("http/locust-http"), "rate")
     add("", "requests/s", get("http/ours-treq"), get("http/oct-turrets"), "rate")
