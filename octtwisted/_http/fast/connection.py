@@ -107,6 +107,10 @@ class _Connection(Protocol):
     response with httptools.
     """
 
+    #: The TCP transport (typed loosely: Twisted's ITransport stubs lack
+    #: the TCP methods used here).
+    transport: Any
+
     #: Writes request bytes once the connection can carry them (the
     #: transport's ``write`` for plain HTTP; set once the TLS handshake is
     #: done for HTTPS); ``None`` until then.
