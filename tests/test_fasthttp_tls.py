@@ -174,6 +174,27 @@ class FastHTTPSTests(TLSServerMixin, TestCase):
         self.assertLessEqual(tracking.accepted, 5)
         self.assertLessEqual(client.connections_opened, 5)
 
+    async def test_server_closes_idle_connection(self) -> None:
+        """
+        When the server closes a kept-alive TLS connection (close_notify,
+        then TCP), the next request goes out on a new connection and
+        succeeds; the old one is not reused.
+        """
+        ca, cert = self.certificates()
+        port, tracking = self.serve_tls(ServerTLS(cert))
+        client = self.trusting(ca, connections_per_host=1)
+        url = f"https://127.0.0.1:{port}/echo"
+        self.assertEqual((await client.get(url)).code, 200)
+        for p in list(tracking.protocols):
+            # twisted.web's channel is the TLS transport's producer: TLS
+            # shuts down (close_notify) only once it is unregistered.
+            p.transport.unregisterProducer()
+            p.transport.loseConnection()
+        await tracking.all_closed()
+        self.assertEqual((await client.get(url)).code, 200)
+        self.assertEqual(tracking.accepted, 2)
+        self.assertEqual(client.connections_opened, 2)
+
     async def test_plain_http_port_is_a_tls_error(self) -> None:
         """
         ``https://`` to a port that speaks plain HTTP fails with a one-line
