@@ -174,6 +174,30 @@ class FastHTTPSTests(TLSServerMixin, TestCase):
         self.assertLessEqual(tracking.accepted, 5)
         self.assertLessEqual(client.connections_opened, 5)
 
+    async def test_one_write_per_request(self) -> None:
+        """
+        On a kept-alive TLS connection, a request with headers and a body
+        goes out in exactly one TCP write (one TLS record).
+        """
+        ca, cert = self.certificates()
+        port, _ = self.serve_tls(ServerTLS(cert))
+        client = self.trusting(ca, connections_per_host=1)
+        url = f"https://127.0.0.1:{port}/echo"
+        self.assertEqual((await client.get(url)).code, 200)
+        (pool,) = client._pools.values()
+        (conn,) = pool.idle
+        writes: list[bytes] = []
+        real_write = conn.tcp_write
+
+        def counting(data: bytes) -> None:
+            writes.append(data)
+            real_write(data)
+
+        conn.tcp_write = counting
+        response = await client.post(url, b"x" * 2000, headers={"X-Test": "one", "X-Other": "two"})
+        self.assertEqual(response.body, b"POST " + b"x" * 2000)
+        self.assertEqual(len(writes), 1)
+
     async def test_server_closes_idle_connection(self) -> None:
         """
         When the server closes a kept-alive TLS connection (close_notify,
