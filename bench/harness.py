@@ -196,26 +196,57 @@ http {{
         root {dir}/www;
         index index.txt;
     }}
+    server {{
+        listen 127.0.0.1:{tls_port} ssl;
+        ssl_certificate {dir}/cert.pem;
+        ssl_certificate_key {dir}/key.pem;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_session_cache shared:SSL:1m;
+        root {dir}/www;
+        index index.txt;
+    }}
 }}
 """
+
+
+def self_signed_certificate(cert: Path, key: Path) -> None:
+    """
+    Write a self-signed certificate for 127.0.0.1 and localhost (EC P-256,
+    as most HTTPS sites use today) and its key, with the ``openssl`` tool.
+    """
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-days", "7", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )
 
 
 class Nginx:
     """
     Our own nginx: one worker, no access log, ``daemon off`` as our child,
-    on a free 127.0.0.1 port, serving a 3-byte file at ``/``.
+    on free 127.0.0.1 ports, serving a 3-byte file at ``/``: plain HTTP on
+    ``port``, HTTPS on ``tls_port`` with a self-signed certificate
+    (``cert``, which is also its own CA: ``tls_ca`` for our turret).
     """
 
     def __init__(self) -> None:
         self.binary = nginx_binary()
         self.dir = Path(tempfile.mkdtemp(prefix="oct-bench-nginx-"))
+        self.cert = self.dir / "cert.pem"
         self.port = 0
+        self.tls_port = 0
         self.process: subprocess.Popen | None = None
         self.version = ""
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/"
+
+    @property
+    def tls_url(self) -> str:
+        return f"https://127.0.0.1:{self.tls_port}/"
 
     def start(self) -> None:
         d = self.dir
@@ -225,11 +256,15 @@ class Nginx:
         (d / "www" / "index.txt").write_bytes(b"ok\n")
         os.chmod(d / "www", 0o755)
         os.chmod(d / "www" / "index.txt", 0o644)
+        self_signed_certificate(self.cert, d / "key.pem")
+        os.chmod(self.cert, 0o644)
+        os.chmod(d / "key.pem", 0o644)
         version = subprocess.run([self.binary, "-v"], capture_output=True, text=True)
         self.version = (version.stderr or version.stdout).strip().split("/")[-1]
         for attempt in range(5):
             self.port = free_port()
-            (d / "nginx.conf").write_text(NGINX_CONF.format(dir=d, port=self.port))
+            self.tls_port = free_port()
+            (d / "nginx.conf").write_text(NGINX_CONF.format(dir=d, port=self.port, tls_port=self.tls_port))
             self.process = spawn(
                 [self.binary, "-p", str(d), "-c", str(d / "nginx.conf"), "-e", str(d / "error.log")],
                 log_path=d / "stdout.log",
@@ -243,7 +278,13 @@ class Nginx:
                         body = response.read()
                     if body != b"ok\n":
                         raise SystemExit(f"nginx serves {body!r}, not the 3-byte file")
-                    log(f"nginx {self.version} (pid {self.process.pid}) serves {self.url}")
+                    import ssl
+
+                    trusting = ssl.create_default_context(cafile=str(self.cert))
+                    with urllib.request.urlopen(self.tls_url, timeout=1, context=trusting) as response:
+                        if response.read() != b"ok\n":
+                            raise SystemExit("nginx over TLS does not serve the 3-byte file")
+                    log(f"nginx {self.version} (pid {self.process.pid}) serves {self.url} and {self.tls_url}")
                     return
                 except OSError:
                     time.sleep(0.1)
@@ -322,6 +363,27 @@ def cpu_snapshot() -> tuple[float, int, int]:
         if fields:
             ours += int(fields[11]) + int(fields[12])
     return time.monotonic(), busy, ours
+
+
+def process_jiffies(pid: int) -> int | None:
+    """User + system CPU jiffies of one process (its threads included)."""
+    fields = _stat_fields(pid)
+    return int(fields[11]) + int(fields[12]) if fields else None
+
+
+def process_cpu(pid: int, before: tuple[float, int | None], after: tuple[float, int | None], rate: float | None) -> dict[str, float]:
+    """
+    The cores one process used between two ``(monotonic, jiffies)``
+    samples, and its CPU microseconds per request at ``rate`` per second.
+    """
+    if before[1] is None or after[1] is None:
+        return {}
+    hz = os.sysconf("SC_CLK_TCK")
+    cores = (after[1] - before[1]) / hz / max(after[0] - before[0], 1e-9)
+    out = {"process_cores": cores}
+    if rate:
+        out["cpu_us_per_request"] = cores / rate * 1e6
+    return out
 
 
 def other_cpu(before: tuple[float, int, int], after: tuple[float, int, int]) -> dict[str, float]:
@@ -472,6 +534,7 @@ def run_turret(
     sampler.start()
     seen: dict[str, float] = {}
     cpu: dict[str, tuple[float, int, int]] = {}
+    own: dict[str, tuple[float, int | None]] = {}
     result: dict[str, Any] | None = None
     died_at: float | None = None
     limit = time.monotonic() + 60 + 60 + warmup + window + 30
@@ -487,6 +550,7 @@ def run_turret(
             seen[name] = event.get("t", time.monotonic())
         if name in ("window_start", "window_end"):
             cpu[name] = cpu_snapshot()
+            own[name] = (time.monotonic(), process_jiffies(turret.pid))
         if name == "result":
             result = event
             break
@@ -528,6 +592,7 @@ def run_turret(
         result["crash_log"] = tail(run_dir / "turret.log")
     if "window_start" in cpu and "window_end" in cpu:
         result["cpu"] = other_cpu(cpu["window_start"], cpu["window_end"])
+        result.update(process_cpu(turret.pid, own["window_start"], own["window_end"], result.get("rate")))
     start = seen.get("window_start")
     end = seen.get("window_end")
     baseline = sampler.before(seen["running"]) if "running" in seen else None
@@ -565,10 +630,13 @@ def run_locust(*, locustfile: Path, users: int, host: str, warmup: float, window
     began = time.monotonic()
     process = spawn(argv, log_path=run_dir / "locust.log", cwd=str(run_dir))
     before = after = None
+    own_before = own_after = (0.0, None)
     if _wait_or_exit(process, began + warmup):
         before = cpu_snapshot()
+        own_before = (time.monotonic(), process_jiffies(process.pid))
         if _wait_or_exit(process, began + warmup + window - 0.5):
             after = cpu_snapshot()
+            own_after = (time.monotonic(), process_jiffies(process.pid))
     try:
         process.wait(duration + 30)
     except subprocess.TimeoutExpired:
@@ -598,6 +666,8 @@ def run_locust(*, locustfile: Path, users: int, host: str, warmup: float, window
     if "rate" not in result:
         result["ok"] = False
         result["why"] = "no stats history from Locust: " + tail(run_dir / "locust.log", 5)
+    else:
+        result.update(process_cpu(process.pid, own_before, own_after, result["rate"]))
     return result
 
 

@@ -35,6 +35,11 @@ Scenarios (``--only`` names):
 ``empty``     empty transactions, 10 and 100 cannons: results/s at the HQ;
               ours with an octtwisted.Transaction, and with the very
               ``BaseTransaction`` script oct-turrets runs (in threads).
+``https``     the same over HTTPS (nginx with a self-signed certificate, TLS
+              1.3): ours with ``fast_http`` and with treq (both verifying
+              the certificate, ``tls_ca``); Locust FastHttpUser, HttpUser.
+              CPU microseconds per request of each client (turret or Locust
+              process), for http and https.
 ``density``   N cannons, each transaction waits 2 s, N = 1,000, 10,000,
               20,000 over a 10 s rampup: results/s against the N/2 per s
               scheduled, and the turret's RSS. oct-turrets at 1,000 (and one
@@ -76,7 +81,7 @@ import harness  # noqa: E402
 import open_model  # noqa: E402
 from harness import BENCH, SCENARIOS, WORK, log  # noqa: E402
 
-SCENARIO_NAMES = ("http", "empty", "plain", "density", "accuracy", "rampup", "open")
+SCENARIO_NAMES = ("http", "https", "empty", "plain", "density", "accuracy", "rampup", "open")
 
 
 # --------------------------------------------------------------------------
@@ -257,10 +262,10 @@ def rampup_accuracy(side: str, script: str, cannons: int, seconds: float) -> Cal
     return run
 
 
-def locust(locustfile: str, nginx: harness.Nginx, s: Settings) -> Callable[[Path], dict[str, Any]]:
+def locust(locustfile: str, nginx: harness.Nginx, s: Settings, tls: bool = False) -> Callable[[Path], dict[str, Any]]:
     def run(run_dir: Path) -> dict[str, Any]:
         return harness.run_locust(
-            locustfile=SCENARIOS / locustfile, users=50, host=nginx.url,
+            locustfile=SCENARIOS / locustfile, users=50, host=nginx.tls_url if tls else nginx.url,
             warmup=s.http_warmup, window=s.http_window, run_dir=run_dir,
         )
 
@@ -281,6 +286,16 @@ def variants_for(scenario: str, s: Settings, nginx: harness.Nginx | None) -> lis
             Variant("http/ours-classic", scenario, "ours", "ours, same requests.Session script", turret("ours", "peer_requests_get.py", 50, 1, **http)),
             Variant("http/ours-classic-10", scenario, "ours", "ours, same script, 10 cannons", turret("ours", "peer_requests_get.py", 10, 1, **http)),
             Variant("http/oct-turrets-10", scenario, "peer", "oct-turrets, 10 cannons", turret("peer", "peer_requests_get.py", 10, 1, **http)),
+        ]
+    if scenario == "https":
+        assert nginx is not None
+        target = {"target_url": nginx.tls_url, "tls_ca": str(nginx.cert)}
+        https = dict(warmup=s.http_warmup, window=s.http_window, extra_config=target)
+        return [
+            Variant("https/ours-fast", scenario, "ours", "ours, fast_http", turret("ours", "ours_fast_get.py", 50, 1, **https)),
+            Variant("https/locust-fast", scenario, "peer", "Locust FastHttpUser", locust("locust_fast.py", nginx, s, tls=True)),
+            Variant("https/ours-treq", scenario, "ours", "ours, treq", turret("ours", "ours_treq_get.py", 50, 1, **https)),
+            Variant("https/locust-http", scenario, "peer", "Locust HttpUser", locust("locust_http_tls.py", nginx, s, tls=True)),
         ]
     if scenario == "empty":
         out = []
@@ -386,7 +401,7 @@ def summary_rows(variants: dict[str, Variant]) -> list[list[str]]:
         return lambda o, r: None if r is None else r >= x
 
     add("HTTP GET, 50 cannons", "requests/s", get("http/ours-fast"), get("http/locust-fast"), "rate",
-        target=">= 2.5x", check=at_least(2.5))
+        target=">= 3x", check=at_least(3.0))
     add("", "requests/s", get("http/ours-fast"), get("http/oct-turrets"), "rate")
     add("", "requests/s", get("http/ours-treq"), get("http/locust-http"), "rate")
     add("", "requests/s", get("http/ours-treq"), get("http/oct-turrets"), "rate")
@@ -401,6 +416,13 @@ def summary_rows(variants: dict[str, Variant]) -> list[list[str]]:
         target="20 +- 2 ms", check=lambda o, r: None if o is None else abs(o - 20) <= 2)
     add("Plain Deferred script, 10,000 x deferLater(2 s)", "results/s, % of 5,000/s scheduled", get("plain/ours-10000"), None,
         "pct_of_scheduled", 1, "%", target=">= 95%", check=lambda o, r: None if o is None else o >= 95)
+    add("HTTPS GET, 50 cannons", "requests/s", get("https/ours-fast"), get("https/locust-fast"), "rate",
+        target=">= 2.5x", check=at_least(2.5))
+    add("", "requests/s", get("https/ours-treq"), get("https/locust-http"), "rate")
+    for scheme in ("http", "https"):
+        add(f"CPU per request, {scheme.upper()} (lower is better)", "CPU us/request", get(f"{scheme}/ours-fast"),
+            get(f"{scheme}/locust-fast"), "cpu_us_per_request", 1)
+        add("", "CPU us/request", get(f"{scheme}/ours-treq"), get(f"{scheme}/locust-http"), "cpu_us_per_request", 1)
     add("Empty transaction, 10 cannons", "results/s", get("empty/ours-10"), get("empty/oct-turrets-10"), "rate",
         target=">= 1.2x", check=at_least(1.2))
     add("Empty transaction, 100 cannons", "results/s", get("empty/ours-100"), get("empty/oct-turrets-100"), "rate",
@@ -448,7 +470,8 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 DETAIL_METRICS = {
-    "http": [("rate", 0), ("error_rate", 1), ("whole_run_rate", 0)],
+    "http": [("rate", 0), ("error_rate", 1), ("whole_run_rate", 0), ("cpu_us_per_request", 1), ("process_cores", 2)],
+    "https": [("rate", 0), ("error_rate", 1), ("whole_run_rate", 0), ("cpu_us_per_request", 1), ("process_cores", 2)],
     "empty": [("rate", 0), ("error_rate", 1)],
     "plain": [("rate", 0), ("pct_of_scheduled", 1), ("median_ms", 2), ("p99_ms", 2), ("tagged", 0), ("error_rate", 1)],
     "density": [("rate", 0), ("pct_of_scheduled", 1), ("rss_mib", 1), ("rss_kib_per_cannon", 2), ("rss_growth_kib_per_cannon", 2)],
@@ -640,6 +663,15 @@ METHOD = """\
   `locust --headless -u 50 -r 50 -t Ns` in one process; its requests/s is the
   least-squares slope of the aggregated request count in `_stats_history.csv`
   over the rows after the warm-up.
+- HTTPS: the same nginx, same file, on a second port with TLS (TLSv1.2 and
+  1.3, a self-signed EC P-256 certificate made with `openssl req` at each
+  bench run, a shared session cache). Our turret verifies it (`tls_ca` is
+  the certificate); Locust FastHttpUser does not (`insecure = True`, its
+  default) and HttpUser is told not to (`verify = False`): with keep-alive
+  the check costs once per connection, not per request.
+- CPU per request: the user + system CPU time of the turret process (or the
+  Locust process) over the window, from /proc/PID/stat, divided by the
+  requests it made in that time. nginx's and the fake HQ's CPU are not in it.
 - Empty: transactions that do nothing; rampup 1 s.
 - Density: transactions wait 2 s (ours `deferLater`, oct-turrets
   `time.sleep`); rampup 10 s; the window starts 4 s after the rampup ends.
@@ -722,7 +754,7 @@ def main() -> int:
         load["busy"] = busy_others()
         if load["busy"]:
             log("other processes are using the CPU: " + "; ".join(load["busy"][:5]))
-        if "http" in scenarios:
+        if "http" in scenarios or "https" in scenarios:
             nginx = harness.Nginx()
             nginx.start()
         for scenario in scenarios:

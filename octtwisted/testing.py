@@ -8,6 +8,8 @@ Test doubles for code that talks to an OCT HQ, shipped with the turret.
   substring test for ``status``).
 - :class:`FakeOrderSource` and :class:`RecordingSink`: in-memory stand-ins
   for the ZeroMQ link, for unit tests of the turret core.
+- :class:`StubFastHTTP`: ``self.fast_http`` answered by a ``twisted.web``
+  resource in memory, to unit-test a script's own logic with no server.
 
 The test suite checks that the in-memory fakes and the real sockets record
 the same messages for the same run.
@@ -20,6 +22,7 @@ __all__ = [
     "FakeOrderSource",
     "InMemoryTurret",
     "RecordingSink",
+    "StubFastHTTP",
     "make_turret",
 ]
 
@@ -39,6 +42,7 @@ from octtwisted._hq.wire import (
     encode_status,
     is_status_frame,
 )
+from octtwisted._http.stub import StubFastHTTP
 
 
 @attrs.define

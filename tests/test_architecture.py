@@ -26,20 +26,27 @@ DOCS = Path(__file__).resolve().parent.parent / "docs"
 PUBLIC = {
     "octtwisted": ["CustomTimer", "Transaction", "timed"],
     "octtwisted.fasthttp": [
+        "CertificateError",
         "ClientClosed",
         "ConnectError",
         "ConnectionLost",
+        "Cookie",
+        "CookieJar",
         "FastHTTPClient",
         "FastResponse",
+        "FastSession",
         "HTTPError",
         "ProtocolError",
         "ResponseTimeout",
+        "TLSError",
+        "TooManyRedirects",
     ],
     "octtwisted.testing": [
         "FakeHQ",
         "FakeOrderSource",
         "InMemoryTurret",
         "RecordingSink",
+        "StubFastHTTP",
         "make_turret",
     ],
 }

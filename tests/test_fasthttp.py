@@ -445,14 +445,15 @@ class FastHTTPClientTests(TestCase):
         self.assertEqual(client.connections_opened, 1)
         await tracking.all_closed()
 
-    async def test_https_rejected(self) -> None:
+    async def test_other_schemes_rejected(self) -> None:
         """
-        An https:// URL fails at once, pointing at treq for TLS.
+        A URL that is neither http:// nor https:// fails at once, naming
+        the URL, and opens nothing.
         """
         client = self.client()
-        failure = self.failureResultOf(client.get("https://127.0.0.1/"), HTTPError)
-        self.assertIn("treq", str(failure.value))
-        self.assertIn("https://127.0.0.1/", str(failure.value))
+        failure = self.failureResultOf(client.get("ftp://127.0.0.1/"), HTTPError)
+        self.assertIn("http:// and https://", str(failure.value))
+        self.assertIn("ftp://127.0.0.1/", str(failure.value))
         self.assertEqual(client.connections_opened, 0)
 
     async def test_close(self) -> None:

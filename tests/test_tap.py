@@ -92,6 +92,12 @@ class OptionsTests(SynchronousTestCase):
         self.assertFails("missing required key 'hq_rc'", "-c", str(write_config(self.folder(), hq_rc=None)))
         self.assertFails("cannot read config file", "-c", "/nonexistent/config.json")
 
+    def test_bad_tls_config(self) -> None:
+        """
+        A bad tls_* value is a config problem too: one line, exit status 2.
+        """
+        self.assertFails("'tls_ca': no such file", "-c", str(write_config(self.folder(), tls_ca="nowhere.pem")))
+
     def test_bad_scripts(self) -> None:
         """
         A script that fails to import, or has no Transaction class, is one

@@ -85,7 +85,7 @@ class Run:
         self._config = config
         self._sink = sink
         self._gc = gc
-        self._http = SharedHTTPClient(clocks.reactor, config.cannons)
+        self._http = SharedHTTPClient(clocks.reactor, config.cannons, config.tls)
         self.account = RunAccount(clocks, sink)
         #: the run's cannons, in the order they came in
         self.cannons: list[FiringCannon] = []

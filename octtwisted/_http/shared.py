@@ -5,8 +5,14 @@ The HTTP clients the turret offers to non-blocking scripts.
   ``HTTPConnectionPool`` whose ``maxPersistentPerHost`` is the number of
   cannons, so every cannon keeps its own keep-alive connection.
 - ``self.fast_http``: one :class:`~octtwisted._http.fast.FastHTTPClient` per
-  run (plain HTTP/1.1 keep-alive with a C parser, about ten times cheaper
-  per request than treq), with as many connections per host as cannons.
+  run (HTTP/1.1 keep-alive with a C parser, about ten times cheaper per
+  request than treq), with as many connections per host as cannons; each
+  cannon sees it through its own :class:`~octtwisted._http.fast.FastSession`
+  (its own cookies).
+
+Both take their TLS settings from the same
+:class:`~octtwisted._core.config.TLSOptions` (the ``tls_*`` config keys),
+made into one TLS context (or policy) per run (:mod:`octtwisted._http.tls`).
 
 Each is made on first use, and its connections are closed when the run
 stops.
@@ -19,6 +25,8 @@ from typing import Any
 from twisted.internet import defer
 from twisted.internet.defer import Deferred
 
+from octtwisted._core.config import TLSOptions
+
 
 class SharedHTTPClient:
     """
@@ -26,11 +34,13 @@ class SharedHTTPClient:
 
     :param reactor: the reactor the connections use.
     :param connections_per_host: kept-alive connections per host.
+    :param tls: how both clients treat ``https://`` servers.
     """
 
-    def __init__(self, reactor: Any, connections_per_host: int) -> None:
+    def __init__(self, reactor: Any, connections_per_host: int, tls: TLSOptions = TLSOptions()) -> None:
         self._reactor = reactor
         self._per_host = connections_per_host
+        self._tls = tls
         self._pool: Any = None
         self._client: Any = None
         self._fast: Any = None
@@ -49,7 +59,10 @@ class SharedHTTPClient:
             pool.maxPersistentPerHost = self._per_host
             pool.retryAutomatically = False
             self._pool = pool
-            self._client = HTTPClient(Agent(self._reactor, pool=pool))
+            from octtwisted._http.tls import TLSPolicy
+
+            agent = Agent(self._reactor, contextFactory=TLSPolicy(self._tls), pool=pool)
+            self._client = HTTPClient(agent)
         return self._client
 
     @property
@@ -60,9 +73,21 @@ class SharedHTTPClient:
         """
         if self._fast is None:
             from octtwisted._http.fast import FastHTTPClient
+            from octtwisted._http.tls import ssl_context
 
-            self._fast = FastHTTPClient(self._reactor, connections_per_host=self._per_host)
+            self._fast = FastHTTPClient(
+                self._reactor, connections_per_host=self._per_host, tls_context=ssl_context(self._tls)
+            )
         return self._fast
+
+    def fast_session(self) -> Any:
+        """
+        A new :class:`~octtwisted._http.fast.FastSession` over :attr:`fast`
+        (one per cannon: its own cookies).
+        """
+        from octtwisted._http.fast import FastSession
+
+        return FastSession(self.fast)
 
     def close(self) -> Deferred[None]:
         """

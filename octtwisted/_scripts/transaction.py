@@ -18,7 +18,10 @@ class RunClients(Protocol):
 
     @property
     def fast(self) -> Any:
-        """The fast client of ``self.fast_http``."""
+        """The run's shared fast client."""
+
+    def fast_session(self) -> Any:
+        """A new fast HTTP session (one per cannon: ``self.fast_http``)."""
 
 
 def attach_clients(transaction: object, clients: RunClients) -> None:
@@ -71,6 +74,9 @@ class Transaction:
 
     #: The run's HTTP clients (see ``http``), set by :func:`attach_clients`.
     _octtwisted_http: RunClients | None = None
+    #: This cannon's fast HTTP session, made on first use (or set by
+    #: ``octtwisted.testing.StubFastHTTP.attach``).
+    _octtwisted_fast_session: Any = None
 
     @property
     def http(self) -> Any:
@@ -87,16 +93,22 @@ class Transaction:
     @property
     def fast_http(self) -> Any:
         """
-        The run's shared :class:`~octtwisted._http.fast.FastHTTPClient`: plain
-        HTTP/1.1 keep-alive, about ten times cheaper per request than treq.
-        ``await self.fast_http.get(url)`` gives a response whose whole body
-        is already read (``.code``, ``.body``, ``.header(name)``); its
-        timeout covers the body.
+        This cannon's :class:`~octtwisted._http.fast.FastSession` over the
+        run's shared :class:`~octtwisted._http.fast.FastHTTPClient`: HTTP/1.1
+        and HTTPS keep-alive, about ten times cheaper per request than
+        treq, with this cannon's own cookies, redirects followed and
+        gzip/deflate decoded. ``await self.fast_http.get(url)`` gives a
+        response whose whole body is already read (``.code``, ``.body``,
+        ``.text()``, ``.json()``, ``.header(name)``); its timeout covers the
+        body.
         """
         _reactor_only("fast_http")
-        if self._octtwisted_http is None:
-            raise RuntimeError("self.fast_http is only available while the turret fires")
-        return self._octtwisted_http.fast
+        session = self._octtwisted_fast_session
+        if session is None:
+            if self._octtwisted_http is None:
+                raise RuntimeError("self.fast_http is only available while the turret fires")
+            session = self._octtwisted_fast_session = self._octtwisted_http.fast_session()
+        return session
 
     def setup(self) -> Any:
         pass

@@ -1,0 +1,138 @@
+"""
+The errors :class:`~octtwisted._http.fast.client.FastHTTPClient` reports.
+
+Each one's ``str()`` is a single line that says what happened; the turret
+puts it in the error result of the transaction that raised it.
+"""
+
+from __future__ import annotations
+
+from twisted.internet import error
+from twisted.python.failure import Failure
+
+
+class HTTPError(Exception):
+    """
+    Base of every error :class:`FastHTTPClient` reports; ``str()`` of one is
+    a single line that says what happened.
+    """
+
+
+class ConnectError(HTTPError):
+    """
+    No connection could be made, e.g. ``connection refused: 127.0.0.1:8080``.
+
+    :ivar address: ``host:port``.
+    :ivar reason: what went wrong, e.g. ``connection refused``.
+    """
+
+    def __init__(self, address: str, reason: str) -> None:
+        super().__init__(f"{reason}: {address}")
+        self.address = address
+        self.reason = reason
+
+
+class ConnectionLost(HTTPError):
+    """
+    The connection ended before the whole response had been read.
+
+    :ivar address: ``host:port``.
+    """
+
+    def __init__(self, address: str) -> None:
+        super().__init__(f"connection closed by {address} before the response was complete")
+        self.address = address
+
+
+class ResponseTimeout(HTTPError):
+    """
+    The whole response (status line, headers and body) had not arrived
+    within the timeout, e.g. ``timeout after 2s``.
+
+    :ivar timeout: the timeout in seconds.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__(f"timeout after {timeout:g}s")
+        self.timeout = timeout
+
+
+class ProtocolError(HTTPError):
+    """
+    The server sent bytes that are not a valid HTTP/1.x response.
+
+    :ivar address: ``host:port``.
+    :ivar detail: the parser's complaint.
+    """
+
+    def __init__(self, address: str, detail: str) -> None:
+        super().__init__(f"invalid HTTP response from {address}: {detail}")
+        self.address = address
+        self.detail = detail
+
+
+class ClientClosed(HTTPError):
+    """
+    The request was still queued or in flight when
+    :meth:`FastHTTPClient.close` was called, or was made after it.
+    """
+
+
+class TLSError(HTTPError):
+    """
+    The TLS layer failed: the handshake was refused or broke, or the
+    server sent a TLS alert, e.g. ``TLS error with 127.0.0.1:8443: tlsv13
+    alert certificate required``.
+
+    :ivar address: ``host:port``.
+    :ivar reason: OpenSSL's reason, in its words.
+    """
+
+    def __init__(self, address: str, reason: str, hint: str = "") -> None:
+        text = f"TLS error with {address}: {reason}"
+        super().__init__(text + (f" ({hint})" if hint else ""))
+        self.address = address
+        self.reason = reason
+
+
+class CertificateError(TLSError):
+    """
+    The server's certificate did not verify, e.g. ``certificate verify
+    failed for 127.0.0.1:8443: self-signed certificate``.
+
+    :ivar address: ``host:port``.
+    :ivar reason: why, as OpenSSL (or the hostname check) says it.
+    """
+
+    def __init__(self, address: str, reason: str) -> None:
+        HTTPError.__init__(
+            self,
+            f"certificate verify failed for {address}: {reason} "
+            "(see tls_ca and tls_verify in the turret config)",
+        )
+        self.address = address
+        self.reason = reason
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _connect_reason(failure: Failure, connect_timeout: float) -> str:
+    """
+    A short description of why a connection attempt failed.
+    """
+    exc = failure.value
+    if isinstance(exc, error.ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, error.TimeoutError):
+        return f"connect timeout after {connect_timeout:g}s"
+    if isinstance(exc, error.TCPTimedOutError):
+        return "connection timed out"
+    if isinstance(exc, error.DNSLookupError):
+        return "DNS lookup failed"
+    if isinstance(exc, error.NoRouteError):
+        return "no route to host"
+    return _one_line(f"cannot connect ({failure.getErrorMessage()})")
+
+
