@@ -63,7 +63,7 @@ class LoadConfigTests(SynchronousTestCase):
         self.assertProblem("'rampup' must be a number >= 0, got '3'", rampup="3")
         self.assertProblem("'hq_publisher' must be an integer from 1 to 65535, got 70000", hq_publisher=70000)
         self.assertProblem("'hq_rc' must be an integer from 1 to 65535, got 0", hq_rc=0)
-        self.assertProblem("'hq_address' must be a non-empty string, got ''", hq_address="")
+        self.assertProblem("'hq_address' must be a host name, an IPv4 address or an IPv6 address", hq_address="")
         self.assertProblem("'name' must be a non-empty string, got 3", name=3)
         self.assertProblem("'stop_timeout' must be a number > 0, got 0", stop_timeout=0)
         self.assertProblem("'transaction_timeout' must be a number > 0 or null", transaction_timeout=-2)
@@ -113,3 +113,73 @@ class LoadConfigTests(SynchronousTestCase):
         path = write_config(self.folder, hq_address=None, hq_publisher=None, hq_rc=None)
         config = load_config(path, standalone=True)
         self.assertIsNone(config.hq_address)
+
+    def test_hq_addresses(self) -> None:
+        """
+        ``hq_address`` is a host name or an IP address alone: what ZeroMQ
+        would refuse at connect (a scheme, a port, spaces, junk) is a config
+        error, and an IPv6 address goes in brackets in the ZeroMQ addresses.
+        """
+        for bad in ("tcp://1.2.3.4", "127.0.0.1 ", " 127.0.0.1", "1.2.3.4:5000", "host name",
+                    "a/b", "[::1", "::1]", "999.1.1.1", "a..b", "-a", "h\n", "x" * 300, 5):
+            self.assertProblem("'hq_address' must be a host name", hq_address=bad)
+        for good, zmq_host, ipv6 in [
+            ("127.0.0.1", "127.0.0.1", False),
+            ("hq.example.com", "hq.example.com", False),
+            ("my_hq", "my_hq", False),
+            ("::1", "[::1]", True),
+            ("[::1]", "[::1]", True),
+            ("fd00::2", "[fd00::2]", True),
+        ]:
+            config = load_config(write_config(self.folder, hq_address=good))
+            self.assertEqual(config.order_address, f"tcp://{zmq_host}:5000")
+            self.assertEqual(config.result_address, f"tcp://{zmq_host}:5001")
+            self.assertEqual(config.hq_ipv6, ipv6)
+
+    def test_huge_numbers(self) -> None:
+        """
+        Integers with hundreds of digits, in number and integer keys, are a
+        one-line config error that names the key and says how many digits,
+        never an OverflowError; so is one past the int64 range.
+        """
+        huge = 10**400
+        for key in ("rampup", "stop_timeout", "pacing", "linger", "heartbeat_interval",
+                    "progress_interval", "hq_lost_timeout", "hq_silence_timeout", "transaction_timeout"):
+            for value in (huge, -huge):
+                message = self.assertProblem(f"{key!r} must be", **{key: value})
+                self.assertIn("an integer of 401 digits", message)
+        for key in ("cannons", "max_pending_results", "hq_publisher", "hq_rc"):
+            message = self.assertProblem(f"{key!r} must be an integer", **{key: huge})
+            self.assertLess(len(message), 300)
+        self.assertProblem("'cannons' must be an integer >= 1", cannons=2**63)
+        self.assertEqual(load_config(write_config(self.folder, max_pending_results=2**63 - 1)).max_pending_results, 2**63 - 1)
+
+    def test_json_past_limits(self) -> None:
+        """
+        A config file with a 5,000-digit integer (past Python's conversion
+        limit) or JSON nested 100,000 deep gives one line, not a ValueError
+        or RecursionError.
+        """
+        self.folder.mkdir()
+        for name, text, fragment in [
+            ("digits.json", '{"cannons": ' + "9" * 5000 + "}", "cannot be read"),
+            ("deep.json", '{"name": ' + "[" * 100_000, "nested too deeply"),
+        ]:
+            path = self.folder / name
+            path.write_text(text)
+            with self.assertRaises(ConfigError) as caught:
+                load_config(path)
+            self.assertIn(fragment, str(caught.exception))
+            self.assertNotIn("\n", str(caught.exception))
+            self.assertLess(len(str(caught.exception)), 400)
+
+    def test_hq_silence_timeout(self) -> None:
+        """
+        ``hq_silence_timeout`` defaults to 20 s, may be 0 (off), and must be
+        a number from 0 to 3600.
+        """
+        self.assertEqual(load_config(write_config(self.folder)).hq_silence_timeout, 20.0)
+        self.assertEqual(load_config(write_config(self.folder, hq_silence_timeout=0)).hq_silence_timeout, 0.0)
+        self.assertEqual(load_config(write_config(self.folder, hq_silence_timeout=1.5)).hq_silence_timeout, 1.5)
+        for bad in (-1, 3601, "5", True):
+            self.assertProblem("'hq_silence_timeout' must be a number from 0 to 3600", hq_silence_timeout=bad)
