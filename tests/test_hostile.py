@@ -132,3 +132,28 @@ class HostileConfigTests(TestCase):
             self.assertEqual(await turret.wait_exit(), 0, turret.output[-3000:])
             self.assertIn("tcp://[::1]:", turret.output)
 
+
+class HostilePackageTests(TestCase):
+    timeout = 60
+
+    async def test_huge_pax_header_refused(self) -> None:
+        """
+        A small ``.tar.gz`` whose pax header claims 400 MB is refused at
+        start with one line, quickly and without reading the header.
+        """
+        from tests.test_package import huge_header_archive
+
+        folder = Path(self.mktemp()).absolute()
+        folder.mkdir()
+        archive = folder / "bomb.tar.gz"
+        huge_header_archive(archive, b"x", 400 * 1024 * 1024)
+        started = reactor.seconds()
+        turret = TurretProcess(["--tar", str(archive)], cwd=folder)
+        self.addCleanup(turret.cleanup)
+        self.assertEqual(await turret.wait_exit(30), 2, turret.output)
+        self.assertLess(reactor.seconds() - started, 20)
+        lines = turret.output.strip().splitlines()
+        self.assertEqual(len(lines), 1, turret.output)
+        self.assertIn("extended header", lines[0])
+        self.assertNotIn("Traceback", turret.output)
+
