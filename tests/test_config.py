@@ -8,9 +8,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
-from octtwisted._core.config import ConfigError, load_config
+from octtwisted._core.config import ConfigError, load_config, parse_config
 from tests.helpers import write_config
 
 
@@ -183,3 +185,32 @@ class LoadConfigTests(SynchronousTestCase):
         self.assertEqual(load_config(write_config(self.folder, hq_silence_timeout=1.5)).hq_silence_timeout, 1.5)
         for bad in (-1, 3601, "5", True):
             self.assertProblem("'hq_silence_timeout' must be a number from 0 to 3600", hq_silence_timeout=bad)
+
+
+_KEYS = ["name", "cannons", "rampup", "script", "hq_address", "hq_publisher", "hq_rc", "canons",
+         "stop_timeout", "transaction_timeout", "pacing", "heartbeat_interval", "linger",
+         "max_pending_results", "progress_interval", "hq_lost_timeout", "hq_silence_timeout", "blocking"]
+_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(10**500), 10**500) | st.floats() | st.text(max_size=30)
+    | st.sampled_from(["tcp://1.2.3.4", "127.0.0.1 ", "::1", "[::1]", "1.2.3.4:5", "\x00"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+    max_leaves=5,
+)
+
+
+class FuzzConfigTests(SynchronousTestCase):
+    @settings(max_examples=300, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(st.dictionaries(st.sampled_from(_KEYS), _VALUES, max_size=4))
+    def test_any_values(self, keys: dict[str, object]) -> None:
+        """
+        Any JSON values (huge integers, NaN, junk addresses, nesting) in any
+        of the keys give a config or a one-line ConfigError, nothing else.
+        """
+        here = Path(__file__).absolute()
+        raw = {"name": "t", "cannons": 1, "rampup": 0, "script": here.name,
+               "hq_address": "127.0.0.1", "hq_publisher": 5000, "hq_rc": 5001, **keys}
+        try:
+            parse_config(raw, here)
+        except ConfigError as e:
+            self.assertNotIn("\n", str(e))
+            self.assertLess(len(str(e)), 1000)
