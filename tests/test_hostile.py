@@ -11,7 +11,7 @@ from typing import Any
 
 from twisted.internet import reactor
 from twisted.internet.task import deferLater
-from twisted.trial.unittest import TestCase
+from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from octtwisted.testing import FakeHQ
 from tests.helpers import TurretProcess, write_config
@@ -48,6 +48,31 @@ class HostileOrderTests(TestCase):
         warnings = turret.output.count("ignored a bad order")
         self.assertTrue(1 <= warnings <= 10, f"{warnings} warnings for 50 bad frames")
         self.assertIn("nested too deeply", turret.output)
+
+
+class AddressCheckTests(SynchronousTestCase):
+    def test_zeromq_asked_at_start(self) -> None:
+        """
+        The start-up check asks ZeroMQ itself about both HQ addresses: one
+        it refuses (here made past the config's own checks) is a one-line
+        ConfigError naming the key, the address and ZeroMQ's reason; good
+        ones, IPv6 included, pass.
+        """
+        import attrs
+
+        from octtwisted._core.config import ConfigError, load_config
+        from octtwisted._edge.options import _check_addresses
+
+        folder = Path(self.mktemp()).absolute()
+        config = load_config(write_config(folder))
+        _check_addresses(config)
+        _check_addresses(attrs.evolve(config, hq_address="::1"))
+        with self.assertRaises(ConfigError) as caught:
+            _check_addresses(attrs.evolve(config, hq_address="bad host"))
+        message = str(caught.exception)
+        self.assertIn("key 'hq_address': ZeroMQ refuses the address 'tcp://bad host:5000'", message)
+        self.assertIn("Invalid argument", message)
+        self.assertNotIn("\n", message)
 
 
 class HostileConfigTests(TestCase):
