@@ -155,3 +155,46 @@ class DeadHQTests(TestCase):
         hq.publish("kill", None)
         self.assertEqual(await turret.wait_exit(), 0, turret.output[-3000:])
         self.assertNotIn("Traceback", turret.output)
+
+    async def stall(self, receive_hwm: int) -> TurretProcess:
+        """
+        A turret with ``hq_silence_timeout: 1`` whose HQ stops reading for
+        5 s mid-run, then reads again; killed once it has caught up.
+        """
+        hq = FakeHQ(receive_hwm=receive_hwm)
+        hq.start()
+        self.addCleanup(hq.stop)
+        self.hq = hq
+        folder = Path(self.mktemp()).absolute()
+        config = write_config(
+            folder,
+            script="deferred_sleep.py",
+            **hq.turret_config(cannons=20, max_pending_results=3000, hq_silence_timeout=1, hq_lost_timeout=0),
+        )
+        turret = TurretProcess(["-c", str(config)], cwd=folder)
+        self.addCleanup(turret.cleanup)
+        await hq.wait_for_status("ready", turret.uuid)
+        await hq.handshake(turret.uuid)
+        hq.publish("start", "open fire")
+        await hq.wait_for_results(500)
+        hq.pause_results()
+        await deferLater(reactor, 5, lambda: None)  # the scenario: a 5 s stall
+        hq.resume_results()
+        count = len(hq.results)
+        await hq.wait_for_results(count + 1000, timeout=30)
+        hq.publish("kill", None)
+        self.assertEqual(await turret.wait_exit(), 0, turret.output[-3000:])
+        return turret
+
+    async def test_busy_hq_is_not_dead(self) -> None:
+        """
+        An HQ whose code stops reading for 5 s (its ZeroMQ, with the real
+        HQ's unlimited receive queue, still takes the data and answers the
+        pings), with ``hq_silence_timeout: 1``: no connection is dropped,
+        and every result the turret made arrives.
+        """
+        turret = await self.stall(receive_hwm=0)
+        made = int(turret.output.split("turret killed: ")[1].split(" results")[0])
+        await self.hq.wait_for_results(made, timeout=10)
+        self.assertEqual(len(self.hq.results), made)
+        self.assertNotIn("lost its connection", turret.output)
