@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import attrs
 import zmq
 from twisted.application.service import Service
 from twisted.internet import defer, threads
@@ -33,7 +34,7 @@ from octtwisted._core.interfaces import OrderHandler
 from octtwisted._core.messages import ABORTED, KILLED, Result, StatusReport
 from octtwisted._hq.orders import OrderReader
 from octtwisted._hq.queue import ResultQueue
-from octtwisted._hq.sockopts import SocketOptions
+from octtwisted._hq.sockopts import SEND_HWM, SocketOptions  # SEND_HWM: where it was
 from octtwisted._hq.wire import encode_result, encode_status
 
 
@@ -90,6 +91,8 @@ class HQLink(Service):
     :param linger: seconds ZeroMQ may take to send what is queued when the
         sockets close.
     :param options: the sockets' options (IPv6, heartbeats, send queue).
+    :param send_hwm: the results socket's send high-water mark, in place
+        of ``options.send_hwm`` (default :data:`SEND_HWM`).
     """
 
     log = logs.logger(logs.HQ_LINK)
@@ -103,13 +106,14 @@ class HQLink(Service):
         reactor: Any,
         linger: float,
         options: SocketOptions = SocketOptions(),
+        send_hwm: int | None = None,
     ) -> None:
         self._order_address = order_address
         self._result_address = result_address
         self._uuid = uuid
         self._reactor = reactor
         self._linger = linger
-        self._options = options
+        self._options = options if send_hwm is None else attrs.evolve(options, send_hwm=send_hwm)
         self._reader = OrderReader(reactor, uuid)
         self._factory: ZmqFactory | None = None
         self._orders: _OrderSocket | None = None
