@@ -154,6 +154,10 @@ class LoadConfigTests(SynchronousTestCase):
             message = self.assertProblem(f"{key!r} must be an integer", **{key: huge})
             self.assertLess(len(message), 300)
         self.assertProblem("'cannons' must be an integer >= 1", cannons=2**63)
+        # ZeroMQ takes the linger in milliseconds, as a C int.
+        self.assertProblem("'linger' must be a number from 0 to 86400, got 1e+300", linger=1e300)
+        self.assertProblem("'linger' must be a number from 0 to 86400, got an integer of 301 digits", linger=10**300)
+        self.assertEqual(load_config(write_config(self.folder, linger=86400)).linger, 86400.0)
         self.assertEqual(load_config(write_config(self.folder, max_pending_results=2**63 - 1)).max_pending_results, 2**63 - 1)
 
     def test_json_past_limits(self) -> None:

@@ -34,6 +34,9 @@ DEFAULT_HQ_SILENCE_TIMEOUT = 20.0
 #: 6553.5 s).
 MAX_HQ_SILENCE_TIMEOUT = 3600.0
 
+#: The longest ``linger``, in seconds (a day).
+MAX_LINGER = 86_400.0
+
 #: The largest integer a config key may hold (a C ``int64``): a value past
 #: it is refused at start instead of overflowing somewhere later.
 MAX_INTEGER = 2**63 - 1
@@ -310,7 +313,12 @@ def parse_config(
         heartbeat_interval=check.number(
             "heartbeat_interval", 0, strict=True, default=DEFAULT_HEARTBEAT_INTERVAL
         ),
-        linger=check.number("linger", 0, default=DEFAULT_LINGER),
+        linger=float(check.get(  # ZeroMQ takes it in milliseconds, as a C int
+            "linger",
+            lambda v: _is_number(v) and 0 <= v <= MAX_LINGER,
+            f"a number from 0 to {MAX_LINGER:g}",
+            default=DEFAULT_LINGER,
+        )),
         max_pending_results=check.integer(
             "max_pending_results", 1, default=DEFAULT_MAX_PENDING_RESULTS
         ),
