@@ -142,6 +142,7 @@ class FakeHQ(_Recorder):
 
     def __init__(self, host: str = "127.0.0.1", receive_hwm: int = 0) -> None:
         """
+        :param host: the address to bind on; an IPv6 one (``"::1"``) too.
         :param receive_hwm: the PULL socket's high-water mark; 0 (no limit)
             is what the real HQ uses. A finite one lets a paused HQ push
             back on the turret (see :meth:`pause_results`).
@@ -169,7 +170,7 @@ class FakeHQ(_Recorder):
 
         self._factory = ZmqFactory()
         self._factory.lingerPeriod = 0
-        self._pub = ZmqPubConnection(self._factory, self._endpoint(publisher_port))
+        self._pub = self._bind(ZmqPubConnection(self._factory), publisher_port)
         self._pull = self._make_pull(rc_port)
         self.publisher_port = bound_port(self._pub)
         self.rc_port = bound_port(self._pull)
@@ -177,8 +178,16 @@ class FakeHQ(_Recorder):
     def _endpoint(self, port: int) -> Any:
         from txzmq import ZmqEndpoint, ZmqEndpointType
 
-        where = f"tcp://{self.host}:{port}" if port else f"tcp://{self.host}:*"
+        host = f"[{self.host}]" if ":" in self.host else self.host  # IPv6
+        where = f"tcp://{host}:{port}" if port else f"tcp://{host}:*"
         return ZmqEndpoint(ZmqEndpointType.bind, where)
+
+    def _bind(self, connection: Any, port: int) -> Any:
+        import zmq
+
+        connection.socket.set(zmq.IPV6, int(":" in self.host))
+        connection.addEndpoints([self._endpoint(port)])
+        return connection
 
     def _make_pull(self, port: int) -> Any:
         from txzmq.pushpull import ZmqPullConnection
@@ -194,7 +203,7 @@ class FakeHQ(_Recorder):
                 for frame in message:
                     recorder.record_frame(frame)
 
-        return Pull(self._factory, self._endpoint(port))
+        return self._bind(Pull(self._factory), port)
 
     def pause_results(self) -> None:
         """

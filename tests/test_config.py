@@ -9,9 +9,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
-from octtwisted._core.config import ConfigError, TLSOptions, load_config
+from octtwisted._core.config import ConfigError, TLSOptions, load_config, parse_config
 from tests.helpers import write_config
 
 
@@ -64,7 +66,7 @@ class LoadConfigTests(SynchronousTestCase):
         self.assertProblem("'rampup' must be a number >= 0, got '3'", rampup="3")
         self.assertProblem("'hq_publisher' must be an integer from 1 to 65535, got 70000", hq_publisher=70000)
         self.assertProblem("'hq_rc' must be an integer from 1 to 65535, got 0", hq_rc=0)
-        self.assertProblem("'hq_address' must be a non-empty string, got ''", hq_address="")
+        self.assertProblem("'hq_address' must be a host name, an IPv4 address or an IPv6 address", hq_address="")
         self.assertProblem("'name' must be a non-empty string, got 3", name=3)
         self.assertProblem("'stop_timeout' must be a number > 0, got 0", stop_timeout=0)
         self.assertProblem("'transaction_timeout' must be a number > 0 or null", transaction_timeout=-2)
@@ -196,3 +198,105 @@ class TLSConfigTests(SynchronousTestCase):
             "the key does not match the certificate", tls_client_cert="client.pem", tls_client_key="other.key"
         )
         self.assertProblem("'tls_ca' must be a file name or null, got 3", tls_ca=3)
+    def test_hq_addresses(self) -> None:
+        """
+        ``hq_address`` is a host name or an IP address alone: what ZeroMQ
+        would refuse at connect (a scheme, a port, spaces, junk) is a config
+        error, and an IPv6 address goes in brackets in the ZeroMQ addresses.
+        """
+        for bad in ("tcp://1.2.3.4", "127.0.0.1 ", " 127.0.0.1", "1.2.3.4:5000", "host name",
+                    "a/b", "[::1", "::1]", "999.1.1.1", "a..b", "-a", "h\n", "x" * 300, 5):
+            self.assertProblem("'hq_address' must be a host name", hq_address=bad)
+        for good, zmq_host, ipv6 in [
+            ("127.0.0.1", "127.0.0.1", False),
+            ("hq.example.com", "hq.example.com", False),
+            ("my_hq", "my_hq", False),
+            ("::1", "[::1]", True),
+            ("[::1]", "[::1]", True),
+            ("fd00::2", "[fd00::2]", True),
+        ]:
+            config = load_config(write_config(self.folder, hq_address=good))
+            self.assertEqual(config.order_address, f"tcp://{zmq_host}:5000")
+            self.assertEqual(config.result_address, f"tcp://{zmq_host}:5001")
+            self.assertEqual(config.hq_ipv6, ipv6)
+
+    def test_huge_numbers(self) -> None:
+        """
+        Integers with hundreds of digits, in number and integer keys, are a
+        one-line config error that names the key and says how many digits,
+        never an OverflowError; so is one past the int64 range.
+        """
+        huge = 10**400
+        for key in ("rampup", "stop_timeout", "pacing", "linger", "heartbeat_interval",
+                    "progress_interval", "hq_lost_timeout", "hq_silence_timeout", "transaction_timeout"):
+            for value in (huge, -huge):
+                message = self.assertProblem(f"{key!r} must be", **{key: value})
+                self.assertIn("an integer of 401 digits", message)
+        for key in ("cannons", "max_pending_results", "hq_publisher", "hq_rc"):
+            message = self.assertProblem(f"{key!r} must be an integer", **{key: huge})
+            self.assertLess(len(message), 300)
+        self.assertProblem("'cannons' must be an integer >= 1", cannons=2**63)
+        # ZeroMQ takes the linger in milliseconds, as a C int.
+        self.assertProblem("'linger' must be a number from 0 to 86400, got 1e+300", linger=1e300)
+        self.assertProblem("'linger' must be a number from 0 to 86400, got an integer of 301 digits", linger=10**300)
+        self.assertEqual(load_config(write_config(self.folder, linger=86400)).linger, 86400.0)
+        self.assertEqual(load_config(write_config(self.folder, max_pending_results=2**63 - 1)).max_pending_results, 2**63 - 1)
+
+    def test_json_past_limits(self) -> None:
+        """
+        A config file with a 5,000-digit integer (past Python's conversion
+        limit) or JSON nested 100,000 deep gives one line, not a ValueError
+        or RecursionError.
+        """
+        self.folder.mkdir()
+        for name, text, fragment in [
+            ("digits.json", '{"cannons": ' + "9" * 5000 + "}", "cannot be read"),
+            ("deep.json", '{"name": ' + "[" * 100_000, "nested too deeply"),
+        ]:
+            path = self.folder / name
+            path.write_text(text)
+            with self.assertRaises(ConfigError) as caught:
+                load_config(path)
+            self.assertIn(fragment, str(caught.exception))
+            self.assertNotIn("\n", str(caught.exception))
+            self.assertLess(len(str(caught.exception)), 400)
+
+    def test_hq_silence_timeout(self) -> None:
+        """
+        ``hq_silence_timeout`` defaults to 20 s, may be 0 (off), and must be
+        a number from 0 to 3600.
+        """
+        self.assertEqual(load_config(write_config(self.folder)).hq_silence_timeout, 20.0)
+        self.assertEqual(load_config(write_config(self.folder, hq_silence_timeout=0)).hq_silence_timeout, 0.0)
+        self.assertEqual(load_config(write_config(self.folder, hq_silence_timeout=1.5)).hq_silence_timeout, 1.5)
+        for bad in (-1, 3601, "5", True):
+            self.assertProblem("'hq_silence_timeout' must be a number from 0 to 3600", hq_silence_timeout=bad)
+
+
+_KEYS = ["name", "cannons", "rampup", "script", "hq_address", "hq_publisher", "hq_rc", "canons",
+         "stop_timeout", "transaction_timeout", "pacing", "heartbeat_interval", "linger",
+         "max_pending_results", "progress_interval", "hq_lost_timeout", "hq_silence_timeout", "blocking"]
+_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(10**500), 10**500) | st.floats() | st.text(max_size=30)
+    | st.sampled_from(["tcp://1.2.3.4", "127.0.0.1 ", "::1", "[::1]", "1.2.3.4:5", "\x00"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+    max_leaves=5,
+)
+
+
+class FuzzConfigTests(SynchronousTestCase):
+    @settings(max_examples=300, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(st.dictionaries(st.sampled_from(_KEYS), _VALUES, max_size=4))
+    def test_any_values(self, keys: dict[str, object]) -> None:
+        """
+        Any JSON values (huge integers, NaN, junk addresses, nesting) in any
+        of the keys give a config or a one-line ConfigError, nothing else.
+        """
+        here = Path(__file__).absolute()
+        raw = {"name": "t", "cannons": 1, "rampup": 0, "script": here.name,
+               "hq_address": "127.0.0.1", "hq_publisher": 5000, "hq_rc": 5001, **keys}
+        try:
+            parse_config(raw, here)
+        except ConfigError as e:
+            self.assertNotIn("\n", str(e))
+            self.assertLess(len(str(e)), 1000)

@@ -598,3 +598,197 @@ class ExtractedPackageTests(SynchronousTestCase):
         extracted = ExtractedPackage(self.base / "missing.tar.gz")
         self.assertRaises(PackageError, extracted.open)
         self.assertEqual(list(self.temporary.iterdir()), [])
+
+
+# -- crafted headers ---------------------------------------------------------
+
+
+def tar_header(name: str, kind: bytes, size: int) -> bytes:
+    """One raw 512-byte ustar header, whatever ``kind`` and ``size`` say."""
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.size = size
+    return info.tobuf(tarfile.USTAR_FORMAT)
+
+
+def padded(data: bytes) -> bytes:
+    """``data`` padded with zeros to whole tar blocks."""
+    return data + b"\0" * (-len(data) % tarfile.BLOCKSIZE)
+
+
+def pax_record(key: str, value: str) -> bytes:
+    """One pax record, ``"<length> key=value\\n"``."""
+    body = f" {key}={value}\n".encode()
+    length = len(body) + 1
+    while len(str(length)) + len(body) != length:
+        length += 1
+    return str(length).encode() + body
+
+
+def config_blocks() -> bytes:
+    """The raw blocks of a ``config.json`` member."""
+    return tar_header("config.json", tarfile.REGTYPE, len(CONFIG_BYTES)) + padded(CONFIG_BYTES)
+
+
+def huge_header_archive(path: Path, kind: bytes, size: int, first: bool = False) -> Path:
+    """
+    A ``.tar.gz`` holding ``config.json`` and then (or, with ``first``,
+    before it) a header of type ``kind`` that claims ``size`` bytes, followed
+    by that many zero bytes. The zeros go in as gzip members of 1 MiB each,
+    compressed once, so that the file stays small (a 400 MB header makes a
+    file of about 400 KB) and is written at once.
+    """
+    import gzip
+
+    bomb = tar_header("././@PaxHeader", kind, size)
+    head = bomb if first else config_blocks() + bomb
+    mib = gzip.compress(b"\0" * 2**20, compresslevel=9)
+    with open(path, "wb") as output:
+        output.write(gzip.compress(head))
+        for _ in range(size // 2**20):
+            output.write(mib)
+        output.write(gzip.compress(b"\0" * (padded(b"\0" * (size % 2**20)).__len__() + 1024)))
+    return path
+
+
+class CraftedHeaderTests(SynchronousTestCase):
+    """
+    Headers ``tarfile`` would read whole (pax, GNU long names) or that take
+    it into unbounded work (sparse maps, long chains) are refused before
+    ``tarfile`` reads them, with one line, in bounded time and memory.
+    """
+
+    def setUp(self) -> None:
+        self.base = Path(self.mktemp()).resolve()
+        self.base.mkdir(parents=True)
+        self.destination = self.base / "destination"
+        self.destination.mkdir()
+        self.archive = self.base / "turret.tar.gz"
+
+    def assertRefused(self, fragment: str) -> str:
+        with self.assertRaises(PackageError) as caught:
+            extract_package(self.archive, self.destination)
+        message = str(caught.exception)
+        self.assertIn(fragment, message)
+        self.assertNotIn("\n", message)
+        self.assertEqual(list(self.destination.iterdir()), [])
+        return message
+
+    def write_raw(self, raw: bytes, compress: str = "gz") -> None:
+        import bz2
+        import gzip
+        import lzma
+
+        compressors = {"gz": gzip.compress, "bz2": bz2.compress, "xz": lzma.compress, "": bytes}
+        self.archive.write_bytes(compressors[compress](raw + b"\0" * 1024))
+
+    def test_huge_pax_header(self) -> None:
+        """
+        The issue's package: a 400 KB ``.tar.gz`` whose pax header claims
+        (and holds) 400 MB is refused at once, naming the header's size,
+        with less than 4 MiB allocated at the peak.
+        """
+        import time
+        import tracemalloc
+
+        huge_header_archive(self.archive, tarfile.XHDTYPE, 400 * 2**20)
+        self.assertLess(self.archive.stat().st_size, 600_000)
+        tracemalloc.start()
+        self.addCleanup(tracemalloc.stop)
+        started = time.monotonic()
+        message = self.assertRefused(f"extended header of {400 * 2**20} bytes (the most is 65536)")
+        peak = tracemalloc.get_traced_memory()[1]
+        self.assertLess(time.monotonic() - started, 5)
+        self.assertLess(peak, 4 * 2**20)
+        self.assertIn("header 2", message)
+
+    def test_every_extended_header_kind(self) -> None:
+        """
+        Pax extended (``x``, Solaris ``X``) and global (``g``) headers and
+        GNU long names (``L``) and links (``K``) over 64 KiB are refused,
+        first member or not, gzip, bzip2, xz or plain; 64 KiB is accepted.
+        """
+        for kind in (tarfile.XHDTYPE, tarfile.SOLARIS_XHDTYPE, tarfile.XGLTYPE,
+                     tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK):
+            for compress in ("gz", "bz2", "xz", ""):
+                for first in (False, True):
+                    bomb = tar_header("././@LongLink", kind, 64 * 1024 + 1) + b"\0" * 1024
+                    self.write_raw(bomb + config_blocks() if first else config_blocks() + bomb, compress)
+                    self.assertRefused("extended header of 65537 bytes")
+        records = pax_record("comment", "x" * (64 * 1024 - 30))
+        records = padded(records + b"\0" * (64 * 1024 - len(records)))[: 64 * 1024]
+        self.write_raw(tar_header("pax", tarfile.XHDTYPE, 64 * 1024) + records + config_blocks())
+        self.assertEqual(extract_package(self.archive, self.destination).name, "config.json")
+
+    def test_plain_tar_that_starts_like_gzip(self) -> None:
+        """
+        A plain tar whose first header's name starts with gzip's magic
+        bytes (``tarfile`` falls back to reading it plain) is scanned too.
+        """
+        self.write_raw(tar_header("\x1f\x8bx", tarfile.XHDTYPE, 400 * 2**20) + b"\0" * 4096, "")
+        self.assertRefused("extended header of")
+
+    def test_header_hidden_behind_pax_size(self) -> None:
+        """
+        A pax ``size`` record makes ``tarfile`` skip more data than the
+        ustar header says; the huge header it then lands on is found.
+        """
+        pax = pax_record("size", "1024")
+        raw = (
+            config_blocks()
+            + tar_header("pax", tarfile.XHDTYPE, len(pax)) + padded(pax)
+            + tar_header("hidden", tarfile.REGTYPE, 0)
+            + b"\0" * 1024
+            + tar_header("bomb", tarfile.XHDTYPE, 400 * 2**20)
+        )
+        self.write_raw(raw)
+        self.assertRefused("header 4 has an extended header of")
+
+    def test_sparse_and_chains_and_negative_sizes(self) -> None:
+        """
+        GNU sparse members (old style, and pax ``GNU.sparse.*`` records),
+        global headers that set a size, members behind more than 3 extended
+        headers and negative sizes are refused.
+        """
+        sparse_pax = pax_record("GNU.sparse.major", "1") + pax_record("GNU.sparse.minor", "0")
+        size_pax = pax_record("size", "10")
+        minus_pax = pax_record("size", "-600")
+        long_name = padded(b"n" * 200)
+        cases = {
+            "sparse files are not allowed": [
+                tar_header("s", tarfile.GNUTYPE_SPARSE, 0),
+                tar_header("pax", tarfile.XHDTYPE, len(sparse_pax)) + padded(sparse_pax) + tar_header("f", tarfile.REGTYPE, 0),
+            ],
+            "global pax header that sets a size": [
+                tar_header("g", tarfile.XGLTYPE, len(size_pax)) + padded(size_pax) + tar_header("f", tarfile.REGTYPE, 0),
+            ],
+            "more than 3 extended headers": [
+                tar_header("L", tarfile.GNUTYPE_LONGNAME, 200) + long_name
+                + (tar_header("pax", tarfile.XHDTYPE, len(size_pax)) + padded(size_pax)) * 3
+                + tar_header("f", tarfile.REGTYPE, 0),
+            ],
+            "negative size": [
+                tar_header("pax", tarfile.XHDTYPE, len(minus_pax)) + padded(minus_pax) + tar_header("f", tarfile.REGTYPE, 0),
+            ],
+        }
+        for fragment, raws in cases.items():
+            for raw in raws:
+                self.write_raw(config_blocks() + raw)
+                self.assertRefused(fragment)
+
+    def test_real_extended_headers_still_work(self) -> None:
+        """
+        What tarfile and GNU tar write for long and non-ASCII names (pax
+        headers, GNU long names) is extracted as before.
+        """
+        long = "d" * 120 + "/" + "f" * 150 + ".py"
+        for fmt in (tarfile.PAX_FORMAT, tarfile.GNU_FORMAT):
+            archive = self.base / f"ok-{fmt}.tar.gz"
+            with tarfile.open(archive, "w:gz", format=fmt) as tar:
+                for info, data in [config_member(), regular(long, b"x"), regular("caf\u00e9.txt", b"y")]:
+                    tar.addfile(info, io.BytesIO(data or b""))
+            destination = self.base / f"out-{fmt}"
+            destination.mkdir()
+            extract_package(archive, destination)
+            self.assertEqual((destination / long).read_bytes(), b"x")
+            self.assertEqual((destination / "caf\u00e9.txt").read_bytes(), b"y")

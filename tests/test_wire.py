@@ -78,6 +78,48 @@ class DecodeOrderTests(SynchronousTestCase):
         except BadOrder:
             pass
 
+    def test_deeply_nested_json(self) -> None:
+        """
+        JSON nested past what the decoder can follow (arrays, objects, as
+        the body of one frame or of two, broadcast or addressed, inside
+        a ``msg``) is a BadOrder, not a RecursionError; so is a number with
+        more digits than Python converts.
+        """
+        deep = [
+            b" " + b"[" * 100_000,
+            b" " + b'{"a":' * 100_000,
+            b" " + b"[" * 100_000 + b"]" * 100_000,
+            b'uuid-1 {"command": "set_transaction_context", "msg": ' + b'{"a":' * 50_000,
+        ]
+        for frame in deep:
+            with self.assertRaises(BadOrder) as caught:
+                decode_order([frame])
+            self.assertIn("nested too deeply", str(caught.exception))
+        with self.assertRaises(BadOrder):
+            decode_order([b"", b"[" * 100_000])
+        with self.assertRaises(BadOrder) as caught:
+            decode_order([b' {"command": "start", "msg": ' + b"9" * 5000 + b"}"])
+        self.assertIn("not JSON", str(caught.exception))
+        self.assertLess(len(str(caught.exception)), 300)
+
+    @given(
+        st.binary(max_size=20),
+        st.lists(st.sampled_from([b"[", b"{", b'{"a":', b'[{"b":', b" ", b"1,", b'"']), min_size=1, max_size=5),
+        st.integers(0, 60_000),
+        st.binary(max_size=20),
+    )
+    def test_fuzz_nesting(self, head: bytes, unit: list[bytes], depth: int, tail: bytes) -> None:
+        """
+        Frames made of a topic, a pattern repeated up to 60,000 times (deep
+        nesting) and junk give an Order or BadOrder, never another exception.
+        """
+        body = b"".join(unit) * depth
+        for frames in ([head + b" " + body + tail], [head, body + tail]):
+            try:
+                decode_order(frames)
+            except BadOrder:
+                pass
+
     def test_round_trip(self) -> None:
         """
         What ``encode_order`` writes (as the HQ does) decodes to the same order.

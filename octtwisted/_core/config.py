@@ -8,8 +8,10 @@ the file, the key and what is wrong.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -29,6 +31,17 @@ DEFAULT_LINGER = 2.0
 DEFAULT_MAX_PENDING_RESULTS = 20_000
 DEFAULT_PROGRESS_INTERVAL = 5.0
 DEFAULT_HQ_LOST_TIMEOUT = 60.0
+DEFAULT_HQ_SILENCE_TIMEOUT = 20.0
+#: The longest ``hq_silence_timeout`` (ZeroMQ's heartbeat TTL tops out at
+#: 6553.5 s).
+MAX_HQ_SILENCE_TIMEOUT = 3600.0
+
+#: The longest ``linger``, in seconds (a day).
+MAX_LINGER = 86_400.0
+
+#: The largest integer a config key may hold (a C ``int64``): a value past
+#: it is refused at start instead of overflowing somewhere later.
+MAX_INTEGER = 2**63 - 1
 
 
 class ConfigError(Exception):
@@ -84,6 +97,7 @@ class TurretConfig:
     max_pending_results: int = DEFAULT_MAX_PENDING_RESULTS
     progress_interval: float = DEFAULT_PROGRESS_INTERVAL
     hq_lost_timeout: float = DEFAULT_HQ_LOST_TIMEOUT
+    hq_silence_timeout: float = DEFAULT_HQ_SILENCE_TIMEOUT
     blocking: bool | None = None
     #: the load model: arrival rate and stages (see :mod:`octtwisted._core.load`)
     load: Load = Load()
@@ -102,24 +116,80 @@ class TurretConfig:
     @property
     def order_address(self) -> str:
         """The ZeroMQ address of the HQ's PUB socket."""
-        return f"tcp://{self.hq_address}:{self.hq_publisher}"
+        return f"tcp://{_zmq_host(self.hq_address)}:{self.hq_publisher}"
 
     @property
     def result_address(self) -> str:
         """The ZeroMQ address of the HQ's PULL socket."""
-        return f"tcp://{self.hq_address}:{self.hq_rc}"
+        return f"tcp://{_zmq_host(self.hq_address)}:{self.hq_rc}"
+
+    @property
+    def hq_ipv6(self) -> bool:
+        """Whether ``hq_address`` is an IPv6 address (the sockets need IPv6)."""
+        return _ipv6(self.hq_address) is not None
+
+
+#: A host name as ZeroMQ takes it: labels of letters, digits, ``-`` and
+#: ``_``, separated by dots.
+_HOST_NAME = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?)*\.?")
+
+
+def _ipv6(host: str | None) -> ipaddress.IPv6Address | None:
+    """``host`` as an IPv6 address (brackets allowed), or ``None``."""
+    if host is None:
+        return None
+    text = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        return ipaddress.IPv6Address(text)
+    except ValueError:
+        return None
+
+
+def _zmq_host(host: str | None) -> str:
+    """The host part of a ``tcp://`` address: IPv6 goes in brackets."""
+    address = _ipv6(host)
+    return f"[{address}]" if address is not None else str(host)
+
+
+def _is_hq_host(value: object) -> bool:
+    """
+    Whether ``value`` is a host name, an IPv4 address or an IPv6 address
+    (maybe in brackets), with nothing around it: no scheme, no port, no
+    spaces.
+    """
+    if not isinstance(value, str) or len(value) > 253:
+        return False
+    if _ipv6(value) is not None:
+        return True
+    if _HOST_NAME.fullmatch(value) is None:
+        return False
+    if all(label.isdigit() for label in value.rstrip(".").split(".")):
+        try:  # all digits: it must be an IPv4 address
+            ipaddress.IPv4Address(value)
+        except ValueError:
+            return False
+    return True
 
 
 def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) <= MAX_INTEGER
 
 
 def _is_number(value: object) -> bool:
-    return (
-        isinstance(value, (int, float))
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-    )
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer past the float range
+        return False
+
+
+def _show(value: object) -> str:
+    """``repr(value)`` for a message, cut when it is long."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INTEGER:
+        return f"an integer of {len(str(abs(value)))} digits"
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:60]}... ({len(text)} characters)"
 
 
 class _Checker:
@@ -135,7 +205,7 @@ class _Checker:
     def fail(self, key: str, expected: str) -> ConfigError:
         value = self.raw[key]
         return ConfigError(
-            f"{self.path}: key {key!r} must be {expected}, got {value!r}"
+            f"{self.path}: key {key!r} must be {expected}, got {_show(value)}"
         )
 
     def get(
@@ -203,6 +273,10 @@ def read_json_object(path: Path) -> dict[str, Any]:
         raise ConfigError(
             f"{path}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}"
         )
+    except ValueError as e:  # say, an integer past Python's digit limit
+        raise ConfigError(f"{path}: config file cannot be read: {' '.join(str(e).split())[:200]}")
+    except RecursionError:
+        raise ConfigError(f"{path}: config file has JSON nested too deeply to read")
     if not isinstance(raw, dict):
         raise ConfigError(
             f"{path}: config must be a JSON object, got {type(raw).__name__}"
@@ -235,7 +309,12 @@ def parse_config(
     hq: dict[str, Any] = {}
     if not standalone:
         hq = dict(
-            hq_address=check.text("hq_address"),
+            hq_address=check.get(
+                "hq_address",
+                _is_hq_host,
+                "a host name, an IPv4 address or an IPv6 address, alone "
+                "(no tcp://, no port, no spaces)",
+            ),
             hq_publisher=check.integer("hq_publisher", 1, 65535),
             hq_rc=check.integer("hq_rc", 1, 65535),
         )
@@ -274,7 +353,12 @@ def parse_config(
         heartbeat_interval=check.number(
             "heartbeat_interval", 0, strict=True, default=DEFAULT_HEARTBEAT_INTERVAL
         ),
-        linger=check.number("linger", 0, default=DEFAULT_LINGER),
+        linger=float(check.get(  # ZeroMQ takes it in milliseconds, as a C int
+            "linger",
+            lambda v: _is_number(v) and 0 <= v <= MAX_LINGER,
+            f"a number from 0 to {MAX_LINGER:g}",
+            default=DEFAULT_LINGER,
+        )),
         max_pending_results=check.integer(
             "max_pending_results", 1, default=DEFAULT_MAX_PENDING_RESULTS
         ),
@@ -284,6 +368,12 @@ def parse_config(
         hq_lost_timeout=check.number(
             "hq_lost_timeout", 0, default=DEFAULT_HQ_LOST_TIMEOUT
         ),
+        hq_silence_timeout=float(check.get(
+            "hq_silence_timeout",
+            lambda v: _is_number(v) and 0 <= v <= MAX_HQ_SILENCE_TIMEOUT,
+            f"a number from 0 to {MAX_HQ_SILENCE_TIMEOUT:g}",
+            default=DEFAULT_HQ_SILENCE_TIMEOUT,
+        )),
         blocking=blocking,
         load=load,
         tls=tls,

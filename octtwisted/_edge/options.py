@@ -82,8 +82,28 @@ class Options(usage.Options):
                 self.package = ExtractedPackage(self["tar"])
                 config_path = self.package.open()
             self.turret_config = load_config(config_path, standalone=standalone)
+            if not standalone:
+                _check_addresses(self.turret_config)
             self.transaction_class = load_transaction_class(self.turret_config.script_path)
         except (ConfigError, ScriptError, PackageError) as e:
             if self.package is not None:
                 self.package.close()
             fail(str(e))
+
+
+def _check_addresses(config: TurretConfig) -> None:
+    """
+    Ask ZeroMQ itself whether it takes the HQ's addresses, so that none is
+    refused later, at connect, with a traceback.
+
+    :raise ConfigError: naming the address and ZeroMQ's reason.
+    """
+    from octtwisted._hq.sockopts import refused_address
+
+    for address in (config.order_address, config.result_address):
+        problem = refused_address(address, config.hq_ipv6)
+        if problem is not None:
+            raise ConfigError(
+                f"{config.config_path}: key 'hq_address': ZeroMQ refuses the "
+                f"address {address!r} ({problem})"
+            )

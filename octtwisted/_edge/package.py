@@ -14,7 +14,10 @@ one of them is unsafe:
 * anything but a regular file or a directory: symbolic and hard links,
   character and block devices, FIFOs and other special members;
 * more than :data:`MAX_MEMBERS` members, or regular files adding up to
-  more than :data:`MAX_TOTAL_SIZE` bytes.
+  more than :data:`MAX_TOTAL_SIZE` bytes;
+* pax extended headers or GNU long names over 64 KiB, and sparse files:
+  :mod:`~octtwisted._edge.tarscan` reads the headers with bounded reads
+  before ``tarfile`` does (it would read such a header whole).
 
 The whole archive is read once before that too, so that a damaged
 compressed archive fails its checksum before anything is written.
@@ -42,6 +45,8 @@ import zlib
 from pathlib import Path, PurePosixPath
 from types import TracebackType
 from typing import IO
+
+from octtwisted._edge.tarscan import Refused, scan_headers
 
 #: The most members (files, directories, anything) an archive may have.
 MAX_MEMBERS = 10_000
@@ -291,6 +296,10 @@ def extract_package(archive: str | os.PathLike[str], destination: Path) -> Path:
     if not Path(archive).is_file():
         problem = "no such file" if not Path(archive).exists() else "not a regular file"
         raise PackageError(archive, problem)
+    try:
+        scan_headers(archive, MAX_MEMBERS, MAX_TOTAL_SIZE)
+    except Refused as refused:
+        raise PackageError(archive, str(refused)) from None
     try:
         tar = tarfile.open(archive, "r:*")
     except (tarfile.ReadError, tarfile.CompressionError):

@@ -105,6 +105,7 @@ def makeService(options: Options) -> IService:
         sink = LocalSink()
     else:
         from octtwisted._hq.link import HQLink
+        from octtwisted._hq.sockopts import SocketOptions
 
         link = sink = HQLink(
             order_address=config.order_address,
@@ -112,6 +113,7 @@ def makeService(options: Options) -> IService:
             uuid=options["uuid"],
             reactor=reactor,
             linger=config.linger,
+            options=SocketOptions(ipv6=config.hq_ipv6, silence_timeout=config.hq_silence_timeout),
         )
         link.setServiceParent(top)
     steps = step_caller(decide(options.transaction_class, config.blocking), reactor, top)

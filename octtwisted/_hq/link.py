@@ -1,5 +1,7 @@
 """
-The link to the OCT HQ over ZeroMQ: the only module that owns sockets.
+The link to the OCT HQ over ZeroMQ: the only module that owns sockets
+(:func:`~octtwisted._hq.sockopts.refused_address` only makes a throwaway
+one, to ask ZeroMQ about an address at start).
 
 :class:`HQLink` is a service that connects a SUB socket to the HQ's PUB
 (orders) and a PUSH socket to the HQ's PULL (status and results), with
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import attrs
 import zmq
 from twisted.application.service import Service
 from twisted.internet import defer, threads
@@ -31,14 +34,8 @@ from octtwisted._core.interfaces import OrderHandler
 from octtwisted._core.messages import ABORTED, KILLED, Result, StatusReport
 from octtwisted._hq.orders import OrderReader
 from octtwisted._hq.queue import ResultQueue
+from octtwisted._hq.sockopts import SocketOptions  # SEND_HWM: where it was
 from octtwisted._hq.wire import encode_result, encode_status
-
-#: ZeroMQ's own send queue, in messages, before ``zmq.Again``. A message
-#: is a batch of up to BATCH_FRAMES frames, so ZeroMQ holds at most
-#: SEND_HWM * BATCH_FRAMES results (12,800); past that they wait in our own
-#: queue, where they are counted, and the cannons are held back.
-SEND_HWM = 200
-
 
 
 class _OrderSocket(ZmqSubConnection):
@@ -49,9 +46,10 @@ class _OrderSocket(ZmqSubConnection):
     ``"<topic> <json>"``, so the frames are parsed by :mod:`octtwisted._hq.wire`.
     """
 
-    def __init__(self, factory: ZmqFactory, endpoint: ZmqEndpoint, on_frames: Any) -> None:
+    def __init__(self, factory: ZmqFactory, options: SocketOptions, on_frames: Any) -> None:
         self._on_frames = on_frames
-        super().__init__(factory, endpoint)
+        super().__init__(factory)
+        options.apply(self.socket)
 
     def messageReceived(self, message: list[bytes]) -> None:
         self._on_frames(message)
@@ -62,9 +60,10 @@ class _ResultSocket(ZmqPushConnection):
     A PUSH socket with a finite high-water mark.
     """
 
-    def __init__(self, factory: ZmqFactory, endpoint: ZmqEndpoint | None, hwm: int) -> None:
-        self.highWaterMark = hwm
-        super().__init__(factory, endpoint)
+    def __init__(self, factory: ZmqFactory, options: SocketOptions) -> None:
+        self.highWaterMark = options.send_hwm
+        super().__init__(factory)
+        options.apply(self.socket)
 
 
 class _MonitorSocket(ZmqConnection):
@@ -91,6 +90,9 @@ class HQLink(Service):
     :param reactor: the reactor the sockets are registered with.
     :param linger: seconds ZeroMQ may take to send what is queued when the
         sockets close.
+    :param options: the sockets' options (IPv6, heartbeats, send queue).
+    :param send_hwm: the results socket's send high-water mark, in place
+        of ``options.send_hwm`` (default :data:`SEND_HWM`).
     """
 
     log = logs.logger(logs.HQ_LINK)
@@ -103,14 +105,15 @@ class HQLink(Service):
         uuid: str,
         reactor: Any,
         linger: float,
-        send_hwm: int = SEND_HWM,
+        options: SocketOptions = SocketOptions(),
+        send_hwm: int | None = None,
     ) -> None:
         self._order_address = order_address
         self._result_address = result_address
         self._uuid = uuid
         self._reactor = reactor
         self._linger = linger
-        self._send_hwm = send_hwm
+        self._options = options if send_hwm is None else attrs.evolve(options, send_hwm=send_hwm)
         self._reader = OrderReader(reactor, uuid)
         self._factory: ZmqFactory | None = None
         self._orders: _OrderSocket | None = None
@@ -215,7 +218,7 @@ class HQLink(Service):
         """
         assert self._factory is not None
         self._sockets_made += 1
-        self._push = _ResultSocket(self._factory, None, self._send_hwm)
+        self._push = _ResultSocket(self._factory, self._options)
         monitor_address = f"inproc://octtwisted-monitor-{id(self)}-{self._sockets_made}"
         self._push.socket.monitor(
             monitor_address, zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED
@@ -302,11 +305,8 @@ class HQLink(Service):
         factory.reactor = self._reactor
         self._factory = factory
         self._open_results_socket()
-        self._orders = _OrderSocket(
-            factory,
-            ZmqEndpoint(ZmqEndpointType.connect, self._order_address),
-            self._reader.frames_received,
-        )
+        self._orders = _OrderSocket(factory, self._options, self._reader.frames_received)
+        self._orders.addEndpoints([ZmqEndpoint(ZmqEndpointType.connect, self._order_address)])
         self._orders.subscribe(b"")
         self._orders.subscribe(self._uuid.encode("utf-8"))
         self.log.info(

@@ -47,7 +47,8 @@ def decode_order(frames: Sequence[bytes]) -> Order:
     broadcast, so the frame starts with a space); a two-frame
     ``[topic, json]`` message is accepted too.
 
-    :raise BadOrder: saying what is wrong with it.
+    :raise BadOrder: saying what is wrong with it; nothing else is raised,
+        whatever the frames hold (deeply nested JSON included).
     """
     if len(frames) == 1:
         topic, sep, body = frames[0].partition(b" ")
@@ -65,7 +66,10 @@ def decode_order(frames: Sequence[bytes]) -> Order:
     try:
         data = json.loads(text)
     except ValueError as e:
-        raise BadOrder(f"body is not JSON ({e})")
+        # (Also a number past Python's digit limit.)
+        raise BadOrder(f"body is not JSON ({_shorten(str(e), 200)})")
+    except RecursionError:
+        raise BadOrder("body is JSON nested too deeply to read")
     if not isinstance(data, dict):
         raise BadOrder(f"body is a JSON {type(data).__name__}, not an object")
     command = data.get("command")
