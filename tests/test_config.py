@@ -117,87 +117,6 @@ class LoadConfigTests(SynchronousTestCase):
         config = load_config(path, standalone=True)
         self.assertIsNone(config.hq_address)
 
-
-class TLSConfigTests(SynchronousTestCase):
-    """
-    The ``tls_*`` keys: checked, files read, when the config is loaded.
-    """
-
-    def setUp(self) -> None:
-        import trustme
-
-        self.folder = Path(self.mktemp())
-        self.folder.mkdir(parents=True)
-        self.ca = trustme.CA()
-        client = self.ca.issue_cert("cannon.example")
-        other = self.ca.issue_cert("other.example")
-        self.ca.cert_pem.write_to_path(str(self.folder / "ca.pem"))
-        client.cert_chain_pems[0].write_to_path(str(self.folder / "client.pem"))
-        client.private_key_pem.write_to_path(str(self.folder / "client.key"))
-        other.private_key_pem.write_to_path(str(self.folder / "other.key"))
-        client.private_key_and_cert_chain_pem.write_to_path(str(self.folder / "both.pem"))
-        (self.folder / "junk.pem").write_text("not a certificate\n")
-        (self.folder / "fake.pem").write_text("-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----\n")
-
-    def load(self, **keys: object) -> Any:
-        return load_config(write_config(self.folder, **keys))
-
-    def assertProblem(self, fragment: str, **keys: object) -> str:
-        with self.assertRaises(ConfigError) as caught:
-            self.load(**keys)
-        message = str(caught.exception)
-        self.assertIn(fragment, message)
-        self.assertNotIn("\n", message)
-        return message
-
-    def test_defaults(self) -> None:
-        """
-        Without tls_* keys: verify against the system store, no client
-        certificate, no warning.
-        """
-        config = self.load()
-        self.assertEqual(config.tls, TLSOptions(verify=True, ca=None, client_cert=None, client_key=None))
-        self.assertEqual(config.warnings, ())
-
-    def test_valid_files(self) -> None:
-        """
-        tls_ca and a client certificate with its key, relative to the
-        config's folder, are resolved and kept; a file holding both the
-        certificate and the key needs no tls_client_key.
-        """
-        config = self.load(tls_ca="ca.pem", tls_client_cert="client.pem", tls_client_key="client.key")
-        self.assertEqual(config.tls.ca, (self.folder / "ca.pem").resolve())
-        self.assertEqual(config.tls.client_cert, (self.folder / "client.pem").resolve())
-        self.assertEqual(config.tls.client_key, (self.folder / "client.key").resolve())
-        self.assertEqual(self.load(tls_client_cert="both.pem").tls.client_key, None)
-
-    def test_verify_false_warns(self) -> None:
-        """
-        tls_verify: false is taken, with one warning that says the
-        certificates are not checked.
-        """
-        config = self.load(tls_verify=False)
-        self.assertFalse(config.tls.verify)
-        self.assertEqual(len(config.warnings), 1)
-        self.assertIn("NOT checked", config.warnings[0])
-
-    def test_bad_values(self) -> None:
-        """
-        A tls_verify that is not a boolean, a missing file, a file that is
-        not PEM, PEM that holds no certificate, a key without its
-        certificate, and a key that does not match the certificate are
-        each a one-line config error.
-        """
-        self.assertProblem("'tls_verify' must be true or false, got 'no'", tls_verify="no")
-        self.assertProblem("'tls_ca': no such file", tls_ca="missing.pem")
-        self.assertProblem("is not a PEM file", tls_ca="junk.pem")
-        self.assertProblem("holds no usable CA certificate", tls_ca="fake.pem")
-        self.assertProblem("'tls_client_key' is set but 'tls_client_cert' is not", tls_client_key="client.key")
-        self.assertProblem("'tls_client_cert' is set but 'tls_client_key' is not", tls_client_cert="client.pem")
-        self.assertProblem(
-            "the key does not match the certificate", tls_client_cert="client.pem", tls_client_key="other.key"
-        )
-        self.assertProblem("'tls_ca' must be a file name or null, got 3", tls_ca=3)
     def test_hq_addresses(self) -> None:
         """
         ``hq_address`` is a host name or an IP address alone: what ZeroMQ
@@ -284,6 +203,86 @@ _VALUES = st.recursive(
 )
 
 
+class TLSConfigTests(SynchronousTestCase):
+    """
+    The ``tls_*`` keys: checked, files read, when the config is loaded.
+    """
+
+    def setUp(self) -> None:
+        import trustme
+
+        self.folder = Path(self.mktemp())
+        self.folder.mkdir(parents=True)
+        self.ca = trustme.CA()
+        client = self.ca.issue_cert("cannon.example")
+        other = self.ca.issue_cert("other.example")
+        self.ca.cert_pem.write_to_path(str(self.folder / "ca.pem"))
+        client.cert_chain_pems[0].write_to_path(str(self.folder / "client.pem"))
+        client.private_key_pem.write_to_path(str(self.folder / "client.key"))
+        other.private_key_pem.write_to_path(str(self.folder / "other.key"))
+        client.private_key_and_cert_chain_pem.write_to_path(str(self.folder / "both.pem"))
+        (self.folder / "junk.pem").write_text("not a certificate\n")
+        (self.folder / "fake.pem").write_text("-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----\n")
+
+    def load(self, **keys: object) -> Any:
+        return load_config(write_config(self.folder, **keys))
+
+    def assertProblem(self, fragment: str, **keys: object) -> str:
+        with self.assertRaises(ConfigError) as caught:
+            self.load(**keys)
+        message = str(caught.exception)
+        self.assertIn(fragment, message)
+        self.assertNotIn("\n", message)
+        return message
+
+    def test_defaults(self) -> None:
+        """
+        Without tls_* keys: verify against the system store, no client
+        certificate, no warning.
+        """
+        config = self.load()
+        self.assertEqual(config.tls, TLSOptions(verify=True, ca=None, client_cert=None, client_key=None))
+        self.assertEqual(config.warnings, ())
+
+    def test_valid_files(self) -> None:
+        """
+        tls_ca and a client certificate with its key, relative to the
+        config's folder, are resolved and kept; a file holding both the
+        certificate and the key needs no tls_client_key.
+        """
+        config = self.load(tls_ca="ca.pem", tls_client_cert="client.pem", tls_client_key="client.key")
+        self.assertEqual(config.tls.ca, (self.folder / "ca.pem").resolve())
+        self.assertEqual(config.tls.client_cert, (self.folder / "client.pem").resolve())
+        self.assertEqual(config.tls.client_key, (self.folder / "client.key").resolve())
+        self.assertEqual(self.load(tls_client_cert="both.pem").tls.client_key, None)
+
+    def test_verify_false_warns(self) -> None:
+        """
+        tls_verify: false is taken, with one warning that says the
+        certificates are not checked.
+        """
+        config = self.load(tls_verify=False)
+        self.assertFalse(config.tls.verify)
+        self.assertEqual(len(config.warnings), 1)
+        self.assertIn("NOT checked", config.warnings[0])
+
+    def test_bad_values(self) -> None:
+        """
+        A tls_verify that is not a boolean, a missing file, a file that is
+        not PEM, PEM that holds no certificate, a key without its
+        certificate, and a key that does not match the certificate are
+        each a one-line config error.
+        """
+        self.assertProblem("'tls_verify' must be true or false, got 'no'", tls_verify="no")
+        self.assertProblem("'tls_ca': no such file", tls_ca="missing.pem")
+        self.assertProblem("is not a PEM file", tls_ca="junk.pem")
+        self.assertProblem("holds no usable CA certificate", tls_ca="fake.pem")
+        self.assertProblem("'tls_client_key' is set but 'tls_client_cert' is not", tls_client_key="client.key")
+        self.assertProblem("'tls_client_cert' is set but 'tls_client_key' is not", tls_client_cert="client.pem")
+        self.assertProblem(
+            "the key does not match the certificate", tls_client_cert="client.pem", tls_client_key="other.key"
+        )
+        self.assertProblem("'tls_ca' must be a file name or null, got 3", tls_ca=3)
 class FuzzConfigTests(SynchronousTestCase):
     @settings(max_examples=300, deadline=None, database=None, suppress_health_check=list(HealthCheck))
     @given(st.dictionaries(st.sampled_from(_KEYS), _VALUES, max_size=4))

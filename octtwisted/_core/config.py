@@ -8,16 +8,24 @@ the file, the key and what is wrong.
 
 from __future__ import annotations
 
-import ipaddress
-import json
-import math
-import re
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 import attrs
 
+from octtwisted._core.checker import (
+    ConfigError,
+    _Checker,
+    _is_number,
+    read_json_object,
+)
+from octtwisted._core.hqaddress import ipv6 as _ipv6
+from octtwisted._core.hqaddress import is_hq_host as _is_hq_host
+from octtwisted._core.hqaddress import zmq_host as _zmq_host
 from octtwisted._core.load import Load, LoadError, Stage, parse_load
+from octtwisted._core.tlsconfig import TLSOptions, _tls_options
+
+__all__ = ["ConfigError", "TLSOptions", "TurretConfig", "load_config", "parse_config", "read_json_object"]
 
 #: The keys OCT's ``pack-turrets`` writes; all of them are required (the
 #: ``hq_*`` ones only when the turret talks to an HQ).
@@ -38,38 +46,6 @@ MAX_HQ_SILENCE_TIMEOUT = 3600.0
 
 #: The longest ``linger``, in seconds (a day).
 MAX_LINGER = 86_400.0
-
-#: The largest integer a config key may hold (a C ``int64``): a value past
-#: it is refused at start instead of overflowing somewhere later.
-MAX_INTEGER = 2**63 - 1
-
-
-class ConfigError(Exception):
-    """
-    The configuration cannot be used; ``str()`` is one line for the user.
-    """
-
-
-@attrs.frozen
-class TLSOptions:
-    """
-    How both HTTP clients (``self.http`` and ``self.fast_http``) treat
-    ``https://`` servers: the ``tls_*`` config keys, checked.
-
-    :ivar verify: verify the server's certificate and host name
-        (``tls_verify``, default true).
-    :ivar ca: a PEM file of the CAs to trust instead of the system's
-        (``tls_ca``).
-    :ivar client_cert: a PEM client certificate for mutual TLS
-        (``tls_client_cert``), with its key ``client_key``
-        (``tls_client_key``; may be the same file).
-    """
-
-    verify: bool = True
-    ca: Path | None = None
-    client_cert: Path | None = None
-    client_key: Path | None = None
-
 
 @attrs.frozen
 class TurretConfig:
@@ -127,161 +103,6 @@ class TurretConfig:
     def hq_ipv6(self) -> bool:
         """Whether ``hq_address`` is an IPv6 address (the sockets need IPv6)."""
         return _ipv6(self.hq_address) is not None
-
-
-#: A host name as ZeroMQ takes it: labels of letters, digits, ``-`` and
-#: ``_``, separated by dots.
-_HOST_NAME = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?)*\.?")
-
-
-def _ipv6(host: str | None) -> ipaddress.IPv6Address | None:
-    """``host`` as an IPv6 address (brackets allowed), or ``None``."""
-    if host is None:
-        return None
-    text = host[1:-1] if host.startswith("[") and host.endswith("]") else host
-    try:
-        return ipaddress.IPv6Address(text)
-    except ValueError:
-        return None
-
-
-def _zmq_host(host: str | None) -> str:
-    """The host part of a ``tcp://`` address: IPv6 goes in brackets."""
-    address = _ipv6(host)
-    return f"[{address}]" if address is not None else str(host)
-
-
-def _is_hq_host(value: object) -> bool:
-    """
-    Whether ``value`` is a host name, an IPv4 address or an IPv6 address
-    (maybe in brackets), with nothing around it: no scheme, no port, no
-    spaces.
-    """
-    if not isinstance(value, str) or len(value) > 253:
-        return False
-    if _ipv6(value) is not None:
-        return True
-    if _HOST_NAME.fullmatch(value) is None:
-        return False
-    if all(label.isdigit() for label in value.rstrip(".").split(".")):
-        try:  # all digits: it must be an IPv4 address
-            ipaddress.IPv4Address(value)
-        except ValueError:
-            return False
-    return True
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and abs(value) <= MAX_INTEGER
-
-
-def _is_number(value: object) -> bool:
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        return False
-    try:
-        return math.isfinite(value)
-    except OverflowError:  # an integer past the float range
-        return False
-
-
-def _show(value: object) -> str:
-    """``repr(value)`` for a message, cut when it is long."""
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INTEGER:
-        return f"an integer of {len(str(abs(value)))} digits"
-    text = repr(value)
-    return text if len(text) <= 80 else f"{text[:60]}... ({len(text)} characters)"
-
-
-class _Checker:
-    """
-    Reads typed values out of the raw JSON object, raising
-    :class:`ConfigError` with the file and key named.
-    """
-
-    def __init__(self, path: Path, raw: Mapping[str, Any]) -> None:
-        self.path = path
-        self.raw = raw
-
-    def fail(self, key: str, expected: str) -> ConfigError:
-        value = self.raw[key]
-        return ConfigError(
-            f"{self.path}: key {key!r} must be {expected}, got {_show(value)}"
-        )
-
-    def get(
-        self,
-        key: str,
-        test: Callable[[Any], bool],
-        expected: str,
-        default: Any = attrs.NOTHING,
-    ) -> Any:
-        if key not in self.raw:
-            if default is attrs.NOTHING:
-                raise ConfigError(f"{self.path}: missing required key {key!r}")
-            return default
-        value = self.raw[key]
-        if not test(value):
-            raise self.fail(key, expected)
-        return value
-
-    def integer(self, key: str, low: int, high: int | None = None, **kw: Any) -> int:
-        expected = (
-            f"an integer >= {low}"
-            if high is None
-            else f"an integer from {low} to {high}"
-        )
-        value: int = self.get(
-            key,
-            lambda v: _is_int(v) and v >= low and (high is None or v <= high),
-            expected,
-            **kw,
-        )
-        return value
-
-    def number(self, key: str, low: float, *, strict: bool = False, **kw: Any) -> float:
-        if strict:
-            test: Callable[[Any], bool] = lambda v: _is_number(v) and v > low
-            expected = f"a number > {low:g}"
-        else:
-            test = lambda v: _is_number(v) and v >= low
-            expected = f"a number >= {low:g}"
-        return float(self.get(key, test, expected, **kw))
-
-    def text(self, key: str, **kw: Any) -> str:
-        value: str = self.get(
-            key,
-            lambda v: isinstance(v, str) and v.strip() != "",
-            "a non-empty string",
-            **kw,
-        )
-        return value
-
-
-def read_json_object(path: Path) -> dict[str, Any]:
-    """
-    Read a JSON object from ``path``, or raise :class:`ConfigError`.
-    """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read config file: {e.strerror or e}")
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: config file is not UTF-8 text")
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ConfigError(
-            f"{path}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}"
-        )
-    except ValueError as e:  # say, an integer past Python's digit limit
-        raise ConfigError(f"{path}: config file cannot be read: {' '.join(str(e).split())[:200]}")
-    except RecursionError:
-        raise ConfigError(f"{path}: config file has JSON nested too deeply to read")
-    if not isinstance(raw, dict):
-        raise ConfigError(
-            f"{path}: config must be a JSON object, got {type(raw).__name__}"
-        )
-    return raw
 
 
 def parse_config(
@@ -381,70 +202,6 @@ def parse_config(
         warnings=tuple(warnings),
         **hq,
     )
-
-
-def _tls_options(check: _Checker, path: Path, warnings: list[str]) -> TLSOptions:
-    """
-    The ``tls_*`` keys, with their files read and checked now (a missing
-    file, one that is not PEM, or a key that does not match its
-    certificate is a config error, not an error at the first request).
-    """
-    import ssl
-
-    verify = check.get("tls_verify", lambda v: isinstance(v, bool), "true or false", default=True)
-
-    def file_key(key: str) -> Path | None:
-        value = check.get(key, lambda v: v is None or (isinstance(v, str) and v.strip() != ""),
-                          "a file name or null", default=None)
-        if value is None:
-            return None
-        file: Path = (path.parent / value).resolve()
-        if not file.is_file():
-            raise ConfigError(f"{path}: key {key!r}: no such file {str(file)!r}")
-        try:
-            text = file.read_bytes()
-        except OSError as e:
-            raise ConfigError(f"{path}: key {key!r}: cannot read {str(file)!r}: {e.strerror or e}")
-        if b"-----BEGIN " not in text:
-            raise ConfigError(f"{path}: key {key!r}: {str(file)!r} is not a PEM file")
-        return file
-
-    ca = file_key("tls_ca")
-    cert = file_key("tls_client_cert")
-    key = file_key("tls_client_key")
-    if key is not None and cert is None:
-        raise ConfigError(f"{path}: key 'tls_client_key' is set but 'tls_client_cert' is not")
-    if cert is not None and key is None:
-        # A PEM file may hold the certificate and its key.
-        if b"PRIVATE KEY-----" not in cert.read_bytes():
-            raise ConfigError(f"{path}: key 'tls_client_cert' is set but 'tls_client_key' is not")
-    if ca is not None and not verify:
-        warnings.append(f"{path}: 'tls_ca' is ignored since 'tls_verify' is false")
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    if ca is not None:
-        try:
-            context.load_verify_locations(cafile=str(ca))
-        except (ssl.SSLError, ValueError) as e:
-            raise ConfigError(f"{path}: key 'tls_ca': {str(ca)!r} holds no usable CA certificate ({_ssl_reason(e)})")
-    if cert is not None:
-        try:
-            context.load_cert_chain(str(cert), str(key) if key is not None else None)
-        except (ssl.SSLError, ValueError) as e:
-            reason = _ssl_reason(e)
-            if "KEY_VALUES_MISMATCH" in str(e) or "values mismatch" in reason:
-                raise ConfigError(f"{path}: keys 'tls_client_cert' and 'tls_client_key': the key does not match the certificate")
-            raise ConfigError(f"{path}: keys 'tls_client_cert' and 'tls_client_key': cannot load the certificate and key ({reason})")
-    if not verify:
-        warnings.append(
-            f"{path}: tls_verify is false: the certificates of https:// servers are NOT checked "
-            "(anyone in the middle can read and change the traffic)"
-        )
-    return TLSOptions(verify=verify, ca=ca, client_cert=cert, client_key=key)
-
-
-def _ssl_reason(error: Exception) -> str:
-    reason = getattr(error, "reason", None)
-    return str(reason).lower().replace("_", " ") if reason else " ".join(str(error).split())
 
 
 def load_config(path: str | Path, *, standalone: bool = False) -> TurretConfig:
