@@ -142,7 +142,7 @@ class TurretService(Service):
         flush queued results (bounded by the linger).
         """
         super().stopService()
-        if self.state in FINAL_STATES or self.state is State.KILLING:
+        if self.state in FINAL_STATES or self.state in (State.KILLING, State.SHUTTING_DOWN):
             # Already on its way out (kill, abort): that way ends the same.
             return self._stopping or defer.succeed(None)
         return self._leave(State.SHUTTING_DOWN, State.STOPPED)
