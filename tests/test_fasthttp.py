@@ -499,3 +499,44 @@ class FastHTTPClientTests(TestCase):
         d.cancel()
         self.failureResultOf(d, defer.CancelledError)
         await tracking.all_closed()
+
+
+class BytesAfterTheEndTests(TestCase):
+    """
+    Issue 12, item 10: bytes that arrive after a complete response, in the
+    same read, belong to no request.
+    """
+
+    timeout = 20
+
+    async def test_unsolicited_response_after_a_complete_one(self) -> None:
+        """
+        A server writes a complete 200 and, in the same write, an
+        unsolicited 408: the request gets the 200 and its body alone, and
+        the connection is closed (the next request opens a new one and
+        gets its own response).
+        """
+        from twisted.internet import protocol as twisted_protocol
+        from twisted.internet import reactor as the_reactor
+
+        from octtwisted._http.fast.client import FastHTTPClient as Client
+
+        class Answers(twisted_protocol.Protocol):
+            def dataReceived(self, data: bytes) -> None:
+                if b"\r\n\r\n" in data:
+                    self.transport.write(
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+                        b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 7\r\n"
+                        b"Connection: close\r\n\r\ntimeout"
+                    )
+
+        port = the_reactor.listenTCP(0, twisted_protocol.Factory.forProtocol(Answers), interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        client = Client(the_reactor, connections_per_host=1)
+        self.addCleanup(client.close)
+        url = f"http://127.0.0.1:{port.getHost().port}/"
+        first = await client.get(url)
+        self.assertEqual((first.code, first.body), (200, b"ok"))
+        second = await client.get(url)
+        self.assertEqual((second.code, second.body), (200, b"ok"))
+        self.assertEqual(client.connections_opened, 2)

@@ -32,6 +32,13 @@ if TYPE_CHECKING:
     from octtwisted._http.fast.session import FastSession
 
 
+class _AfterTheEnd(Exception):
+    """
+    Raised by the parser's callback when a second response begins in the
+    same read as a complete one.
+    """
+
+
 class _Request(Deferred):  # type: ignore[type-arg]
     """
     The Deferred handed to the caller, also carrying the request's state so
@@ -193,6 +200,13 @@ class _Connection(Protocol):
 
     def on_body(self, chunk: bytes) -> None:
         self.body.append(chunk)
+
+    def on_message_begin(self) -> None:
+        if self.complete:
+            # A response is complete at its end: bytes after it in the same
+            # read (a server's unsolicited 408 on an idle connection) belong
+            # to no request. Stop parsing; the connection is closed.
+            raise _AfterTheEnd()
 
     def on_message_complete(self) -> None:
         if self.status < 200:
