@@ -258,3 +258,29 @@ class RacesEndToEnd(TestCase):
         code = await turret.wait_exit(timeout=15)
         await hq.wait_for_status("Killed", turret.uuid, timeout=5)
         self.assertEqual(code, 0, turret.output)
+
+
+class SwallowedTimeoutTests(SynchronousTestCase):
+    def test_timeout_is_an_error_whatever_the_script_does(self) -> None:
+        """
+        A run that catches the cancellation of its transaction_timeout and
+        goes on to succeed is still a timeout error result (issue 12,
+        item 4), with its real run time.
+        """
+        clock = Clock()
+
+        class Swallows(Transaction):
+            async def run(self) -> None:
+                try:
+                    await deferLater(clock, 10, lambda: None)
+                except CancelledError:
+                    await deferLater(clock, 1, lambda: None)
+
+        made = make_turret(Swallows, clock=clock, cannons=1, transaction_timeout=0.5)
+        made.orders.order("start", "open fire")
+        clock.pump([0.25] * 8)
+        result = made.sink.results[0]
+        self.assertEqual(
+            result["error"], "timeout after 0.5s (the script went on after it was cancelled)"
+        )
+        self.assertAlmostEqual(result["scriptrun_time"], 1.5)

@@ -322,9 +322,18 @@ class Cannon:
         return next_(result)
 
     def _timed_out(self, result: Any, timeout: float) -> Any:
+        """
+        The step outlived its timeout and was cancelled: a timeout error,
+        whatever the step did with the cancellation (a script that catches
+        it and goes on still timed out).
+        """
         if isinstance(result, Failure) and result.check(CancelledError):
             return Failure(defer.TimeoutError(f"timeout after {timeout:g}s"))
-        return result
+        return Failure(
+            defer.TimeoutError(
+                f"timeout after {timeout:g}s (the script went on after it was cancelled)"
+            )
+        )
 
     def _setup_failed(self, failure: Failure) -> Any:
         self._error = "setup: " + self._describe(failure)
