@@ -22,11 +22,11 @@ from __future__ import annotations
 from typing import Callable
 
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.interfaces import IReactorTime
 
-from octtwisted._core.deferreds import cancel_call
 from octtwisted._firing.profile import Profile
 from octtwisted._firing.schedule import BringIn
+from octtwisted._firing.timed import ProfileSchedule
 from octtwisted._stats.starts import StartStats
 
 #: Starts planned this close after now are made now: a timer cannot wake
@@ -34,7 +34,7 @@ from octtwisted._stats.starts import StartStats
 EARLY = 0.0005
 
 
-class ArrivalSchedule:
+class ArrivalSchedule(ProfileSchedule):
     """
     :param profile: starts per second over time.
     :param cannons: the most cannons (transactions in flight at once).
@@ -48,38 +48,24 @@ class ArrivalSchedule:
         bring_in: BringIn,
         on_done: Callable[[], object],
     ) -> None:
-        self._clock = clock
-        self._profile = profile
-        self._cannons = cannons
-        self._bring_in = bring_in
-        self._on_done = on_done
-        self._base = 0.0
+        super().__init__(clock, profile, cannons, bring_in, on_done)
         self._next: float | None = 0.0  # planned time of the next start
-        self._timer: IDelayedCall | None = None
         self._idle: dict[int, Deferred[None]] = {}
         self._given: dict[int, float] = {}  # cannon -> planned time of its start
-        self.started = 0
         self.starts: StartStats | None = StartStats()
 
-    def start(self) -> None:
-        self._base = self._clock.seconds()
-        self._tick()
-
     def _tick(self) -> None:
-        self._timer = None
         starts = self.starts
         assert starts is not None
         profile = self._profile
-        now = self._clock.seconds() - self._base
+        now = self._now()
         planned = self._next
         while planned is not None and planned <= now + EARLY:
             starts.plan()
             self._give(planned)
             planned = profile.time_of_total(starts.planned)
         self._next = planned
-        if planned is not None:
-            wait = planned - (self._clock.seconds() - self._base)
-            self._timer = self._clock.callLater(max(0.0, wait), self._tick)
+        self._wake_at(planned)
 
     def _give(self, planned: float) -> None:
         """
@@ -92,12 +78,8 @@ class ArrivalSchedule:
             self._given[index] = planned
             waiting.callback(None)
         elif self.started < self._cannons:
-            index = self.started
-            self.started += 1
-            self._given[index] = planned
-            self._bring_in(index)
-            if self.started == self._cannons:
-                self._on_done()
+            self._given[self.started] = planned
+            self._bring_in_next()
         else:
             assert self.starts is not None
             self.starts.drop()
@@ -106,15 +88,18 @@ class ArrivalSchedule:
         planned = self._given.pop(index, None)
         if planned is not None:
             assert self.starts is not None
-            self.starts.start(self._clock.seconds() - self._base - planned)
+            self.starts.start(self._now() - planned)
             return None
         waiting: Deferred[None] = Deferred(lambda d: self._forget(index))
         self._idle[index] = waiting
         return waiting
 
+    def _forget(self, index: int) -> None:
+        """An idle cannon stopped waiting (it was stopped)."""
+        self._idle.pop(index, None)
+
     def cancel(self) -> None:
-        cancel_call(self._timer)
-        self._timer = None
+        self._stop_timer()
         self._next = None
         if self._given and self.starts is not None:
             # Given, but the stop keeps these cannons from beginning them.
@@ -123,10 +108,3 @@ class ArrivalSchedule:
 
     def active(self) -> int:
         return self.started - len(self._idle)
-
-    def target(self) -> float:
-        return self._profile.value(self._clock.seconds() - self._base)
-
-    def _forget(self, index: int) -> None:
-        """A held cannon stopped waiting (it was stopped)."""
-        self._idle.pop(index, None)

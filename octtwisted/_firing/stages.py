@@ -17,15 +17,15 @@ from __future__ import annotations
 from typing import Callable
 
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.interfaces import IReactorTime
 
-from octtwisted._core.deferreds import cancel_call
 from octtwisted._firing.profile import Profile
 from octtwisted._firing.schedule import BringIn
+from octtwisted._firing.timed import ProfileSchedule
 from octtwisted._stats.starts import StartStats
 
 
-class CannonStages:
+class CannonStages(ProfileSchedule):
     """
     :param profile: active cannons over time (every value <= ``cannons``).
     :param cannons: the most cannons.
@@ -39,42 +39,23 @@ class CannonStages:
         bring_in: BringIn,
         on_done: Callable[[], object],
     ) -> None:
-        self._clock = clock
-        self._profile = profile
-        self._cannons = cannons
-        self._bring_in = bring_in
-        self._on_done = on_done
-        self._base = 0.0
-        self._timer: IDelayedCall | None = None
+        super().__init__(clock, profile, cannons, bring_in, on_done)
         self._count = 0  # cannons that should be active now
         self._held: dict[int, Deferred[None]] = {}
         self._over = False
-        self.started = 0
         self.starts: StartStats | None = None
 
-    def start(self) -> None:
-        self._base = self._clock.seconds()
-        self._tick()
-
     def _tick(self) -> None:
-        self._timer = None
-        now = self._clock.seconds() - self._base
+        now = self._now()
         self._set_count(min(self._profile.count(now), self._cannons))
-        change = self._profile.next_count_change(now)
-        if change is not None:
-            wait = change - (self._clock.seconds() - self._base)
-            self._timer = self._clock.callLater(max(0.0, wait), self._tick)
+        self._wake_at(self._profile.next_count_change(now))
 
     def _set_count(self, count: int) -> None:
         self._count = count
         for index in sorted(i for i in self._held if i < count):
             self._held.pop(index).callback(None)
         while self.started < count:
-            index = self.started
-            self.started += 1
-            self._bring_in(index)
-            if self.started == self._cannons:
-                self._on_done()
+            self._bring_in_next()
 
     def hold(self, index: int) -> Deferred[None] | None:
         if index < self._count or self._over:
@@ -83,17 +64,13 @@ class CannonStages:
         self._held[index] = waiting
         return waiting
 
+    def _forget(self, index: int) -> None:
+        """A held cannon stopped waiting (it was stopped)."""
+        self._held.pop(index, None)
+
     def cancel(self) -> None:
-        cancel_call(self._timer)
-        self._timer = None
+        self._stop_timer()
         self._over = True
 
     def active(self) -> int:
         return min(self._count, self.started)
-
-    def target(self) -> float:
-        return self._profile.value(self._clock.seconds() - self._base)
-
-    def _forget(self, index: int) -> None:
-        """A held cannon stopped waiting (it was stopped)."""
-        self._held.pop(index, None)

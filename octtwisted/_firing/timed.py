@@ -1,0 +1,81 @@
+"""
+What the schedules that follow a load profile share: one timer pending at
+a time, set for a time counted from the run's start (so lateness never
+adds up), cannons brought in one after the other, and the target read
+from the profile.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+
+from octtwisted._core.deferreds import cancel_call
+from octtwisted._firing.profile import Profile
+from octtwisted._firing.schedule import BringIn
+
+
+class ProfileSchedule:
+    """
+    :param profile: the load over time (cannons or starts per second).
+    :param cannons: the most cannons the schedule may bring in.
+
+    A subclass defines ``_tick``, called at :meth:`start` and at every
+    time given to :meth:`_wake_at`.
+    """
+
+    def __init__(
+        self,
+        clock: IReactorTime,
+        profile: Profile,
+        cannons: int,
+        bring_in: BringIn,
+        on_done: Callable[[], object],
+    ) -> None:
+        self._clock = clock
+        self._profile = profile
+        self._cannons = cannons
+        self._bring_in = bring_in
+        self._on_done = on_done
+        self._base = 0.0
+        self._timer: IDelayedCall | None = None
+        #: cannons brought in so far
+        self.started = 0
+
+    def start(self) -> None:
+        self._base = self._clock.seconds()
+        self._tick()
+
+    def _tick(self) -> None:
+        raise NotImplementedError
+
+    def _now(self) -> float:
+        """Seconds since :meth:`start`."""
+        return self._clock.seconds() - self._base
+
+    def _wake_at(self, at: float | None) -> None:
+        """
+        Call ``_tick`` at ``at`` seconds after the start (None: never).
+        """
+        self._timer = None
+        if at is not None:
+            self._timer = self._clock.callLater(max(0.0, at - self._now()), self._tick)
+
+    def _bring_in_next(self) -> int:
+        """
+        Bring the next cannon in; return its index.
+        """
+        index = self.started
+        self.started += 1
+        self._bring_in(index)
+        if self.started == self._cannons:
+            self._on_done()
+        return index
+
+    def _stop_timer(self) -> None:
+        cancel_call(self._timer)
+        self._timer = None
+
+    def target(self) -> float:
+        return self._profile.value(self._now())
