@@ -50,7 +50,6 @@ class ArrivalSchedule(ProfileSchedule):
     ) -> None:
         super().__init__(clock, profile, cannons, bring_in, on_done)
         self._next: float | None = 0.0  # planned time of the next start
-        self._idle: dict[int, Deferred[None]] = {}
         self._given: dict[int, float] = {}  # cannon -> planned time of its start
         self.starts: StartStats | None = StartStats()
 
@@ -72,11 +71,10 @@ class ArrivalSchedule(ProfileSchedule):
         Give the start planned at ``planned`` to an idle cannon, or a new
         one, or drop it.
         """
-        if self._idle:
-            index = next(iter(self._idle))
-            waiting = self._idle.pop(index)
+        if self._waiting:
+            index = next(iter(self._waiting))  # the one idle longest
             self._given[index] = planned
-            waiting.callback(None)
+            self._release(index)
         elif self.started < self._cannons:
             self._given[self.started] = planned
             self._bring_in_next()
@@ -90,13 +88,7 @@ class ArrivalSchedule(ProfileSchedule):
             assert self.starts is not None
             self.starts.start(self._now() - planned)
             return None
-        waiting: Deferred[None] = Deferred(lambda d: self._forget(index))
-        self._idle[index] = waiting
-        return waiting
-
-    def _forget(self, index: int) -> None:
-        """An idle cannon stopped waiting (it was stopped)."""
-        self._idle.pop(index, None)
+        return self._wait(index)  # idle
 
     def cancel(self) -> None:
         self._stop_timer()
@@ -107,4 +99,4 @@ class ArrivalSchedule(ProfileSchedule):
             self._given.clear()
 
     def active(self) -> int:
-        return self.started - len(self._idle)
+        return self.started - len(self._waiting)

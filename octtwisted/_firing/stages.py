@@ -41,7 +41,6 @@ class CannonStages(ProfileSchedule):
     ) -> None:
         super().__init__(clock, profile, cannons, bring_in, on_done)
         self._count = 0  # cannons that should be active now
-        self._held: dict[int, Deferred[None]] = {}
         self._over = False
         self.starts: StartStats | None = None
 
@@ -52,21 +51,15 @@ class CannonStages(ProfileSchedule):
 
     def _set_count(self, count: int) -> None:
         self._count = count
-        for index in sorted(i for i in self._held if i < count):
-            self._held.pop(index).callback(None)
+        for index in sorted(i for i in self._waiting if i < count):
+            self._release(index)
         while self.started < count:
             self._bring_in_next()
 
     def hold(self, index: int) -> Deferred[None] | None:
         if index < self._count or self._over:
             return None
-        waiting: Deferred[None] = Deferred(lambda d: self._forget(index))
-        self._held[index] = waiting
-        return waiting
-
-    def _forget(self, index: int) -> None:
-        """A held cannon stopped waiting (it was stopped)."""
-        self._held.pop(index, None)
+        return self._wait(index)
 
     def cancel(self) -> None:
         self._stop_timer()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
 from octtwisted._core.deferreds import cancel_call
@@ -40,6 +41,8 @@ class ProfileSchedule:
         self._on_done = on_done
         self._base = 0.0
         self._timer: IDelayedCall | None = None
+        #: cannons held by the schedule, in the order they began to wait
+        self._waiting: dict[int, Deferred[None]] = {}
         #: cannons brought in so far
         self.started = 0
 
@@ -72,6 +75,22 @@ class ProfileSchedule:
         if self.started == self._cannons:
             self._on_done()
         return index
+
+    def _wait(self, index: int) -> Deferred[None]:
+        """
+        Hold cannon ``index`` until :meth:`_release` (or until it is
+        stopped, which cancels the wait).
+        """
+        waiting: Deferred[None] = Deferred(lambda d: self._forget(index))
+        self._waiting[index] = waiting
+        return waiting
+
+    def _forget(self, index: int) -> None:
+        """A held cannon stopped waiting (it was stopped)."""
+        self._waiting.pop(index, None)
+
+    def _release(self, index: int) -> None:
+        self._waiting.pop(index).callback(None)
 
     def _stop_timer(self) -> None:
         cancel_call(self._timer)
