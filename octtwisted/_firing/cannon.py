@@ -322,18 +322,11 @@ class Cannon:
         return next_(result)
 
     def _timed_out(self, result: Any, timeout: float) -> Any:
-        """
-        The step outlived its timeout and was cancelled: a timeout error,
-        whatever the step did with the cancellation (a script that catches
-        it and goes on still timed out).
-        """
-        if isinstance(result, Failure) and result.check(CancelledError):
-            return Failure(defer.TimeoutError(f"timeout after {timeout:g}s"))
-        return Failure(
-            defer.TimeoutError(
-                f"timeout after {timeout:g}s (the script went on after it was cancelled)"
-            )
-        )
+        # A timeout error, whatever the step did with its cancellation.
+        text = f"timeout after {timeout:g}s"
+        if not (isinstance(result, Failure) and result.check(CancelledError)):
+            text += " (the script went on after it was cancelled)"
+        return Failure(defer.TimeoutError(text))
 
     def _setup_failed(self, failure: Failure) -> Any:
         self._error = "setup: " + self._describe(failure)
