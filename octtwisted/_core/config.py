@@ -15,6 +15,8 @@ from typing import Any, Callable, Mapping
 
 import attrs
 
+from octtwisted._stats.thresholds import Threshold, ThresholdError, parse_thresholds
+
 #: The keys OCT's ``pack-turrets`` writes; all of them are required (the
 #: ``hq_*`` ones only when the turret talks to an HQ).
 HQ_KEYS = ("hq_address", "hq_publisher", "hq_rc")
@@ -62,6 +64,8 @@ class TurretConfig:
     progress_interval: float = DEFAULT_PROGRESS_INTERVAL
     hq_lost_timeout: float = DEFAULT_HQ_LOST_TIMEOUT
     blocking: bool | None = None
+    #: pass/fail expressions evaluated at the end of each run
+    thresholds: tuple[Threshold, ...] = ()
     raw: Mapping[str, Any] = attrs.field(factory=dict, eq=False, repr=False)
     warnings: tuple[str, ...] = ()
 
@@ -213,6 +217,12 @@ def parse_config(
         "true, false or null",
         default=None,
     )
+    thresholds: tuple[Threshold, ...] = ()
+    if "thresholds" in raw:
+        try:
+            thresholds = parse_thresholds(raw["thresholds"])
+        except ThresholdError as e:
+            raise ConfigError(f"{path}: key 'thresholds': {e}")
     return TurretConfig(
         name=name,
         cannons=cannons,
@@ -244,6 +254,7 @@ def parse_config(
             "hq_lost_timeout", 0, default=DEFAULT_HQ_LOST_TIMEOUT
         ),
         blocking=blocking,
+        thresholds=thresholds,
         raw=raw,
         warnings=tuple(warnings),
         **hq,

@@ -30,6 +30,7 @@ from octtwisted._scripts.loading import takes_no_arguments
 from octtwisted._firing.steps import StepCaller
 from octtwisted._http.shared import SharedHTTPClient
 from octtwisted._scripts.transaction import Transaction
+from octtwisted._stats.outputs import RunOutputs
 from octtwisted._stats.progress import ProgressReporter
 from octtwisted._stats.summary import RunStats, Summary
 from octtwisted._core import logs
@@ -74,6 +75,7 @@ class TurretService(Service):
         sink: ResultSink,
         clocks: Clocks,
         exit: Callable[[int], None],
+        outputs: RunOutputs | None = None,
     ) -> None:
         self.config = config
         self.uuid = uuid
@@ -83,6 +85,8 @@ class TurretService(Service):
         self._sink = sink
         self._clocks = clocks
         self._exit = exit
+        self._outputs = outputs
+        self._on_result: Callable[[Result], None] | None = None
         self.lifecycle = Lifecycle(self._state_changed)
         self.context: dict[str, Any] = {}
         self._cannons: list[Cannon] = []
@@ -291,6 +295,9 @@ class TurretService(Service):
             on_done=self._all_cannons_in,
         )
         self._run_stats = RunStats()
+        if self._outputs is not None:
+            self._outputs.run_started(self._run_stats, self._active_cannons)
+            self._on_result = self._outputs.on_result
         self._progress = ProgressReporter(
             self._clocks.reactor,
             config.progress_interval,
@@ -449,6 +456,8 @@ class TurretService(Service):
         if result.error:
             self.errors += 1
         self._sink.send_result(result)
+        if self._on_result is not None:
+            self._on_result(result)
         if self._run_stats is not None:
             self._run_stats.record(result)
 
@@ -474,6 +483,9 @@ class TurretService(Service):
             cannons_reached=self.cannons_started,
             dropped=self._sink.dropped,
         )
+        self._on_result = None
+        if self._outputs is not None:
+            summary = self._outputs.run_ended(summary)
         self.last_summary = summary
         if self.summary_table_in_log:
             self.log.info(

@@ -44,6 +44,19 @@ from typing import Any, Mapping, Protocol
 import attrs
 from hdrh.histogram import HdrHistogram
 
+from octtwisted._stats.table import (
+    ERROR_DISPLAY_WIDTH,
+    NAME_DISPLAY_WIDTH,
+    SCRIPTRUN_TIME,
+    _format_errors,
+    _format_header,
+    _format_thresholds,
+    _format_timers,
+)
+from octtwisted._stats.thresholds import Outcome
+
+__all__ = ["ERROR_DISPLAY_WIDTH", "NAME_DISPLAY_WIDTH", "SCRIPTRUN_TIME"]
+
 #: Smallest trackable value, in microseconds. Anything smaller is recorded
 #: as this.
 LOWEST_US = 1
@@ -65,15 +78,6 @@ OTHER_ERRORS = "(other errors)"
 
 #: How many of the most frequent errors a :class:`Summary` names.
 TOP_ERRORS = 5
-
-#: Longest error text :meth:`Summary.format_table` shows.
-ERROR_DISPLAY_WIDTH = 100
-
-#: Longest timer name :meth:`Summary.format_table` shows.
-NAME_DISPLAY_WIDTH = 40
-
-#: The name of the script run timer, in tables.
-SCRIPTRUN_TIME = "scriptrun_time"
 
 _PERCENTILES = (50.0, 90.0, 95.0, 99.0)
 _US_PER_SECOND = 1_000_000.0
@@ -178,11 +182,14 @@ class _Timer:
     histogram is read or merged. The combined value error stays under 0.2%.
     """
 
-    __slots__ = ("histogram", "staged", "total_us", "min_us", "max_us")
+    __slots__ = ("histogram", "staged", "bucket", "total_us", "min_us", "max_us")
 
-    def __init__(self) -> None:
+    def __init__(self, *, buckets: bool = False) -> None:
         self.histogram = _new_histogram()
         self.staged: dict[int, int] = {}
+        #: with ``buckets``: the staged counts settled since the last
+        #: :meth:`take_bucket` (a timeline's bucket), else None
+        self.bucket: dict[int, int] | None = {} if buckets else None
         self.total_us = 0
         self.min_us = HIGHEST_US
         self.max_us = LOWEST_US
@@ -208,7 +215,26 @@ class _Timer:
             record = self.histogram.record_value
             for value, count in staged.items():
                 record(value, count)
+            bucket = self.bucket
+            if bucket is not None:
+                if bucket:
+                    for value, count in staged.items():
+                        bucket[value] = bucket.get(value, 0) + count
+                else:
+                    bucket.update(staged)
             staged.clear()
+
+    def take_bucket(self) -> dict[int, int]:
+        """
+        The values (staged microseconds -> count) recorded since the last
+        call; empty unless made with ``buckets``.
+        """
+        self.settle()
+        bucket = self.bucket
+        if bucket is None:
+            return {}
+        self.bucket = {}
+        return bucket
 
     def merge_into(self, other: "_Timer") -> None:
         """
@@ -246,6 +272,25 @@ class _Timer:
             p: min(max(found[p], low), high) / _US_PER_SECOND for p in percentiles
         }
 
+    def value(self, stat: str, percentile: float | None) -> float | None:
+        """
+        One statistic: ``count``, ``min``, ``max``, ``mean`` (seconds), or
+        ``p`` with ``percentile``; None when nothing was recorded.
+        """
+        count = self.count
+        if not count:
+            return None
+        if stat == "count":
+            return float(count)
+        if stat == "min":
+            return self.min_us / _US_PER_SECOND
+        if stat == "max":
+            return self.max_us / _US_PER_SECOND
+        if stat == "mean":
+            return self.total_us / count / _US_PER_SECOND
+        assert percentile is not None, stat
+        return self.percentiles(percentile)[percentile]
+
     def stats(self) -> TimerStats | None:
         count = self.count
         if not count:
@@ -281,6 +326,8 @@ class Summary:
     :ivar cannons: how many cannons the run was configured with.
     :ivar cannons_reached: how many cannons the rampup started.
     :ivar dropped: results that could not be delivered to the HQ.
+    :ivar thresholds: the config's thresholds, evaluated at the end of the
+        run, in the config's order (empty without thresholds).
     """
 
     transactions: int
@@ -293,6 +340,12 @@ class Summary:
     cannons: int
     cannons_reached: int
     dropped: int
+    thresholds: tuple[Outcome, ...] = ()
+
+    @property
+    def thresholds_failed(self) -> tuple[Outcome, ...]:
+        """The thresholds that did not hold."""
+        return tuple(outcome for outcome in self.thresholds if not outcome.passed)
 
     def to_dict(self) -> dict[str, Any]:
         """
@@ -315,6 +368,7 @@ class Summary:
             "cannons": self.cannons,
             "cannons_reached": self.cannons_reached,
             "dropped": self.dropped,
+            "thresholds": [outcome.to_dict() for outcome in self.thresholds],
         }
 
     def to_json(self, *, indent: int | None = 2) -> str:
@@ -334,6 +388,9 @@ class Summary:
         lines += _format_timers(self)
         lines.append("")
         lines += _format_errors(self)
+        if self.thresholds:
+            lines.append("")
+            lines += _format_thresholds(self)
         return "\n".join(lines) + "\n"
 
 
@@ -392,6 +449,8 @@ class RunStats:
         self._interval = _Timer()
         self._scriptrun_time = _Timer()
         self._custom_timers: dict[str, _Timer] = {}
+        self._buckets = False
+        self._bucket_totals = (0, 0)
 
     def record(self, result: ResultLike) -> None:
         """
@@ -415,7 +474,7 @@ class RunStats:
             for name, seconds in timers.items():
                 timer = custom.get(name)
                 if timer is None:
-                    timer = custom[name] = _Timer()
+                    timer = custom[name] = _Timer(buckets=self._buckets)
                 timer.record(seconds)
 
     def _fold(self) -> tuple[int, int]:
@@ -484,97 +543,48 @@ class RunStats:
             dropped=dropped,
         )
 
+    # Over time (a timeline) and thresholds.
 
-# Formatting for Summary.format_table.
+    def track_buckets(self) -> None:
+        """
+        From now on, keep what :meth:`take_bucket` returns. Call it before
+        the first result.
+        """
+        self._buckets = True
+        self._interval.bucket = {}
+        for timer in self._custom_timers.values():
+            timer.bucket = {}
 
-_TIMER_COLUMNS = ("count", "min", "mean", "p50", "p90", "p95", "p99", "max")
-
-
-def _format_ms(seconds: float) -> str:
-    """
-    Seconds as milliseconds, with about four significant digits.
-    """
-    ms = seconds * 1000.0
-    if ms < 10:
-        return f"{ms:.3f}"
-    if ms < 100:
-        return f"{ms:.2f}"
-    if ms < 1000:
-        return f"{ms:.1f}"
-    return f"{ms:,.0f}"
-
-
-def _format_duration(seconds: float) -> str:
-    text = f"{seconds:,.1f} s"
-    if seconds >= 60:
-        whole = int(seconds)
-        hours, rest = divmod(whole, 3600)
-        minutes, secs = divmod(rest, 60)
-        text += f" ({hours}:{minutes:02d}:{secs:02d})"
-    return text
-
-
-def _shorten(text: str, width: int) -> str:
-    """
-    ``text`` on one line, cut to ``width`` characters.
-    """
-    text = " ".join(text.split())
-    if len(text) > width:
-        text = text[: width - 3] + "..."
-    return text
-
-
-def _format_header(summary: Summary) -> list[str]:
-    errors = f"{summary.errors:,}"
-    if summary.transactions:
-        errors += f" ({summary.errors / summary.transactions:.2%})"
-    rows = [
-        ("Transactions", f"{summary.transactions:,}"),
-        ("Errors", errors),
-        ("Duration", _format_duration(summary.duration)),
-        ("Transactions/s", f"{summary.transactions_per_second:,.2f}"),
-        ("Cannons reached", f"{summary.cannons_reached:,} / {summary.cannons:,}"),
-        ("Dropped results", f"{summary.dropped:,}"),
-    ]
-    label_width = max(len(label) for label, _ in rows)
-    return [f"  {label:<{label_width}}  {value}" for label, value in rows]
-
-
-def _format_timers(summary: Summary) -> list[str]:
-    timers: list[tuple[str, TimerStats]] = []
-    if summary.scriptrun_time is not None:
-        timers.append((SCRIPTRUN_TIME, summary.scriptrun_time))
-    timers += summary.custom_timers.items()
-    if not timers:
-        return ["Timers: no transactions recorded."]
-
-    header = ("timer (ms)",) + _TIMER_COLUMNS
-    rows = [header]
-    for name, stats in timers:
-        rows.append(
-            (_shorten(name, NAME_DISPLAY_WIDTH), f"{stats.count:,}")
-            + tuple(
-                _format_ms(getattr(stats, column)) for column in _TIMER_COLUMNS[1:]
-            )
+    def take_bucket(self) -> tuple[int, int, dict[str, dict[int, int]]]:
+        """
+        What was recorded since the last call: transactions, errors, and
+        timer name (``scriptrun_time`` first) -> staged microseconds ->
+        count (see :class:`_Timer`). Needs :meth:`track_buckets`.
+        """
+        timers = {SCRIPTRUN_TIME: self._interval.take_bucket()}
+        for name, timer in self._custom_timers.items():
+            timers[name] = timer.take_bucket()
+        total = (
+            self._transactions + self._interval_transactions,
+            self._errors + self._interval_errors,
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+        last, self._bucket_totals = self._bucket_totals, total
+        return total[0] - last[0], total[1] - last[1], timers
 
-    def line(cells: tuple[str, ...]) -> str:
-        first = f"{cells[0]:<{widths[0]}}"
-        rest = (f"{cell:>{width}}" for cell, width in zip(cells[1:], widths[1:]))
-        return "  " + "  ".join((first, *rest))
+    def timer_value(self, name: str, stat: str, percentile: float | None) -> float | None:
+        """
+        A statistic of a timer over the run so far (see
+        :meth:`_Timer.value`), None if the timer has no values.
+        """
+        if name == SCRIPTRUN_TIME:
+            self._fold()
+            return self._scriptrun_time.value(stat, percentile)
+        timer = self._custom_timers.get(name)
+        return None if timer is None else timer.value(stat, percentile)
 
-    rule = "  " + "  ".join("-" * width for width in widths)
-    return [line(header), rule] + [line(row) for row in rows[1:]]
+    def top_errors(self, count: int) -> tuple[tuple[str, int], ...]:
+        """
+        The ``count`` most frequent error texts with their counts.
+        """
+        return tuple(self._error_counts.most_common(count))
 
-
-def _format_errors(summary: Summary) -> list[str]:
-    if not summary.top_errors:
-        return ["Errors: none."]
-    title = f"Top errors ({len(summary.top_errors)} most frequent)"
-    counts = [f"{count:,}" for _, count in summary.top_errors]
-    width = max(len("count"), *(len(count) for count in counts))
-    lines = [title, f"  {'count':>{width}}  error", f"  {'-' * width}  {'-' * 5}"]
-    for (error, _), count in zip(summary.top_errors, counts):
-        lines.append(f"  {count:>{width}}  {_shorten(error, ERROR_DISPLAY_WIDTH)}")
-    return lines

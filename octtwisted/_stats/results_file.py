@@ -1,0 +1,246 @@
+"""
+``--results PATH``: every result of a run, one row each, in a file.
+
+``.csv``: a header, then ``epoch,elapsed,scriptrun_time,error`` and one
+column per custom timer (seconds; empty where a result has no such timer).
+``.jsonl``: one JSON object per line, the result as it goes to the HQ
+(``turret_name``, ``elapsed``, ``epoch``, ``scriptrun_time``, ``error``,
+``custom_timers``).
+
+The hot path only appends the result to a list. Every
+:data:`FLUSH_INTERVAL` seconds the list is handed to a worker thread, which
+formats and writes it (one batch at a time, in order); :meth:`close`
+hands over the rest and fires once everything is on disk.
+
+CSV columns are the timers seen in the first batch, in the order first
+seen. A timer first seen later gets a column too: at :meth:`close` the
+file is rewritten once, in the worker thread, with the full header and the
+earlier rows padded.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+from typing import Callable, Iterable, TextIO
+
+import orjson
+from twisted.internet import defer, threads
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
+from twisted.internet.task import LoopingCall
+
+from octtwisted._core import logs
+from octtwisted._core.messages import Result
+
+#: Seconds between two hand-overs to the writer thread.
+FLUSH_INTERVAL = 0.25
+
+#: The file extensions understood, and their format.
+FORMATS = {".csv": "csv", ".jsonl": "jsonl"}
+
+#: The first CSV columns; custom timers follow.
+CSV_COLUMNS = ("epoch", "elapsed", "scriptrun_time", "error")
+
+RunInThread = Callable[..., "Deferred[object]"]
+
+
+def results_format(path: str | Path) -> str | None:
+    """
+    ``csv`` or ``jsonl`` from the file's extension, or None.
+    """
+    return FORMATS.get(Path(path).suffix.lower())
+
+
+def _encode_jsonl(results: list[Result]) -> bytes:
+    lines = []
+    dumps = orjson.dumps
+    for result in results:
+        data = result.to_dict()
+        try:
+            lines.append(dumps(data))
+        except TypeError:  # a lone surrogate: the standard encoder escapes it
+            lines.append(json.dumps(data).encode("ascii"))
+    lines.append(b"")
+    return b"\n".join(lines)
+
+
+class _CSVWriter:
+    """
+    Formats results as CSV rows; lives in the writer thread.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.names: list[str] = []
+        self.header_names = 0
+        self._file: TextIO | None = None
+
+    def write(self, results: list[Result]) -> None:
+        names = self.names
+        known = set(names)
+        for result in results:
+            for name in result.custom_timers:
+                if name not in known:
+                    known.add(name)
+                    names.append(name)
+        if self._file is None:
+            self._file = open(self.path, "w", newline="", encoding="utf-8", errors="backslashreplace")
+            self.header_names = len(names)
+            csv.writer(self._file).writerow(CSV_COLUMNS + tuple(names))
+        out = io.StringIO()
+        writer = csv.writer(out)
+        if names:
+            writer.writerows(
+                [
+                    (r.epoch, r.elapsed, r.scriptrun_time, r.error,
+                     *[r.custom_timers.get(n, "") for n in names])
+                    if r.custom_timers else (r.epoch, r.elapsed, r.scriptrun_time, r.error)
+                    for r in results
+                ]
+            )
+        else:
+            writer.writerows([(r.epoch, r.elapsed, r.scriptrun_time, r.error) for r in results])
+        self._file.write(out.getvalue())
+
+    def close(self) -> None:
+        if self._file is None:
+            self._file = open(self.path, "w", newline="", encoding="utf-8", errors="backslashreplace")
+            csv.writer(self._file).writerow(CSV_COLUMNS)
+        self._file.close()
+        if len(self.names) > self.header_names:
+            self._rewrite()
+
+    def _rewrite(self) -> None:
+        """
+        A timer appeared after the header was written: write the file
+        again with every column, short rows padded.
+        """
+        full = len(CSV_COLUMNS) + len(self.names)
+        temporary = self.path.with_name(self.path.name + ".tmp")
+        with open(self.path, newline="", encoding="utf-8") as old, open(
+            temporary, "w", newline="", encoding="utf-8"
+        ) as new:
+            reader = csv.reader(old)
+            writer = csv.writer(new)
+            next(reader, None)
+            writer.writerow(CSV_COLUMNS + tuple(self.names))
+            writer.writerows(row + [""] * (full - len(row)) for row in reader)
+        os.replace(temporary, self.path)
+
+
+class _JSONLWriter:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file = open(path, "wb")
+
+    def write(self, results: list[Result]) -> None:
+        self._file.write(_encode_jsonl(results))
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class ResultsFile:
+    """
+    Writes a run's results to ``path`` (see the module's doc).
+
+    :param run_in_thread: runs a function in a worker thread and returns a
+        Deferred of its result (default: the reactor's thread pool); tests
+        pass a synchronous one.
+    """
+
+    log = logs.logger(logs.RESULTS)
+
+    def __init__(
+        self,
+        path: Path,
+        clock: IReactorTime,
+        *,
+        run_in_thread: RunInThread | None = None,
+        interval: float = FLUSH_INTERVAL,
+    ) -> None:
+        kind = results_format(path)
+        if kind is None:
+            raise ValueError(f"{path}: the results file must end with .csv or .jsonl")
+        self.path = path
+        self._kind = kind
+        self._run_in_thread = run_in_thread or threads.deferToThread
+        self._buffer: list[Result] = []
+        #: appends one result (the hot path: a bound list.append)
+        self.write: Callable[[Result], None] = self._buffer.append
+        self._writer: _CSVWriter | _JSONLWriter | None = None
+        self._chain: Deferred[object] = defer.succeed(None)
+        self._failed = False
+        self._closed: Deferred[None] | None = None
+        #: rows handed to the writer so far
+        self.rows = 0
+        self._loop = LoopingCall(self._hand_over)
+        self._loop.clock = clock
+        self._loop.start(interval, now=False)
+
+    def _hand_over(self) -> None:
+        buffer = self._buffer
+        if not buffer:
+            return
+        batch = buffer[:]
+        del buffer[:]
+        self.rows += len(batch)
+        self._queue(self._write_batch, batch)
+
+    def _queue(self, function: Callable[..., None], *args: object) -> None:
+        def run(_: object) -> Deferred[object] | None:
+            if self._failed:
+                return None
+            return self._run_in_thread(function, *args)
+
+        self._chain.addCallback(run)
+        self._chain.addErrback(self._write_failed)
+
+    def _write_batch(self, batch: list[Result]) -> None:
+        if self._writer is None:
+            self._writer = _CSVWriter(self.path) if self._kind == "csv" else _JSONLWriter(self.path)
+        self._writer.write(batch)
+
+    def _finish(self) -> None:
+        if self._writer is None:
+            self._write_batch([])
+        assert self._writer is not None
+        self._writer.close()
+
+    def _write_failed(self, failure: object) -> None:
+        self._failed = True
+        error = getattr(failure, "value", failure)
+        self.log.error(
+            "cannot write the results to {path}: {problem}",
+            path=str(self.path),
+            problem=getattr(error, "strerror", None) or str(error),
+        )
+
+    def close(self) -> Deferred[None]:
+        """
+        Write what is left and close the file; fires when it is done (also
+        when writing failed: that is logged).
+        """
+        if self._closed is None:
+            if self._loop.running:
+                self._loop.stop()
+            self._hand_over()
+            self._queue(self._finish)
+            done: Deferred[None] = Deferred()
+            self._chain.addBoth(lambda _: done.callback(None))
+            self._closed = done
+        waiting: Deferred[None] = Deferred()
+        self._closed.addBoth(lambda r: (waiting.callback(None), r)[1])
+        return waiting
+
+
+def read_rows(path: Path) -> Iterable[dict[str, str]]:
+    """
+    The rows of a CSV results file as dicts (a helper for tests and tools).
+    """
+    with open(path, newline="", encoding="utf-8") as f:
+        yield from csv.DictReader(f)
