@@ -200,7 +200,7 @@ def render(data: ReportData) -> str:
     )
     timers_html = _timers_table(timers) if timers else "<p>No transactions recorded.</p>"
     return _PAGE.format(
-        csp=_e(_CSP),
+        csp=_CSP,
         title=_e(data.title),
         uplot_css=_asset("uPlot.min.css"),
         style=_STYLE,

@@ -120,6 +120,8 @@ class Timeline:
         self.width = tick
         self._began = 0.0
         self._open_since = 0.0
+        self._open_ticks = 0
+        self._ticks_per_bucket = 1
         self._open_transactions = 0
         self._open_errors = 0
         self._open: dict[str, dict[int, int]] = {}
@@ -156,7 +158,8 @@ class Timeline:
     def tick(self) -> None:
         tps, p95 = self._take()
         now = self._clock.seconds()
-        if now - self._open_since >= self.width - 1e-9:
+        self._open_ticks += 1
+        if self._open_ticks >= self._ticks_per_bucket:
             self._close_bucket()
         tick = Tick(
             elapsed=now - self._began,
@@ -205,6 +208,7 @@ class Timeline:
                 column.append(value)
         self._open = {}
         self._open_transactions = self._open_errors = 0
+        self._open_ticks = 0
         self._open_since = now
         if len(self.end) >= self._max_points:
             self._merge_pairs()
@@ -249,6 +253,7 @@ class Timeline:
         self.errors = pairs(self.errors, total)
         self.active = pairs(self.active, later)
         self.width *= 2
+        self._ticks_per_bucket *= 2
 
     # Reading
 
