@@ -25,7 +25,7 @@ import io
 import json
 import os
 from pathlib import Path
-from typing import Callable, Iterable, TextIO
+from typing import BinaryIO, Callable, Iterable
 
 import orjson
 from twisted.internet import defer, threads
@@ -56,16 +56,53 @@ def results_format(path: str | Path) -> str | None:
 
 
 def _encode_jsonl(results: list[Result]) -> bytes:
-    lines = []
-    dumps = orjson.dumps
-    for result in results:
-        data = result.to_dict()
-        try:
-            lines.append(dumps(data))
-        except TypeError:  # a lone surrogate: the standard encoder escapes it
-            lines.append(json.dumps(data).encode("ascii"))
-    lines.append(b"")
-    return b"\n".join(lines)
+    """
+    One JSON object per line. The whole batch is one ``orjson.dumps`` of a
+    list of objects, cut into lines where one object ends and the next
+    begins: ``},{"`` appears nowhere else (a quote inside a string is
+    escaped, and a result holds no list).
+    """
+    if not results:
+        return b""
+    rows = [
+        {
+            "turret_name": r.turret_name,
+            "elapsed": r.elapsed,
+            "epoch": r.epoch,
+            "scriptrun_time": r.scriptrun_time,
+            "error": r.error,
+            "custom_timers": r.custom_timers,
+        }
+        for r in results
+    ]
+    try:
+        data = orjson.dumps(rows)
+    except TypeError:  # a lone surrogate: the standard encoder escapes it
+        return b"".join(
+            json.dumps({**row, "custom_timers": dict(row["custom_timers"])}).encode("ascii")
+            + b"\n"
+            for row in rows
+        )
+    return data[1:-1].replace(b'},{"', b'}\n{"') + b"\n"
+
+
+def _encode_csv_rows(rows: list[tuple[object, ...]]) -> bytes:
+    """
+    CSV lines of rows of numbers, ``None`` and empty strings only: one
+    ``orjson.dumps`` of the list, cut into lines. JSON writes such rows as
+    CSV does (``""`` is a quoted empty cell), once the brackets are gone
+    and ``null`` is made an empty cell.
+    """
+    if not rows:
+        return b""
+    data = orjson.dumps(rows)
+    return data[2:-2].replace(b"],[", b"\n").replace(b"null", b"") + b"\n"
+
+
+def _header(names: list[str]) -> bytes:
+    text = io.StringIO()
+    csv.writer(text).writerow(CSV_COLUMNS + tuple(names))
+    return text.getvalue().encode("utf-8", "backslashreplace")
 
 
 class _CSVWriter:
@@ -77,7 +114,7 @@ class _CSVWriter:
         self.path = path
         self.names: list[str] = []
         self.header_names = 0
-        self._file: TextIO | None = None
+        self._file: BinaryIO | None = None
 
     def write(self, results: list[Result]) -> None:
         names = self.names
@@ -88,28 +125,47 @@ class _CSVWriter:
                     known.add(name)
                     names.append(name)
         if self._file is None:
-            self._file = open(self.path, "w", newline="", encoding="utf-8", errors="backslashreplace")
+            self._file = open(self.path, "wb")
             self.header_names = len(names)
-            csv.writer(self._file).writerow(CSV_COLUMNS + tuple(names))
-        out = io.StringIO()
-        writer = csv.writer(out)
+            self._file.write(_header(names))
         if names:
-            writer.writerows(
-                [
-                    (r.epoch, r.elapsed, r.scriptrun_time, r.error,
-                     *[r.custom_timers.get(n, "") for n in names])
-                    if r.custom_timers else (r.epoch, r.elapsed, r.scriptrun_time, r.error)
-                    for r in results
-                ]
-            )
+            rows = [
+                (r.epoch, r.elapsed, r.scriptrun_time, r.error,
+                 *[r.custom_timers.get(n) for n in names])
+                if r.custom_timers else (r.epoch, r.elapsed, r.scriptrun_time, r.error)
+                for r in results
+            ]
         else:
-            writer.writerows([(r.epoch, r.elapsed, r.scriptrun_time, r.error) for r in results])
-        self._file.write(out.getvalue())
+            rows = [(r.epoch, r.elapsed, r.scriptrun_time, r.error) for r in results]
+        self._file.write(self._encode(rows))
+
+    @staticmethod
+    def _encode(rows: list[tuple[object, ...]]) -> bytes:
+        """
+        Rows without an error text go through the fast
+        :func:`_encode_csv_rows`; the others through the csv module, which
+        quotes texts as CSV requires. Order is kept.
+        """
+        if not any([row[3] for row in rows]):
+            return _encode_csv_rows(rows)
+        out: list[bytes] = []
+        plain: list[tuple[object, ...]] = []
+        for row in rows:
+            if row[3]:
+                out.append(_encode_csv_rows(plain))
+                plain = []
+                text = io.StringIO()
+                csv.writer(text).writerow(["" if cell is None else cell for cell in row])
+                out.append(text.getvalue().encode("utf-8", "backslashreplace"))
+            else:
+                plain.append(row)
+        out.append(_encode_csv_rows(plain))
+        return b"".join(out)
 
     def close(self) -> None:
         if self._file is None:
-            self._file = open(self.path, "w", newline="", encoding="utf-8", errors="backslashreplace")
-            csv.writer(self._file).writerow(CSV_COLUMNS)
+            self._file = open(self.path, "wb")
+            self._file.write(_header([]))
         self._file.close()
         if len(self.names) > self.header_names:
             self._rewrite()
