@@ -222,9 +222,14 @@ class RunOutputs(Service):
                 problem=getattr(failure.value, "strerror", None) or str(failure.value),
             )
 
+        def forget(result: object) -> object:
+            if d in self._pending:
+                self._pending.remove(d)
+            return result
+
         d.addCallbacks(done, failed)
         self._pending.append(d)
-        d.addBoth(lambda r: (self._pending.remove(d), r)[1] if d in self._pending else r)
+        d.addBoth(forget)
 
     def idle(self) -> Deferred[None]:
         """

@@ -25,7 +25,7 @@ import io
 import json
 import os
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterable
+from typing import Any, BinaryIO, Callable, Iterable
 
 import orjson
 from twisted.internet import defer, threads
@@ -64,7 +64,7 @@ def _encode_jsonl(results: list[Result]) -> bytes:
     """
     if not results:
         return b""
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "turret_name": r.turret_name,
             "elapsed": r.elapsed,
@@ -86,7 +86,7 @@ def _encode_jsonl(results: list[Result]) -> bytes:
     return data[1:-1].replace(b'},{"', b'}\n{"') + b"\n"
 
 
-def _encode_csv_rows(rows: list[tuple[object, ...]]) -> bytes:
+def _encode_csv_rows(rows: list[tuple[Any, ...]]) -> bytes:
     """
     CSV lines of rows of numbers, ``None`` and empty strings only: one
     ``orjson.dumps`` of the list, cut into lines. JSON writes such rows as
@@ -140,7 +140,7 @@ class _CSVWriter:
         self._file.write(self._encode(rows))
 
     @staticmethod
-    def _encode(rows: list[tuple[object, ...]]) -> bytes:
+    def _encode(rows: list[tuple[Any, ...]]) -> bytes:
         """
         Rows without an error text go through the fast
         :func:`_encode_csv_rows`; the others through the csv module, which
@@ -149,7 +149,7 @@ class _CSVWriter:
         if not any([row[3] for row in rows]):
             return _encode_csv_rows(rows)
         out: list[bytes] = []
-        plain: list[tuple[object, ...]] = []
+        plain: list[tuple[Any, ...]] = []
         for row in rows:
             if row[3]:
                 out.append(_encode_csv_rows(plain))
@@ -287,10 +287,19 @@ class ResultsFile:
             self._hand_over()
             self._queue(self._finish)
             done: Deferred[None] = Deferred()
-            self._chain.addBoth(lambda _: done.callback(None))
+
+            def finished(_: object) -> None:
+                done.callback(None)
+
+            self._chain.addBoth(finished)
             self._closed = done
         waiting: Deferred[None] = Deferred()
-        self._closed.addBoth(lambda r: (waiting.callback(None), r)[1])
+
+        def tell(result: object) -> object:
+            waiting.callback(None)
+            return result
+
+        self._closed.addBoth(tell)
         return waiting
 
 
