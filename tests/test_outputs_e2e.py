@@ -189,6 +189,31 @@ class HQModeTests(TestCase):
         self.assertEqual(sum(len(csv_rows(p)) for p in results), made)
         self.assertIn("Mode</td><td>HQ", reports[0].read_text())
 
+    async def test_jsonl_is_a_copy_of_what_was_sent(self) -> None:
+        """
+        Obeying an HQ, a .jsonl results file holds exactly the results the
+        HQ received, in order, one per line.
+        """
+        hq = FakeHQ()
+        hq.start()
+        self.addCleanup(hq.stop)
+        folder = Path(self.mktemp()).absolute()
+        config = write_config(folder, script="report_mix.py", **hq.turret_config(), pacing=0.01)
+        turret = TurretProcess(["-c", str(config), "--results", "run.jsonl"], cwd=folder)
+        self.addCleanup(turret.cleanup)
+        await hq.wait_for_status("ready", turret.uuid)
+        await hq.handshake(turret.uuid)
+        hq.publish("start", "open fire")
+        await hq.wait_for_results(50)
+        hq.publish("kill", None)
+        self.assertEqual(await turret.wait_exit(), 0, turret.output)
+        made = int(re.search(r"turret killed: (\d+) results", turret.output)[1])
+        await hq.wait_for_results(made)
+        [path] = folder.glob("run-*.jsonl")
+        lines = [json.loads(line) for line in path.read_text().splitlines()]
+        self.assertEqual(len(lines), made)
+        self.assertEqual(lines, hq.results[:made])
+
 
 class DemoReportTests(TestCase):
     timeout = 120

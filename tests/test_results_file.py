@@ -107,6 +107,19 @@ class ResultsFileTests(SynchronousTestCase):
         self.assertEqual([json.loads(line) for line in lines[:3]], [r.to_dict() for r in results[:3]])
         self.assertEqual(len(lines), 4)
 
+    def test_frames(self) -> None:
+        """
+        Given the frames sent to an HQ, a .jsonl file writes them as they
+        are, one per line; a CSV file refuses frames.
+        """
+        path = self.folder / "r.jsonl"
+        out = ResultsFile(path, self.clock, run_in_thread=now, frames=True)
+        out.write(b'{"a":1}')
+        out.write(b'{"b":"\\u0073tatus"}')
+        self.successResultOf(out.close())
+        self.assertEqual(path.read_bytes(), b'{"a":1}\n{"b":"\\u0073tatus"}\n')
+        self.assertRaises(ValueError, ResultsFile, self.folder / "r.csv", self.clock, frames=True)
+
     def test_hot_path_only_buffers(self) -> None:
         """
         Writing a result hands nothing to the thread: batches go every

@@ -46,10 +46,13 @@ def live_status_wanted(options: Any) -> bool:
     return bool(options["standalone"]) and out is not None and out.isatty()
 
 
-def make_outputs(options: Any, reactor: Any) -> RunOutputs | None:
+def make_outputs(options: Any, reactor: Any, link: Any = None) -> RunOutputs | None:
     """
     The run outputs the options and config ask for, or None when there
     are none (no report, results, thresholds or live line).
+
+    :param link: the HQ link, if any: a ``.jsonl`` results file copies the
+        frames it sends.
     """
     from octtwisted._stats.live import LiveStatus
 
@@ -77,4 +80,5 @@ def make_outputs(options: Any, reactor: Any) -> RunOutputs | None:
         clock=reactor,
         turret_id=options["uuid"],
         status_line=status_line,
+        frames=link,
     )

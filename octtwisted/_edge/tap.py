@@ -257,7 +257,7 @@ def makeService(options: Options) -> IService:
     )
     from octtwisted._edge.outputs_options import make_outputs
 
-    outputs = make_outputs(options, reactor)
+    outputs = make_outputs(options, reactor, link)
     if outputs is not None:
         outputs.setServiceParent(top)  # before the turret: it stops after it
         config = outputs.config

@@ -22,7 +22,7 @@ then they are counted in ``dropped`` and logged.
 from __future__ import annotations
 
 from collections import deque
-from typing import Any
+from typing import Any, Callable
 
 import zmq
 from twisted.application.service import Service
@@ -133,6 +133,9 @@ class HQLink(Service):
         self._batch_call: IDelayedCall | None = None
         self._retry: IDelayedCall | None = None
         self._flush_waiters: list[Deferred[None]] = []
+        #: given every result frame as it is sent (``--results`` keeps a
+        #: local copy of what was sent), or None
+        self.copy_result: Callable[[bytes], None] | None = None
         self._room_waiters: list[tuple[int, Deferred[None]]] = []
         self._monitor: _MonitorSocket | None = None
         self._sockets_made = 0
@@ -200,7 +203,10 @@ class HQLink(Service):
             self._send(encode_status(status))
 
     def send_result(self, result: Result) -> None:
-        self._send(encode_result(result))
+        frame = encode_result(result)
+        self._send(frame)
+        if self.copy_result is not None:
+            self.copy_result(frame)
 
     def pending(self) -> int:
         """

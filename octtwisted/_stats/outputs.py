@@ -28,7 +28,7 @@ from octtwisted._core import logs
 from octtwisted._core.config import TurretConfig
 from octtwisted._core.messages import Result
 from octtwisted._stats import report
-from octtwisted._stats.results_file import ResultsFile
+from octtwisted._stats.results_file import ResultsFile, results_format
 from octtwisted._stats.summary import RunStats, Summary
 from octtwisted._stats.thresholds import evaluate
 from octtwisted._stats.timeline import Tick, Timeline
@@ -56,6 +56,14 @@ class OutputSettings:
     per_run_names: bool = False
     duration: float | None = None
     mode: str = "standalone"
+
+
+class FrameSource(Protocol):
+    """
+    The HQ link: it gives every result frame it sends to ``copy_result``.
+    """
+
+    copy_result: Callable[[bytes], None] | None
 
 
 class StatusLine(Protocol):
@@ -89,6 +97,7 @@ class RunOutputs(Service):
         clock: IReactorTime,
         turret_id: str,
         status_line: StatusLine | None = None,
+        frames: FrameSource | None = None,
         run_in_thread: Callable[..., Deferred[Any]] | None = None,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
@@ -97,6 +106,7 @@ class RunOutputs(Service):
         self._clock = clock
         self._turret_id = turret_id
         self._status_line = status_line
+        self._frames = frames
         self._run_in_thread = run_in_thread or threads.deferToThread
         self._wall_clock = wall_clock
         self._runs = 0
@@ -139,10 +149,17 @@ class RunOutputs(Service):
                 self._timeline.on_tick(self._status_line.update)
             self._timeline.start()
         if self._settings.results is not None:
+            path = self._path(self._settings.results)
+            # Obeying an HQ, a .jsonl file is a copy of the frames sent.
+            copy = self._frames is not None and results_format(path) == "jsonl"
             self._results = ResultsFile(
-                self._path(self._settings.results), self._clock, run_in_thread=self._run_in_thread
+                path, self._clock, run_in_thread=self._run_in_thread, frames=copy
             )
-            self.on_result = self._results.write
+            if copy:
+                assert self._frames is not None
+                self._frames.copy_result = self._results.write
+            else:
+                self.on_result = self._results.write
 
     def run_ended(self, summary: Summary) -> Summary:
         """
@@ -168,6 +185,8 @@ class RunOutputs(Service):
             self._status_line.close()
         results, self._results = self._results, None
         self.on_result = None
+        if self._frames is not None:
+            self._frames.copy_result = None
         if results is not None:
             self._track(results.close(), results.path)
         if self._settings.report is not None and timeline is not None:

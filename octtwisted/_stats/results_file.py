@@ -5,7 +5,8 @@
 column per custom timer (seconds; empty where a result has no such timer).
 ``.jsonl``: one JSON object per line, the result as it goes to the HQ
 (``turret_name``, ``elapsed``, ``epoch``, ``scriptrun_time``, ``error``,
-``custom_timers``).
+``custom_timers``). Obeying an HQ, a ``.jsonl`` file is given the very
+frames sent (``frames=True``), so it costs no formatting at all.
 
 The hot path only appends the result to a list. Every
 :data:`FLUSH_INTERVAL` seconds the list is handed to a worker thread, which
@@ -189,12 +190,17 @@ class _CSVWriter:
 
 
 class _JSONLWriter:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, frames: bool) -> None:
         self.path = path
+        self._frames = frames
         self._file = open(path, "wb")
 
-    def write(self, results: list[Result]) -> None:
-        self._file.write(_encode_jsonl(results))
+    def write(self, results: list[Any]) -> None:
+        if self._frames:
+            if results:
+                self._file.write(b"\n".join(results) + b"\n")
+        else:
+            self._file.write(_encode_jsonl(results))
 
     def close(self) -> None:
         self._file.close()
@@ -207,6 +213,8 @@ class ResultsFile:
     :param run_in_thread: runs a function in a worker thread and returns a
         Deferred of its result (default: the reactor's thread pool); tests
         pass a synchronous one.
+    :param frames: (``.jsonl`` only) :attr:`write` takes result frames as
+        sent to the HQ (JSON bytes), not results.
     """
 
     log = logs.logger(logs.RESULTS)
@@ -218,16 +226,20 @@ class ResultsFile:
         *,
         run_in_thread: RunInThread | None = None,
         interval: float = FLUSH_INTERVAL,
+        frames: bool = False,
     ) -> None:
         kind = results_format(path)
         if kind is None:
             raise ValueError(f"{path}: the results file must end with .csv or .jsonl")
+        if frames and kind != "jsonl":
+            raise ValueError(f"{path}: only a .jsonl file takes result frames")
+        self._frames = frames
         self.path = path
         self._kind = kind
         self._run_in_thread = run_in_thread or threads.deferToThread
-        self._buffer: list[Result] = []
-        #: appends one result (the hot path: a bound list.append)
-        self.write: Callable[[Result], None] = self._buffer.append
+        self._buffer: list[Any] = []
+        #: appends one result, or frame (the hot path: a bound list.append)
+        self.write: Callable[[Any], None] = self._buffer.append
         self._writer: _CSVWriter | _JSONLWriter | None = None
         self._chain: Deferred[object] = defer.succeed(None)
         self._failed = False
@@ -258,7 +270,9 @@ class ResultsFile:
 
     def _write_batch(self, batch: list[Result]) -> None:
         if self._writer is None:
-            self._writer = _CSVWriter(self.path) if self._kind == "csv" else _JSONLWriter(self.path)
+            self._writer = (
+                _CSVWriter(self.path) if self._kind == "csv" else _JSONLWriter(self.path, self._frames)
+            )
         self._writer.write(batch)
 
     def _finish(self) -> None:
