@@ -152,6 +152,8 @@ def turret(side: str, script: str, cannons: int, rampup: float, warmup: float, w
             side=side, script=SCENARIOS / script, cannons=cannons, rampup=rampup,
             warmup=warmup, window=window, run_dir=run_dir, **kw,
         )
+        for leftover in run_dir.glob("results*"):
+            leftover.unlink()  # --results files: hundreds of MB a run
         rss = result.get("rss_kib", {})
         peak = rss.get("window_max")
         if peak:

@@ -144,6 +144,31 @@ class ResultsFileTests(SynchronousTestCase):
         self.assertEqual(len(path.read_text().splitlines()), 102)
         self.assertEqual(out.rows, 101)
 
+    def test_falling_behind_warned_once(self) -> None:
+        """
+        When more rows than WARN_WAITING wait for the thread, one warning
+        says so; the rows are all written once the thread catches up.
+        """
+        from octtwisted._stats import results_file
+
+        self.patch(results_file, "WARN_WAITING", 10)
+        events: list[LogEvent] = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        later = Later()
+        out = ResultsFile(self.folder / "r.csv", self.clock, run_in_thread=later)
+        for second in range(3):
+            for i in range(8):
+                out.write(make(i))
+            self.clock.advance(1)
+        warned = [e for e in events if "falls behind" in e.get("log_format", "")]
+        self.assertEqual([e["waiting"] for e in warned], [16])
+        closed = out.close()
+        while later.calls:
+            later.run_all()
+        self.successResultOf(closed)
+        self.assertEqual((out.rows, out.waiting), (24, 0))
+
     def test_write_error_logged(self) -> None:
         """
         A file that cannot be written is one error line naming it; close

@@ -43,6 +43,10 @@ from octtwisted._core.messages import Result
 #: Seconds between two hand-overs to the writer thread.
 FLUSH_INTERVAL = 0.25
 
+#: Rows waiting to be written past which a warning is logged (once): the
+#: disk falls behind, and memory grows.
+WARN_WAITING = 2_000_000
+
 #: The file extensions understood, and their format.
 FORMATS = {".csv": "csv", ".jsonl": "jsonl"}
 
@@ -265,6 +269,7 @@ class ResultsFile:
         self.waiting = 0
         #: the most rows that were waiting at once
         self.most_waiting = 0
+        self._warned = False
         self._loop = LoopingCall(self._hand_over)
         self._loop.clock = clock
         self._loop.start(interval, now=False)
@@ -285,6 +290,13 @@ class ResultsFile:
             return
         self.waiting += len(batch)
         self.most_waiting = max(self.most_waiting, self.waiting)
+        if self.waiting > WARN_WAITING and not self._warned:
+            self._warned = True
+            self.log.warn(
+                "the results file {path} falls behind: {waiting} rows wait to be written",
+                path=str(self.path),
+                waiting=self.waiting,
+            )
         self._queue(self._file.write, data)
 
         def written(_: object) -> None:
