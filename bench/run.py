@@ -32,7 +32,7 @@ Scenarios (``--only`` names):
               ``requests.Session`` per cannon; Locust FastHttpUser, HttpUser.
 ``empty``     empty transactions, 10 and 100 cannons: results/s at the HQ.
               ``http`` and ``empty`` also run ours with ``--results`` (every
-              result to a .jsonl file): the rows "with / without" are its
+              result to a CSV file): the rows "with / without" are its
               cost.
 ``density``   N cannons, each transaction waits 2 s, N = 1,000, 10,000,
               20,000 over a 10 s rampup: results/s against the N/2 per s
@@ -244,10 +244,10 @@ def locust(locustfile: str, nginx: harness.Nginx, s: Settings) -> Callable[[Path
     return run
 
 
-#: The oct-turret options of the ``--results`` rows: every result to a JSON
-#: lines file in the run's folder (obeying an HQ, a copy of the frames
-#: sent; bench/results_overhead.py measures CSV and standalone runs).
-RESULTS_FILE = ("--results", "{run_dir}/results.jsonl")
+#: The oct-turret options of the ``--results`` rows: every result to a CSV
+#: file in the run's folder (bench/results_overhead.py measures CSV and
+#: JSON lines in standalone runs).
+RESULTS_FILE = ("--results", "{run_dir}/results.csv")
 
 
 def variants_for(scenario: str, s: Settings, nginx: harness.Nginx | None) -> list[Variant]:
@@ -371,10 +371,10 @@ def summary_rows(variants: dict[str, Variant]) -> list[list[str]]:
     add("Empty transaction, 100 cannons", "results/s", get("empty/ours-100"), get("empty/oct-turrets-100"), "rate",
         target=">= 1.5x", check=at_least(1.5))
     # --results against the same turret without it: the ratio is the cost.
-    add("--results (.jsonl), fast_http", "requests/s, with / without", get("http/ours-fast-results"),
+    add("--results (CSV), fast_http", "requests/s, with / without", get("http/ours-fast-results"),
         get("http/ours-fast"), "rate", target=">= 0.95x", check=at_least(0.95))
     for n in (10, 100):
-        add(f"--results (.jsonl), empty transaction, {n} cannons", "results/s, with / without",
+        add(f"--results (CSV), empty transaction, {n} cannons", "results/s, with / without",
             get(f"empty/ours-{n}-results"), get(f"empty/ours-{n}"), "rate",
             target=">= 0.95x", check=at_least(0.95))
     for n, peer_key in ((1000, "density/oct-turrets-1000"), (10_000, None), (20_000, None)):

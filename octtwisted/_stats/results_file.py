@@ -41,7 +41,7 @@ from octtwisted._core import logs
 from octtwisted._core.messages import Result
 
 #: Seconds between two hand-overs to the writer thread.
-FLUSH_INTERVAL = 0.25
+FLUSH_INTERVAL = 0.05
 
 #: Rows waiting to be written past which a warning is logged (once): the
 #: disk falls behind, and memory grows.
