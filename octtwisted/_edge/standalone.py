@@ -123,9 +123,12 @@ class StandaloneRun(Service):
             if self._summary_json is not None:
                 self._write_json(summary)
             if self._outputs is not None:
-                for path in self._outputs.written:
-                    kind = "Report" if path.suffix.lower() in (".html", ".htm") else "Results"
-                    out.write(f"{kind}: {path}\n")
+                written = self._outputs.written
+                reports = [p for p in written if p.suffix.lower() in (".html", ".htm")]
+                for path in [p for p in written if p not in reports]:
+                    out.write(f"Results: {path}\n")
+                for path in reports:
+                    out.write(f"Report: {path}\n")
                 out.flush()
         self.exit_code = exit_status(summary)
         if self.exit_code == EXIT_THRESHOLDS_FAILED:
