@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_DURATION ?= 15
 
-.PHONY: test typecheck demo docs bench clean conformance
+.PHONY: test typecheck demo docs bench clean conformance browser
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -15,8 +15,19 @@ $(STAMP): $(PY) setup.cfg pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test,docs]'
 	touch $(STAMP)
 
-test: typecheck
+test: typecheck browser
 	$(PY) .ci/trial-summary.py -j2 tests
+
+# The report tests open HTML reports in headless Chromium: install Debian's
+# chromium when it is missing and we may (root with apt-get); else those
+# tests skip, saying why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	{ if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "make: installing chromium for the report tests"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	      || echo "make: could not install chromium: the browser tests will skip"; \
+	  else echo "make: chromium is missing (apt-get install chromium as root): the browser tests will skip"; fi; }
 
 demo: $(STAMP)
 	$(PY) examples/demo.py --duration $(DEMO_DURATION)
@@ -35,7 +46,7 @@ bench: $(STAMP)
 	$(PY) bench/run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) docs/_build _trial_temp* *.egg-info twisted/plugins/dropin.cache
+	rm -rf $(VENV) docs/_build _trial_temp* *.egg-info twisted/plugins/dropin.cache demo-report.html demo-results.csv
 
 # `make typecheck` runs mypy (settings in setup.cfg); `make test` runs it first.
 typecheck: $(STAMP)

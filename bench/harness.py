@@ -492,6 +492,7 @@ def run_turret(
     expect: int = 0,
     sink_extra: Iterable[str] = (),
     twistd_extra: Iterable[str] = (),
+    turret_extra: Iterable[str] = (),
     end_turret: Callable[[subprocess.Popen], str] | None = None,
 ) -> dict[str, Any]:
     """
@@ -528,6 +529,9 @@ def run_turret(
     }
     argv = turret_command(side, config, script, run_dir)
     argv[1:1] = list(twistd_extra) if side == "ours" else []
+    if side == "ours":
+        # oct-turret options, e.g. --results {run_dir}/results.csv
+        argv += [arg.format(run_dir=run_dir) for arg in turret_extra]
     env = dict(os.environ, TMPDIR=str(run_dir), PYTHONUNBUFFERED="1")
     turret = spawn(argv, log_path=run_dir / "turret.log", cwd=str(run_dir), env=env)
     sampler = RSSSampler(turret.pid)

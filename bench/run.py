@@ -40,6 +40,9 @@ Scenarios (``--only`` names):
               the certificate, ``tls_ca``); Locust FastHttpUser, HttpUser.
               CPU microseconds per request of each client (turret or Locust
               process), for http and https.
+              ``http`` and ``empty`` also run ours with ``--results`` (every
+              result to a CSV file): the rows "with / without" are its
+              cost.
 ``density``   N cannons, each transaction waits 2 s, N = 1,000, 10,000,
               20,000 over a 10 s rampup: results/s against the N/2 per s
               scheduled, and the turret's RSS. oct-turrets at 1,000 (and one
@@ -163,6 +166,8 @@ def turret(side: str, script: str, cannons: int, rampup: float, warmup: float, w
             side=side, script=SCENARIOS / script, cannons=cannons, rampup=rampup,
             warmup=warmup, window=window, run_dir=run_dir, **kw,
         )
+        for leftover in run_dir.glob("results*"):
+            leftover.unlink()  # --results files: hundreds of MB a run
         rss = result.get("rss_kib", {})
         peak = rss.get("window_max")
         if peak:
@@ -272,6 +277,12 @@ def locust(locustfile: str, nginx: harness.Nginx, s: Settings, tls: bool = False
     return run
 
 
+#: The oct-turret options of the ``--results`` rows: every result to a CSV
+#: file in the run's folder (bench/results_overhead.py measures CSV and
+#: JSON lines in standalone runs).
+RESULTS_FILE = ("--results", "{run_dir}/results.csv")
+
+
 def variants_for(scenario: str, s: Settings, nginx: harness.Nginx | None) -> list[Variant]:
     if scenario == "http":
         assert nginx is not None
@@ -279,6 +290,8 @@ def variants_for(scenario: str, s: Settings, nginx: harness.Nginx | None) -> lis
         http = dict(warmup=s.http_warmup, window=s.http_window, extra_config=target)
         return [
             Variant("http/ours-fast", scenario, "ours", "ours, fast_http", turret("ours", "ours_fast_get.py", 50, 1, **http)),
+            Variant("http/ours-fast-results", scenario, "ours", "ours, fast_http, --results",
+                    turret("ours", "ours_fast_get.py", 50, 1, turret_extra=RESULTS_FILE, **http)),
             Variant("http/locust-fast", scenario, "peer", "Locust FastHttpUser", locust("locust_fast.py", nginx, s)),
             Variant("http/ours-treq", scenario, "ours", "ours, treq", turret("ours", "ours_treq_get.py", 50, 1, **http)),
             Variant("http/oct-turrets", scenario, "peer", "oct-turrets, requests.Session", turret("peer", "peer_requests_get.py", 50, 1, **http)),
@@ -302,6 +315,8 @@ def variants_for(scenario: str, s: Settings, nginx: harness.Nginx | None) -> lis
         for n in (10, 100):
             w = dict(warmup=s.empty_warmup, window=s.empty_window)
             out.append(Variant(f"empty/ours-{n}", scenario, "ours", f"ours, {n} cannons", turret("ours", "ours_empty.py", n, 1, **w)))
+            out.append(Variant(f"empty/ours-{n}-results", scenario, "ours", f"ours, {n} cannons, --results",
+                               turret("ours", "ours_empty.py", n, 1, turret_extra=RESULTS_FILE, **w)))
             out.append(Variant(f"empty/oct-turrets-{n}", scenario, "peer", f"oct-turrets, {n} cannons", turret("peer", "peer_empty.py", n, 1, **w)))
             out.append(Variant(f"empty/ours-classic-{n}", scenario, "ours", f"ours, same BaseTransaction script, {n} cannons", turret("ours", "peer_empty.py", n, 1, **w)))
         return out
@@ -427,6 +442,13 @@ def summary_rows(variants: dict[str, Variant]) -> list[list[str]]:
         target=">= 1.2x", check=at_least(1.2))
     add("Empty transaction, 100 cannons", "results/s", get("empty/ours-100"), get("empty/oct-turrets-100"), "rate",
         target=">= 1.5x", check=at_least(1.5))
+    # --results against the same turret without it: the ratio is the cost.
+    add("--results (CSV), fast_http", "requests/s, with / without", get("http/ours-fast-results"),
+        get("http/ours-fast"), "rate", target=">= 0.95x", check=at_least(0.95))
+    for n in (10, 100):
+        add(f"--results (CSV), empty transaction, {n} cannons", "results/s, with / without",
+            get(f"empty/ours-{n}-results"), get(f"empty/ours-{n}"), "rate",
+            target=">= 0.95x", check=at_least(0.95))
     for n, peer_key in ((1000, "density/oct-turrets-1000"), (10_000, None), (20_000, None)):
         ours = get(f"density/ours-{n}")
         peer = get(peer_key) if peer_key else None

@@ -3,7 +3,10 @@
 
 Starts the example HTTP target on a free port, runs the treq example script
 standalone (50 cannons, 3 s rampup) for the duration, shows the progress
-lines and the summary, and stops the target. Nothing is left running.
+(a live line in a terminal) and the summary, and stops the target. Nothing
+is left running. The run's HTML report and results file are written next
+to the project (``demo-report.html``, ``demo-results.csv``); the last lines
+say where.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import tempfile
 from pathlib import Path
 
 EXAMPLES = Path(__file__).resolve().parent
+PROJECT = EXAMPLES.parent
 TWISTD = str(Path(sys.executable).parent / "twistd")
 
 
@@ -40,6 +44,8 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=15.0)
     parser.add_argument("--cannons", type=int, default=50)
     parser.add_argument("--rampup", type=float, default=3.0)
+    parser.add_argument("--report", type=Path, default=PROJECT / "demo-report.html")
+    parser.add_argument("--results", type=Path, default=PROJECT / "demo-results.csv")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="oct-demo-"))
@@ -61,6 +67,8 @@ def main() -> int:
                 "oct-turret", "-c", str(work / "config.json"),
                 "--standalone", "--duration", str(args.duration),
                 "--summary-json", str(work / "summary.json"),
+                "--report", str(args.report.absolute()),
+                "--results", str(args.results.absolute()),
             ],
             cwd=work,
         )
@@ -71,6 +79,10 @@ def main() -> int:
             except KeyboardInterrupt:
                 turret.send_signal(signal.SIGINT)
         print(f"demo: turret exited with status {code}", flush=True)
+        if args.report.exists():
+            print(f"demo: results of every transaction: {args.results.absolute()}")
+            print(f"demo: the run's report, open it in a browser: {args.report.absolute()}",
+                  flush=True)
         return code
     finally:
         target.terminate()

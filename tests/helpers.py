@@ -73,7 +73,8 @@ class TurretProcess:
     A real ``twistd -n oct-turret`` process.
 
     ``args`` come after ``oct-turret``; output (stdout and stderr) is
-    collected in :attr:`output`.
+    collected in :attr:`output`. With ``use_pty``, the process runs in a
+    pseudo-terminal (its standard output is a TTY).
     """
 
     def __init__(
@@ -82,6 +83,7 @@ class TurretProcess:
         cwd: str | Path,
         turret_id: str | None = None,
         env: dict[str, str] | None = None,
+        use_pty: bool = False,
     ) -> None:
         self.uuid = turret_id or str(uuidlib.uuid4())
         self._collector = _Collector()
@@ -91,7 +93,7 @@ class TurretProcess:
         env = dict(env if env is not None else os.environ)
         env["PYTHONUNBUFFERED"] = "1"
         self.transport = reactor.spawnProcess(
-            self._collector, TWISTD, argv, env=env, path=str(cwd)
+            self._collector, TWISTD, argv, env=env, path=str(cwd), usePTY=use_pty
         )
 
     @property

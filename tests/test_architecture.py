@@ -70,6 +70,7 @@ WIDE_CLASSES = {
     "octtwisted._firing.cannon.Cannon",
     "octtwisted._firing.threaded.ThreadedCannon",
     "octtwisted._http.fast.connection._Connection",
+    "octtwisted._stats.timeline.Timeline",
 }
 
 MAX_LINES = 420

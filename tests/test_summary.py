@@ -36,6 +36,7 @@ SUMMARY_KEYS = {
     "scriptrun_time",
     "custom_timers",
     "cannons",
+    "thresholds",
     "cannons_reached",
     "dropped",
     "starts",

@@ -26,6 +26,7 @@ from octtwisted._core.load import Load, LoadError, Stage, parse_load
 from octtwisted._core.tlsconfig import TLSOptions, _tls_options
 
 __all__ = ["ConfigError", "TLSOptions", "TurretConfig", "load_config", "parse_config", "read_json_object"]
+from octtwisted._core.thresholds import Threshold, ThresholdError, parse_thresholds
 
 #: The keys OCT's ``pack-turrets`` writes; all of them are required (the
 #: ``hq_*`` ones only when the turret talks to an HQ).
@@ -78,6 +79,8 @@ class TurretConfig:
     #: the load model: arrival rate and stages (see :mod:`octtwisted._core.load`)
     load: Load = Load()
     tls: TLSOptions = TLSOptions()
+    #: pass/fail expressions evaluated at the end of each run
+    thresholds: tuple[Threshold, ...] = ()
     raw: Mapping[str, Any] = attrs.field(factory=dict, eq=False, repr=False)
     warnings: tuple[str, ...] = ()
 
@@ -154,6 +157,12 @@ def parse_config(
         default=None,
     )
     tls = _tls_options(check, path, warnings)
+    thresholds: tuple[Threshold, ...] = ()
+    if "thresholds" in raw:
+        try:
+            thresholds = parse_thresholds(raw["thresholds"])
+        except ThresholdError as e:
+            raise ConfigError(f"{path}: key 'thresholds': {e}")
     return TurretConfig(
         name=name,
         cannons=cannons,
@@ -198,6 +207,7 @@ def parse_config(
         blocking=blocking,
         load=load,
         tls=tls,
+        thresholds=thresholds,
         raw=raw,
         warnings=tuple(warnings),
         **hq,

@@ -18,9 +18,11 @@ PROGRESS = "octtwisted.progress.ProgressReporter"
 STANDALONE = "octtwisted.standalone.StandaloneRun"
 WATCHDOG = "octtwisted.watchdog.ReactorWatchdog"
 PACKAGE = "octtwisted.tap.PackageCleanup"
+RESULTS = "octtwisted.results.ResultsFile"
+REPORT = "octtwisted.report.RunOutputs"
 
 #: Every namespace above (pinned by a test against the docs).
-ALL = (TURRET, LIFECYCLE, CANNON, HQ_LINK, PROGRESS, STANDALONE, WATCHDOG, PACKAGE)
+ALL = (TURRET, LIFECYCLE, CANNON, HQ_LINK, PROGRESS, STANDALONE, WATCHDOG, PACKAGE, RESULTS, REPORT)
 
 
 class _NamedLogger(Logger):

@@ -33,7 +33,10 @@ def fail(message: str) -> NoReturn:
 
 
 class Options(usage.Options):
-    synopsis = "(-c CONFIG.json | --tar PACKAGE.tar.gz) [--uuid ID] [--standalone [--duration S] [--summary-json PATH]]"
+    synopsis = (
+        "(-c CONFIG.json | --tar PACKAGE.tar.gz) [--uuid ID] [--report PATH.html] "
+        "[--results PATH.csv|.jsonl] [--standalone [--duration S] [--summary-json PATH]]"
+    )
     longdesc = (
         "Run an OCT turret: it connects to the HQ named in the config, "
         "announces itself, and fires its cannons when the HQ says start."
@@ -44,6 +47,10 @@ class Options(usage.Options):
         ["uuid", None, None, "The turret's id (default: a new random uuid4)."],
         ["duration", None, None, "Standalone: seconds to fire (default: until SIGINT/SIGTERM)."],
         ["summary-json", None, None, "Standalone: also write the run's summary to this JSON file."],
+        ["report", None, None, "Write an HTML report of the run to this file (with an HQ: one "
+         "file per run, named PATH-<UTC start>-<run>.html)."],
+        ["results", None, None, "Write every result to this file: .csv or .jsonl (with an HQ: "
+         "one file per run, named like --report's)."],
     ]
     optFlags = [
         ["standalone", None, "Fire at once, without an HQ (the hq_* keys are not needed), "
@@ -76,6 +83,11 @@ class Options(usage.Options):
             if not duration > 0 or duration == float("inf"):
                 fail(f"--duration must be a number of seconds > 0, got {self['duration']!r}")
             self["duration"] = duration
+        from octtwisted._edge.outputs_options import check_output_paths
+
+        problem = check_output_paths(self["report"], self["results"])
+        if problem:
+            fail(problem)
         try:
             config_path = self["config"]
             if self["tar"]:

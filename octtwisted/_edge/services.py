@@ -117,6 +117,12 @@ def makeService(options: Options) -> IService:
         )
         link.setServiceParent(top)
     steps = step_caller(decide(options.transaction_class, config.blocking), reactor, top)
+    from octtwisted._edge.outputs_options import make_outputs
+
+    outputs = make_outputs(options, reactor, link)
+    if outputs is not None:
+        outputs.setServiceParent(top)  # before the turret: it stops after it
+        config = outputs.config
     turret = TurretService(
         config=config,
         uuid=options["uuid"],
@@ -127,6 +133,7 @@ def makeService(options: Options) -> IService:
         clocks=Clocks(reactor=reactor),
         exit=exit,
         gc=CalmGC(reactor),
+        outputs=outputs,
     )
     turret.setServiceParent(top)
     ReactorWatchdog(reactor, time.monotonic).setServiceParent(top)
@@ -142,5 +149,6 @@ def makeService(options: Options) -> IService:
             duration=options["duration"] or config.load.stages_duration or None,
             exit=exit,
             summary_json=Path(summary_json).absolute() if summary_json else None,
+            outputs=outputs,
         ).setServiceParent(top)
     return top  # type: ignore[return-value]  # MultiService provides IService

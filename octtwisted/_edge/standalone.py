@@ -4,7 +4,7 @@ Standalone runs: the turret fires on its own, without an HQ.
 ``twistd -n oct-turret -c config.json --standalone --duration 30`` starts
 firing at once, stops after the duration (or on SIGINT/SIGTERM) as on an HQ
 ``stop``, prints the run's summary and exits: 0, or 1 if no transaction
-succeeded.
+succeeded, or 99 if a threshold failed.
 """
 
 from __future__ import annotations
@@ -23,18 +23,25 @@ from octtwisted._core import logs
 from octtwisted._core.deferreds import cancel_call
 from octtwisted._firing.lifecycle import State
 from octtwisted._firing.turret import TurretService
+from octtwisted._stats.outputs import RunOutputs
 from octtwisted._stats.summary import Summary
 
 #: Exit status of a standalone run in which every transaction failed.
 EXIT_ALL_FAILED = 1
 
+#: Exit status of a standalone run in which a threshold failed (as k6's).
+EXIT_THRESHOLDS_FAILED = 99
+
 
 def exit_status(summary: Summary | None) -> int:
     """
-    0 if at least one transaction succeeded, else :data:`EXIT_ALL_FAILED`.
+    :data:`EXIT_ALL_FAILED` if no transaction succeeded, else
+    :data:`EXIT_THRESHOLDS_FAILED` if a threshold failed, else 0.
     """
     if summary is None or summary.transactions <= summary.errors:
         return EXIT_ALL_FAILED
+    if summary.thresholds_failed:
+        return EXIT_THRESHOLDS_FAILED
     return 0
 
 
@@ -58,6 +65,7 @@ class StandaloneRun(Service):
         exit: Callable[[int], None],
         summary_json: Path | None = None,
         out: TextIO | None = None,
+        outputs: RunOutputs | None = None,
     ) -> None:
         self._turret = turret
         self._clock = clock
@@ -65,6 +73,7 @@ class StandaloneRun(Service):
         self._exit = exit
         self._summary_json = summary_json
         self._out = out
+        self._outputs = outputs
         self._timer: IDelayedCall | None = None
         self._ending: Deferred[None] | None = None
         #: the run's exit status, once it has ended
@@ -93,6 +102,8 @@ class StandaloneRun(Service):
                 d: Deferred[Any] = self._turret.cease_fire()
             else:
                 d = defer.succeed(None)
+            if self._outputs is not None:
+                d.addCallback(lambda _: self._outputs.idle() if self._outputs else None)
             self._ending = d.addCallback(lambda _: self._report())
         ended: Deferred[int] = Deferred()
 
@@ -111,8 +122,26 @@ class StandaloneRun(Service):
             out.flush()
             if self._summary_json is not None:
                 self._write_json(summary)
+            if self._outputs is not None:
+                written = self._outputs.written
+                reports = [p for p in written if p.suffix.lower() in (".html", ".htm")]
+                for path in [p for p in written if p not in reports]:
+                    out.write(f"Results: {path}\n")
+                for path in reports:
+                    out.write(f"Report: {path}\n")
+                out.flush()
         self.exit_code = exit_status(summary)
-        if self.exit_code:
+        if self.exit_code == EXIT_THRESHOLDS_FAILED:
+            assert summary is not None
+            self.log.error(
+                "{failed} of {count} thresholds failed: {expressions}",
+                failed=len(summary.thresholds_failed),
+                count=len(summary.thresholds),
+                expressions="; ".join(
+                    f"{o.metric}: {o.expression}" for o in summary.thresholds_failed
+                ),
+            )
+        elif self.exit_code:
             self.log.error("no transaction succeeded")
 
     def _write_json(self, summary: Summary) -> None:

@@ -42,6 +42,7 @@ from octtwisted._firing.steps import FiringCannon, StepCaller
 from octtwisted._firing.stopping import BoundedStop
 from octtwisted._http.shared import SharedHTTPClient
 from octtwisted._scripts.factory import TransactionFactory
+from octtwisted._stats.outputs import RunOutputs
 from octtwisted._stats.progress import ProgressReporter
 from octtwisted._stats.summary import RunStats, Summary
 
@@ -65,6 +66,7 @@ class Run:
     :param gc: the garbage collector policy.
     :param on_crash: called if a cannon's own machinery fails (a bug).
     :param make_schedule: makes the start schedule.
+    :param outputs: the run's report, results file and thresholds, if any.
     """
 
     log = logs.logger(logs.TURRET)
@@ -81,6 +83,7 @@ class Run:
         gc: GCPolicy,
         on_crash: Callable[[Failure], None],
         make_schedule: MakeSchedule = schedule_for,
+        outputs: RunOutputs | None = None,
     ) -> None:
         self._config = config
         self._sink = sink
@@ -114,6 +117,7 @@ class Run:
             starts.take_interval if starts is not None else None,
         )
         self._stop = BoundedStop(clocks.reactor, config.stop_timeout)
+        self._outputs = outputs
         self.phase = Phase.FIRING
         #: the run's summary, once :meth:`close` has taken it
         self.summary: Summary | None = None
@@ -149,6 +153,8 @@ class Run:
         self._progress.start()
         self._gc.run_started()
         self.account.begin()
+        if self._outputs is not None:
+            self._outputs.run_started(self.account.stats, self.active_cannons)
         self._schedule.start()
 
     def _log_open_fire(self) -> None:
@@ -191,6 +197,9 @@ class Run:
         if phase is Phase.FIRING or phase is Phase.STOPPING:
             self._sink.send_result(result)
             self.account.stats.record(result)
+            outputs = self._outputs
+            if outputs is not None and outputs.on_result is not None:
+                outputs.on_result(result)
         elif phase is Phase.SUPERSEDED:
             self.account.discarded += 1
             self.account.stats.record(result)
@@ -248,9 +257,12 @@ class Run:
         """
         if self.summary is None:
             starts = self._schedule.starts
-            self.summary = self.account.summary(
+            summary = self.account.summary(
                 self._config, self.cannons_started, starts.figures() if starts else None
             )
+            if self._outputs is not None:
+                summary = self._outputs.run_ended(summary)
+            self.summary = summary
         return self.summary
 
     def log_summary(self, *, as_table: bool) -> None:

@@ -28,6 +28,7 @@ from octtwisted._firing.lifecycle import FINAL_STATES, Lifecycle, State
 from octtwisted._firing.run import Run
 from octtwisted._firing.status import StatusPublisher
 from octtwisted._firing.steps import StepCaller
+from octtwisted._stats.outputs import RunOutputs
 from octtwisted._stats.summary import Summary
 
 #: Exit status of a turret that died of its own error (EX_SOFTWARE).
@@ -43,6 +44,7 @@ class TurretService(Service):
         an internal error).
     :param gc: the garbage collector policy while firing (default: leave
         it alone).
+    :param outputs: the runs' reports, results files and thresholds.
     """
 
     log = logs.logger(logs.TURRET)
@@ -62,6 +64,7 @@ class TurretService(Service):
         clocks: Clocks,
         exit: Callable[[int], None],
         gc: GCPolicy | None = None,
+        outputs: RunOutputs | None = None,
     ) -> None:
         self.config = config
         self.uuid = uuid
@@ -78,6 +81,7 @@ class TurretService(Service):
             sink=sink,
             gc=gc if gc is not None else NoGCPolicy(),
             on_crash=self.abort,
+            outputs=outputs,
         )
         self.lifecycle = Lifecycle(self._state_changed)
         self.context: dict[str, Any] = {}

@@ -110,7 +110,6 @@ class HQLink(Service):
     ) -> None:
         self._order_address = order_address
         self._result_address = result_address
-        self._uuid = uuid
         self._reactor = reactor
         self._linger = linger
         self._options = options if send_hwm is None else attrs.evolve(options, send_hwm=send_hwm)
@@ -119,6 +118,9 @@ class HQLink(Service):
         self._orders: _OrderSocket | None = None
         self._push: _ResultSocket | None = None
         self.queue = ResultQueue(reactor)
+        #: given every result frame as it is sent (``--results`` keeps a
+        #: local copy of what was sent), or None
+        self.copy_result: Callable[[bytes], None] | None = None
         self._monitor: _MonitorSocket | None = None
         self._sockets_made = 0
         self._run_over = False
@@ -163,7 +165,10 @@ class HQLink(Service):
             self.queue.add(encode_status(status))
 
     def send_result(self, result: Result) -> None:
-        self.queue.add(encode_result(result))
+        frame = encode_result(result)
+        self.queue.add(frame)
+        if self.copy_result is not None:
+            self.copy_result(frame)
 
     def pending(self) -> int:
         """
@@ -308,7 +313,7 @@ class HQLink(Service):
         self._orders = _OrderSocket(factory, self._options, self._reader.frames_received)
         self._orders.addEndpoints([ZmqEndpoint(ZmqEndpointType.connect, self._order_address)])
         self._orders.subscribe(b"")
-        self._orders.subscribe(self._uuid.encode("utf-8"))
+        self._orders.subscribe(self._reader.uuid.encode("utf-8"))
         self.log.info(
             "connecting to the HQ: orders from {orders}, results to {results}",
             orders=self._order_address,

@@ -28,7 +28,8 @@ class OrderReader:
 
     def __init__(self, clock: IReactorTime, uuid: str) -> None:
         self._clock = clock
-        self._uuid = uuid
+        #: this turret's id (its orders' topic)
+        self.uuid = uuid
         self._limiter = WarningLimiter(clock)
         self._suppressed_report: IDelayedCall | None = None
         #: receives every order for this turret
@@ -40,7 +41,7 @@ class OrderReader:
         except BadOrder as e:
             self._bad(frames, str(e))
             return
-        if order.topic not in ("", self._uuid):
+        if order.topic not in ("", self.uuid):
             return  # addressed to another turret
         if self.handler is not None:
             self.handler(order)

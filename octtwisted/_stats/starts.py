@@ -12,7 +12,7 @@ from typing import Any
 
 import attrs
 
-from octtwisted._stats.summary import TimerStats, _Timer
+from octtwisted._stats.histogram import TimerStats, _Timer
 
 
 @attrs.frozen

@@ -42,22 +42,33 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any, Mapping, Protocol
 
 import attrs
-from hdrh.histogram import HdrHistogram
+
+from octtwisted._core.thresholds import Outcome
+from octtwisted._stats.histogram import (
+    HIGHEST_US,
+    LOWEST_US,
+    SIGNIFICANT_FIGURES,
+    STAGING_BITS,
+    TimerStats,
+    _Timer,
+)
+from octtwisted._stats.table import (
+    ERROR_DISPLAY_WIDTH,
+    NAME_DISPLAY_WIDTH,
+    SCRIPTRUN_TIME,
+    _format_errors,
+    _format_header,
+    _format_thresholds,
+    _format_timers,
+)
 
 if TYPE_CHECKING:
     from octtwisted._stats.starts import StartFigures
 
-#: Smallest trackable value, in microseconds. Anything smaller is recorded
-#: as this.
-LOWEST_US = 1
-
-#: Largest trackable value, in microseconds (one hour). Anything larger is
-#: recorded as this.
-HIGHEST_US = 3_600 * 1_000_000
-
-#: Significant decimal digits kept by the histograms: 3 digits means a value
-#: is known within 1/1024 (about 0.1%).
-SIGNIFICANT_FIGURES = 3
+__all__ = [
+    "ERROR_DISPLAY_WIDTH", "NAME_DISPLAY_WIDTH", "SCRIPTRUN_TIME", "HIGHEST_US", "LOWEST_US",
+    "SIGNIFICANT_FIGURES", "STAGING_BITS", "TimerStats",
+]
 
 #: Most distinct error strings tallied one by one; past this, new error
 #: strings are counted together under :data:`OTHER_ERRORS`.
@@ -68,18 +79,6 @@ OTHER_ERRORS = "(other errors)"
 
 #: How many of the most frequent errors a :class:`Summary` names.
 TOP_ERRORS = 5
-
-#: Longest error text :meth:`Summary.format_table` shows.
-ERROR_DISPLAY_WIDTH = 100
-
-#: Longest timer name :meth:`Summary.format_table` shows.
-NAME_DISPLAY_WIDTH = 40
-
-#: The name of the script run timer, in tables.
-SCRIPTRUN_TIME = "scriptrun_time"
-
-_PERCENTILES = (50.0, 90.0, 95.0, 99.0)
-_US_PER_SECOND = 1_000_000.0
 
 
 class ResultLike(Protocol):
@@ -101,169 +100,8 @@ class ResultLike(Protocol):
         """Timer name -> seconds."""
 
 
-def _new_histogram() -> HdrHistogram:
-    return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_FIGURES)
-
-
-def _to_microseconds(seconds: float) -> int:
-    """
-    Seconds as whole microseconds, clamped into the histograms' range.
-
-    ``not us >= LOWEST_US`` (rather than ``us < LOWEST_US``) also catches NaN.
-    """
-    us = seconds * _US_PER_SECOND
-    if not us >= LOWEST_US:
-        return LOWEST_US
-    if us >= HIGHEST_US:
-        return HIGHEST_US
-    return int(us + 0.5)
-
-
 def _tps(transactions: int, duration: float) -> float:
     return transactions / duration if duration > 0 else 0.0
-
-
-@attrs.frozen
-class TimerStats:
-    """
-    The distribution of one timer, in seconds.
-
-    :ivar count: how many values were recorded.
-    :ivar min: the smallest value.
-    :ivar mean: the mean value.
-    :ivar p50: the median (50th percentile).
-    :ivar p90: the 90th percentile.
-    :ivar p95: the 95th percentile.
-    :ivar p99: the 99th percentile.
-    :ivar max: the largest value.
-    """
-
-    count: int
-    min: float
-    mean: float
-    p50: float
-    p90: float
-    p95: float
-    p99: float
-    max: float
-
-    def to_dict(self) -> dict[str, Any]:
-        """
-        The figures as a JSON-ready dict, seconds as floats.
-        """
-        return {
-            "count": self.count,
-            "min": self.min,
-            "mean": self.mean,
-            "p50": self.p50,
-            "p90": self.p90,
-            "p95": self.p95,
-            "p99": self.p99,
-            "max": self.max,
-        }
-
-
-#: Binary significant digits kept when staging a value (see _Timer): 11
-#: bits, so a staged value is within 1/1024 (about 0.1%) below the real one.
-STAGING_BITS = 11
-
-
-class _Timer:
-    """
-    One timer's histogram, plus the exact sum, min and max of what it holds.
-
-    Recording is the hot path (once per transaction), and the histogram's
-    own ``record_value`` is pure Python and costs several function calls.
-    So values are first staged: rounded down to :data:`STAGING_BITS`
-    significant bits and counted in a small dict (at most a few thousand
-    keys, one per log-linear bucket). The staged counts go into the
-    histogram, a few hundred ``record_value`` calls at a time, whenever the
-    histogram is read or merged. The combined value error stays under 0.2%.
-    """
-
-    __slots__ = ("histogram", "staged", "total_us", "min_us", "max_us")
-
-    def __init__(self) -> None:
-        self.histogram = _new_histogram()
-        self.staged: dict[int, int] = {}
-        self.total_us = 0
-        self.min_us = HIGHEST_US
-        self.max_us = LOWEST_US
-
-    def record(self, seconds: float) -> None:
-        us = _to_microseconds(seconds)
-        shift = us.bit_length() - STAGING_BITS
-        key = (us >> shift) << shift if shift > 0 else us
-        staged = self.staged
-        staged[key] = staged.get(key, 0) + 1
-        self.total_us += us
-        if us < self.min_us:
-            self.min_us = us
-        if us > self.max_us:
-            self.max_us = us
-
-    def settle(self) -> None:
-        """
-        Move the staged counts into the histogram.
-        """
-        staged = self.staged
-        if staged:
-            record = self.histogram.record_value
-            for value, count in staged.items():
-                record(value, count)
-            staged.clear()
-
-    def merge_into(self, other: "_Timer") -> None:
-        """
-        Add everything this timer holds to ``other``, then empty this one.
-        """
-        self.settle()
-        if not self.histogram.get_total_count():
-            return
-        other.settle()
-        other.histogram.add(self.histogram)
-        other.total_us += self.total_us
-        other.min_us = min(other.min_us, self.min_us)
-        other.max_us = max(other.max_us, self.max_us)
-        self.histogram.reset()
-        self.total_us = 0
-        self.min_us = HIGHEST_US
-        self.max_us = LOWEST_US
-
-    @property
-    def count(self) -> int:
-        self.settle()
-        return int(self.histogram.get_total_count())
-
-    def percentiles(self, *percentiles: float) -> dict[float, float]:
-        """
-        The given percentiles, in seconds, clamped into ``[min, max]``.
-
-        The histogram answers with the top of the bucket holding the value;
-        the true percentile can be no more than the true max.
-        """
-        self.settle()
-        found = self.histogram.get_percentile_to_value_dict(list(percentiles))
-        low, high = self.min_us, self.max_us
-        return {
-            p: min(max(found[p], low), high) / _US_PER_SECOND for p in percentiles
-        }
-
-    def stats(self) -> TimerStats | None:
-        count = self.count
-        if not count:
-            return None
-        p = self.percentiles(*_PERCENTILES)
-        return TimerStats(
-            count=count,
-            min=self.min_us / _US_PER_SECOND,
-            mean=self.total_us / count / _US_PER_SECOND,
-            p50=p[50.0],
-            p90=p[90.0],
-            p95=p[95.0],
-            p99=p[99.0],
-            max=self.max_us / _US_PER_SECOND,
-        )
 
 
 @attrs.frozen
@@ -286,6 +124,8 @@ class Summary:
     :ivar dropped: results that could not be delivered to the HQ.
     :ivar starts: the open model's planned, started and dropped starts and
         start lag (None in the closed model).
+    :ivar thresholds: the config's thresholds, evaluated at the end of the
+        run, in the config's order (empty without thresholds).
     """
 
     transactions: int
@@ -299,6 +139,12 @@ class Summary:
     cannons_reached: int
     dropped: int
     starts: StartFigures | None = None
+    thresholds: tuple[Outcome, ...] = ()
+
+    @property
+    def thresholds_failed(self) -> tuple[Outcome, ...]:
+        """The thresholds that did not hold."""
+        return tuple(outcome for outcome in self.thresholds if not outcome.passed)
 
     def to_dict(self) -> dict[str, Any]:
         """
@@ -322,6 +168,7 @@ class Summary:
             "cannons_reached": self.cannons_reached,
             "dropped": self.dropped,
             "starts": None if self.starts is None else self.starts.to_dict(),
+            "thresholds": [outcome.to_dict() for outcome in self.thresholds],
         }
 
     def to_json(self, *, indent: int | None = 2) -> str:
@@ -341,6 +188,9 @@ class Summary:
         lines += _format_timers(self)
         lines.append("")
         lines += _format_errors(self)
+        if self.thresholds:
+            lines.append("")
+            lines += _format_thresholds(self)
         return "\n".join(lines) + "\n"
 
 
@@ -399,6 +249,8 @@ class RunStats:
         self._interval = _Timer()
         self._scriptrun_time = _Timer()
         self._custom_timers: dict[str, _Timer] = {}
+        self._buckets = False
+        self._bucket_totals = (0, 0)
 
     @property
     def transactions(self) -> int:
@@ -432,7 +284,7 @@ class RunStats:
             for name, seconds in timers.items():
                 timer = custom.get(name)
                 if timer is None:
-                    timer = custom[name] = _Timer()
+                    timer = custom[name] = _Timer(buckets=self._buckets)
                 timer.record(seconds)
 
     def _fold(self) -> tuple[int, int]:
@@ -508,111 +360,48 @@ class RunStats:
             starts=starts,
         )
 
+    # Over time (a timeline) and thresholds.
 
-# Formatting for Summary.format_table.
+    def track_buckets(self) -> None:
+        """
+        From now on, keep what :meth:`take_bucket` returns. Call it before
+        the first result.
+        """
+        self._buckets = True
+        self._interval.bucket = {}
+        for timer in self._custom_timers.values():
+            timer.bucket = {}
 
-_TIMER_COLUMNS = ("count", "min", "mean", "p50", "p90", "p95", "p99", "max")
-
-
-def _format_ms(seconds: float) -> str:
-    """
-    Seconds as milliseconds, with about four significant digits.
-    """
-    ms = seconds * 1000.0
-    if ms < 10:
-        return f"{ms:.3f}"
-    if ms < 100:
-        return f"{ms:.2f}"
-    if ms < 1000:
-        return f"{ms:.1f}"
-    return f"{ms:,.0f}"
-
-
-def _format_duration(seconds: float) -> str:
-    text = f"{seconds:,.1f} s"
-    if seconds >= 60:
-        whole = int(seconds)
-        hours, rest = divmod(whole, 3600)
-        minutes, secs = divmod(rest, 60)
-        text += f" ({hours}:{minutes:02d}:{secs:02d})"
-    return text
-
-
-def _shorten(text: str, width: int) -> str:
-    """
-    ``text`` on one line, cut to ``width`` characters.
-    """
-    text = " ".join(text.split())
-    if len(text) > width:
-        text = text[: width - 3] + "..."
-    return text
-
-
-def _format_header(summary: Summary) -> list[str]:
-    errors = f"{summary.errors:,}"
-    if summary.transactions:
-        errors += f" ({summary.errors / summary.transactions:.2%})"
-    rows = [
-        ("Transactions", f"{summary.transactions:,}"),
-        ("Errors", errors),
-        ("Duration", _format_duration(summary.duration)),
-        ("Transactions/s", f"{summary.transactions_per_second:,.2f}"),
-        ("Cannons reached", f"{summary.cannons_reached:,} / {summary.cannons:,}"),
-        ("Dropped results", f"{summary.dropped:,}"),
-    ]
-    starts = summary.starts
-    if starts is not None:
-        rows.append(("Planned starts", f"{starts.planned:,}"))
-        rows.append(("Started", f"{starts.started:,}"))
-        dropped = f"{starts.dropped:,}"
-        if starts.planned:
-            dropped += f" ({starts.dropped / starts.planned:.2%}): no idle cannon"
-        rows.append(("Dropped starts", dropped))
-        if starts.lag is not None:
-            lag = starts.lag
-            rows.append((
-                "Start lag",
-                f"p50 {_format_ms(lag.p50)} ms, p99 {_format_ms(lag.p99)} ms, max {_format_ms(lag.max)} ms",
-            ))
-    label_width = max(len(label) for label, _ in rows)
-    return [f"  {label:<{label_width}}  {value}" for label, value in rows]
-
-
-def _format_timers(summary: Summary) -> list[str]:
-    timers: list[tuple[str, TimerStats]] = []
-    if summary.scriptrun_time is not None:
-        timers.append((SCRIPTRUN_TIME, summary.scriptrun_time))
-    timers += summary.custom_timers.items()
-    if not timers:
-        return ["Timers: no transactions recorded."]
-
-    header: tuple[str, ...] = ("timer (ms)",) + _TIMER_COLUMNS
-    rows = [header]
-    for name, stats in timers:
-        rows.append(
-            (_shorten(name, NAME_DISPLAY_WIDTH), f"{stats.count:,}")
-            + tuple(
-                _format_ms(getattr(stats, column)) for column in _TIMER_COLUMNS[1:]
-            )
+    def take_bucket(self) -> tuple[int, int, dict[str, dict[int, int]]]:
+        """
+        What was recorded since the last call: transactions, errors, and
+        timer name (``scriptrun_time`` first) -> staged microseconds ->
+        count (see :class:`_Timer`). Needs :meth:`track_buckets`.
+        """
+        timers = {SCRIPTRUN_TIME: self._interval.take_bucket()}
+        for name, timer in self._custom_timers.items():
+            timers[name] = timer.take_bucket()
+        total = (
+            self._transactions + self._interval_transactions,
+            self._errors + self._interval_errors,
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+        last, self._bucket_totals = self._bucket_totals, total
+        return total[0] - last[0], total[1] - last[1], timers
 
-    def line(cells: tuple[str, ...]) -> str:
-        first = f"{cells[0]:<{widths[0]}}"
-        rest = (f"{cell:>{width}}" for cell, width in zip(cells[1:], widths[1:]))
-        return "  " + "  ".join((first, *rest))
+    def timer_value(self, name: str, stat: str, percentile: float | None) -> float | None:
+        """
+        A statistic of a timer over the run so far (see
+        :meth:`_Timer.value`), None if the timer has no values.
+        """
+        if name == SCRIPTRUN_TIME:
+            self._fold()
+            return self._scriptrun_time.value(stat, percentile)
+        timer = self._custom_timers.get(name)
+        return None if timer is None else timer.value(stat, percentile)
 
-    rule = "  " + "  ".join("-" * width for width in widths)
-    return [line(header), rule] + [line(row) for row in rows[1:]]
+    def top_errors(self, count: int) -> tuple[tuple[str, int], ...]:
+        """
+        The ``count`` most frequent error texts with their counts.
+        """
+        return tuple(self._error_counts.most_common(count))
 
-
-def _format_errors(summary: Summary) -> list[str]:
-    if not summary.top_errors:
-        return ["Errors: none."]
-    title = f"Top errors ({len(summary.top_errors)} most frequent)"
-    counts = [f"{count:,}" for _, count in summary.top_errors]
-    width = max(len("count"), *(len(count) for count in counts))
-    lines = [title, f"  {'count':>{width}}  error", f"  {'-' * width}  {'-' * 5}"]
-    for (error, _), count in zip(summary.top_errors, counts):
-        lines.append(f"  {count:>{width}}  {_shorten(error, ERROR_DISPLAY_WIDTH)}")
-    return lines

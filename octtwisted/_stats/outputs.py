@@ -1,0 +1,268 @@
+"""
+What a run leaves besides its summary: thresholds, a timeline, the HTML
+report, the results file, the live status line.
+
+:class:`RunOutputs` is the turret's one hook for them. The turret calls
+:meth:`RunOutputs.run_started` when it starts firing, :attr:`on_result`
+with every result (None when nothing needs results), and
+:meth:`RunOutputs.run_ended` with the summary, which comes back with the
+thresholds' outcomes. Files are written in a worker thread;
+:meth:`RunOutputs.idle` fires when every file is on disk, and stopping the
+service waits for that.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+import attrs
+from twisted.application.service import Service
+from twisted.internet import defer, threads
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
+
+from octtwisted import __version__
+from octtwisted._core import logs
+from octtwisted._core.config import TurretConfig
+from octtwisted._core.messages import Result
+from octtwisted._core.thresholds import evaluate
+from octtwisted._stats import report
+from octtwisted._stats.results_file import ResultsFile, results_format
+from octtwisted._stats.summary import RunStats, Summary
+from octtwisted._stats.timeline import Tick, Timeline
+
+#: How many error texts the report lists.
+REPORT_ERRORS = 20
+
+
+@attrs.frozen
+class OutputSettings:
+    """
+    :ivar report: ``--report``: where the HTML report goes, or None.
+    :ivar results: ``--results``: where the results go, or None.
+    :ivar per_run_names: name each run's files apart (HQ mode: a turret
+        makes many runs): ``report.html`` becomes
+        ``report-20261201T152651Z-1.html``, with the run's start (UTC) and
+        number.
+    :ivar duration: the configured duration, for the report (None: until
+        stopped).
+    :ivar mode: ``standalone`` or ``HQ``, for the report.
+    """
+
+    report: Path | None = None
+    results: Path | None = None
+    per_run_names: bool = False
+    duration: float | None = None
+    mode: str = "standalone"
+
+
+class FrameSource(Protocol):
+    """
+    The HQ link: it gives every result frame it sends to ``copy_result``.
+    """
+
+    copy_result: Callable[[bytes], None] | None
+
+
+class StatusLine(Protocol):
+    def update(self, tick: Tick) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def run_path(path: Path, started: float, number: int) -> Path:
+    """
+    ``path`` with the run's UTC start time and number before the extension.
+    """
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started))
+    return path.with_name(f"{path.stem}-{stamp}-{number}{path.suffix}")
+
+
+class RunOutputs(Service):
+    """
+    :param run_in_thread: runs a function in a worker thread (default: the
+        reactor's thread pool); tests pass a synchronous one.
+    :param wall_clock: Unix time now (for file names and the report).
+    """
+
+    log = logs.logger(logs.REPORT)
+
+    def __init__(
+        self,
+        *,
+        config: TurretConfig,
+        settings: OutputSettings,
+        clock: IReactorTime,
+        turret_id: str,
+        status_line: StatusLine | None = None,
+        frames: FrameSource | None = None,
+        run_in_thread: Callable[..., Deferred[Any]] | None = None,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._config = config
+        self._settings = settings
+        self._clock = clock
+        self._turret_id = turret_id
+        self._status_line = status_line
+        self._frames = frames
+        self._run_in_thread = run_in_thread or threads.deferToThread
+        self._wall_clock = wall_clock
+        self._runs = 0
+        self._started = 0.0
+        self._stats: RunStats | None = None
+        self._timeline: Timeline | None = None
+        self._results: ResultsFile | None = None
+        self._pending: list[Deferred[Any]] = []
+        #: called with every result while a run writes a results file
+        self.on_result: Callable[[Result], None] | None = None
+        #: the files written by the last run
+        self.written: list[Path] = []
+
+    @property
+    def config(self) -> TurretConfig:
+        """The config the turret should run with (the live line turns progress lines off)."""
+        return self._config
+
+    @property
+    def wants_timeline(self) -> bool:
+        return self._settings.report is not None or self._status_line is not None
+
+    def _path(self, path: Path) -> Path:
+        if self._settings.per_run_names:
+            return run_path(path, self._started, self._runs)
+        return path
+
+    def run_started(self, stats: RunStats, active: Callable[[], int]) -> None:
+        """
+        A run starts: ``stats`` will see every result; ``active`` counts
+        the cannons firing.
+        """
+        self._runs += 1
+        self._started = self._wall_clock()
+        self._stats = stats
+        self.written = []
+        if self.wants_timeline:
+            self._timeline = Timeline(self._clock, stats, active)
+            if self._status_line is not None:
+                self._timeline.on_tick(self._status_line.update)
+            self._timeline.start()
+        if self._settings.results is not None:
+            path = self._path(self._settings.results)
+            # Obeying an HQ, a .jsonl file is a copy of the frames sent.
+            copy = self._frames is not None and results_format(path) == "jsonl"
+            self._results = ResultsFile(
+                path, self._clock, run_in_thread=self._run_in_thread, frames=copy
+            )
+            if copy:
+                assert self._frames is not None
+                self._frames.copy_result = self._results.write
+            else:
+                self.on_result = self._results.write
+
+    def run_ended(self, summary: Summary) -> Summary:
+        """
+        The run's summary: evaluate the thresholds, write the report, close
+        the results file. Returns the summary with the thresholds.
+        """
+        stats, self._stats = self._stats, None
+        if self._config.thresholds and stats is not None:
+            summary = attrs.evolve(
+                summary,
+                thresholds=evaluate(
+                    self._config.thresholds,
+                    stats,
+                    transactions=summary.transactions,
+                    errors=summary.errors,
+                    duration=summary.duration,
+                ),
+            )
+        timeline, self._timeline = self._timeline, None
+        if timeline is not None:
+            timeline.stop()
+        if self._status_line is not None:
+            self._status_line.close()
+        results, self._results = self._results, None
+        self.on_result = None
+        if self._frames is not None:
+            self._frames.copy_result = None
+        if results is not None:
+            self._track(results.close(), results.path)
+        if self._settings.report is not None and timeline is not None:
+            began = self._clock.seconds()
+            data = report.ReportData(
+                title=f"Run report: {self._config.script} on {self._config.name}",
+                settings=self._settings_rows(summary),
+                summary=summary,
+                timeline=timeline.to_dict(),
+                top_errors=stats.top_errors(REPORT_ERRORS) if stats is not None else (),
+            )
+            path = self._path(self._settings.report)
+            self._track(self._run_in_thread(_write_report, path, data), path, began)
+        return summary
+
+    def _settings_rows(self, summary: Summary) -> tuple[tuple[str, str], ...]:
+        config = self._config
+        duration = self._settings.duration
+        rows = [
+            ("Script", config.script),
+            ("Turret", f"{config.name} ({self._turret_id})"),
+            ("Mode", self._settings.mode),
+            ("Cannons", f"{config.cannons:,}"),
+            ("Rampup", f"{config.rampup:g} s"),
+            ("Duration", f"{duration:g} s" if duration is not None else "until stopped"),
+            ("Pacing", f"{config.pacing:g} s"),
+            ("Transaction timeout",
+             "none" if config.transaction_timeout is None else f"{config.transaction_timeout:g} s"),
+            ("Started", time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self._started))),
+            ("oct-twisted", __version__),
+        ]
+        if self._runs > 1 or self._settings.per_run_names:
+            rows.insert(3, ("Run", f"#{self._runs}"))
+        return tuple(rows)
+
+    def _track(self, d: Deferred[Any], path: Path, began: float | None = None) -> None:
+        def done(_: object) -> None:
+            self.written.append(path)
+            if began is not None:
+                self.log.info(
+                    "report written to {path} in {seconds:.2f}s",
+                    path=str(path),
+                    seconds=self._clock.seconds() - began,
+                )
+            else:
+                self.log.info("results written to {path}", path=str(path))
+
+        def failed(failure: Any) -> None:
+            self.log.error(
+                "cannot write {path}: {problem}",
+                path=str(path),
+                problem=getattr(failure.value, "strerror", None) or str(failure.value),
+            )
+
+        def forget(result: object) -> object:
+            if d in self._pending:
+                self._pending.remove(d)
+            return result
+
+        d.addCallbacks(done, failed)
+        self._pending.append(d)
+        d.addBoth(forget)
+
+    def idle(self) -> Deferred[None]:
+        """
+        Fires when every file handed over so far is written.
+        """
+        if not self._pending:
+            return defer.succeed(None)
+        waiting = defer.DeferredList(list(self._pending), consumeErrors=True)
+        return waiting.addCallback(lambda _: None)
+
+    def stopService(self) -> Deferred[None]:
+        super().stopService()
+        return self.idle()
+
+
+def _write_report(path: Path, data: report.ReportData) -> None:
+    path.write_text(report.render(data), encoding="utf-8", errors="backslashreplace")

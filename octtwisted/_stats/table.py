@@ -1,0 +1,160 @@
+"""
+The plain-text table of a :class:`~octtwisted._stats.summary.Summary`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from octtwisted._stats.summary import Summary, TimerStats
+
+#: Longest error text the table shows.
+ERROR_DISPLAY_WIDTH = 100
+
+#: Longest timer name the table shows.
+NAME_DISPLAY_WIDTH = 40
+
+#: The name of the script run timer, in tables.
+SCRIPTRUN_TIME = "scriptrun_time"
+
+_TIMER_COLUMNS = ("count", "min", "mean", "p50", "p90", "p95", "p99", "max")
+
+
+def _format_ms(seconds: float) -> str:
+    """
+    Seconds as milliseconds, with about four significant digits.
+    """
+    ms = seconds * 1000.0
+    if ms < 10:
+        return f"{ms:.3f}"
+    if ms < 100:
+        return f"{ms:.2f}"
+    if ms < 1000:
+        return f"{ms:.1f}"
+    return f"{ms:,.0f}"
+
+
+def _format_duration(seconds: float) -> str:
+    text = f"{seconds:,.1f} s"
+    if seconds >= 60:
+        whole = int(seconds)
+        hours, rest = divmod(whole, 3600)
+        minutes, secs = divmod(rest, 60)
+        text += f" ({hours}:{minutes:02d}:{secs:02d})"
+    return text
+
+
+def _shorten(text: str, width: int) -> str:
+    """
+    ``text`` on one line, cut to ``width`` characters.
+    """
+    text = " ".join(text.split())
+    if len(text) > width:
+        text = text[: width - 3] + "..."
+    return text
+
+
+def _format_header(summary: Summary) -> list[str]:
+    errors = f"{summary.errors:,}"
+    if summary.transactions:
+        errors += f" ({summary.errors / summary.transactions:.2%})"
+    rows = [
+        ("Transactions", f"{summary.transactions:,}"),
+        ("Errors", errors),
+        ("Duration", _format_duration(summary.duration)),
+        ("Transactions/s", f"{summary.transactions_per_second:,.2f}"),
+        ("Cannons reached", f"{summary.cannons_reached:,} / {summary.cannons:,}"),
+        ("Dropped results", f"{summary.dropped:,}"),
+    ]
+    starts = summary.starts
+    if starts is not None:
+        rows.append(("Planned starts", f"{starts.planned:,}"))
+        rows.append(("Started", f"{starts.started:,}"))
+        dropped = f"{starts.dropped:,}"
+        if starts.planned:
+            dropped += f" ({starts.dropped / starts.planned:.2%}): no idle cannon"
+        rows.append(("Dropped starts", dropped))
+        if starts.lag is not None:
+            lag = starts.lag
+            rows.append((
+                "Start lag",
+                f"p50 {_format_ms(lag.p50)} ms, p99 {_format_ms(lag.p99)} ms, max {_format_ms(lag.max)} ms",
+            ))
+    label_width = max(len(label) for label, _ in rows)
+    return [f"  {label:<{label_width}}  {value}" for label, value in rows]
+
+
+def _format_timers(summary: Summary) -> list[str]:
+    timers: list[tuple[str, TimerStats]] = []
+    if summary.scriptrun_time is not None:
+        timers.append((SCRIPTRUN_TIME, summary.scriptrun_time))
+    timers += summary.custom_timers.items()
+    if not timers:
+        return ["Timers: no transactions recorded."]
+
+    header: tuple[str, ...] = ("timer (ms)",) + _TIMER_COLUMNS
+    rows = [header]
+    for name, stats in timers:
+        rows.append(
+            (_shorten(name, NAME_DISPLAY_WIDTH), f"{stats.count:,}")
+            + tuple(
+                _format_ms(getattr(stats, column)) for column in _TIMER_COLUMNS[1:]
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+
+    def line(cells: tuple[str, ...]) -> str:
+        first = f"{cells[0]:<{widths[0]}}"
+        rest = (f"{cell:>{width}}" for cell, width in zip(cells[1:], widths[1:]))
+        return "  " + "  ".join((first, *rest))
+
+    rule = "  " + "  ".join("-" * width for width in widths)
+    return [line(header), rule] + [line(row) for row in rows[1:]]
+
+
+def _format_errors(summary: Summary) -> list[str]:
+    if not summary.top_errors:
+        return ["Errors: none."]
+    title = f"Top errors ({len(summary.top_errors)} most frequent)"
+    counts = [f"{count:,}" for _, count in summary.top_errors]
+    width = max(len("count"), *(len(count) for count in counts))
+    lines = [title, f"  {'count':>{width}}  error", f"  {'-' * width}  {'-' * 5}"]
+    for (error, _), count in zip(summary.top_errors, counts):
+        lines.append(f"  {count:>{width}}  {_shorten(error, ERROR_DISPLAY_WIDTH)}")
+    return lines
+
+
+def format_value(metric: str, value: float | None, expression: str) -> str:
+    """
+    A threshold's measured value as the table shows it: timers in
+    milliseconds, rates and counts as numbers.
+    """
+    if value is None:
+        return "no values"
+    stat = expression.strip().split()[0] if expression.strip() else ""
+    if metric in ("transactions", "errors") or stat.startswith(("count", "rate")):
+        if float(value).is_integer():
+            return f"{int(value):,}"
+        return f"{value:,.4g}"
+    return f"{_format_ms(value)} ms"
+
+
+def _format_thresholds(summary: Summary) -> list[str]:
+    failed = len(summary.thresholds_failed)
+    verdict = "all passed" if not failed else f"{failed} failed"
+    lines = [f"Thresholds ({len(summary.thresholds)}, {verdict})"]
+    rows = [
+        (
+            "pass" if outcome.passed else "FAIL",
+            _shorten(outcome.metric, NAME_DISPLAY_WIDTH),
+            _shorten(outcome.expression, NAME_DISPLAY_WIDTH),
+            format_value(outcome.metric, outcome.value, outcome.expression),
+        )
+        for outcome in summary.thresholds
+    ]
+    header = ("", "metric", "threshold", "measured")
+    widths = [max(len(row[i]) for row in rows + [header]) for i in range(4)]
+    for row in [header] + rows:
+        lines.append("  " + "  ".join(f"{cell:<{w}}" for cell, w in zip(row, widths)).rstrip())
+    return lines

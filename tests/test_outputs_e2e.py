@@ -1,0 +1,242 @@
+"""
+Reports, results files, thresholds and the live line, end to end: the real
+``twistd oct-turret`` process, standalone and against the fake HQ.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from twisted.trial.unittest import TestCase
+
+from octtwisted.testing import FakeHQ
+from tests import browser
+from tests.helpers import TurretProcess, write_config
+
+THRESHOLDS = {
+    "scriptrun_time": ["p95 < 5"],
+    "errors": ["rate < 0.01"],  # one in ten fails: this one fails
+    "login": ["max < 1"],
+}
+
+
+def csv_rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+class StandaloneTests(TestCase):
+    timeout = 90
+
+    def setUp(self) -> None:
+        self.folder = Path(self.mktemp()).absolute()
+
+    def run_turret(self, *args: str, use_pty: bool = False, **keys: Any) -> TurretProcess:
+        keys = {"hq_address": None, "hq_publisher": None, "hq_rc": None, "pacing": 0.01, **keys}
+        config = write_config(self.folder, script="report_mix.py", **keys)
+        turret = TurretProcess(
+            ["-c", str(config), "--standalone", "--duration", "2", *args],
+            cwd=self.folder,
+            use_pty=use_pty,
+        )
+        self.addCleanup(turret.cleanup)
+        return turret
+
+    async def test_report_results_thresholds(self) -> None:
+        """
+        A run with --report, --results (CSV) and a failing threshold exits
+        99; the results file has one row per transaction of the summary,
+        with the custom timer's column; the summary JSON and table give
+        each threshold's verdict and value; the report is written within
+        2 s of the run's end, names the script, escapes the error text, and
+        its last lines say where the files are.
+        """
+        turret = self.run_turret(
+            "--report", "report.html", "--results", "results.csv",
+            "--summary-json", "summary.json", thresholds=THRESHOLDS,
+        )
+        self.assertEqual(await turret.wait_exit(), 99, turret.output)
+        out = turret.output
+        self.assertNotIn("Traceback", out)
+        summary = json.loads((self.folder / "summary.json").read_text())
+        rows = csv_rows(self.folder / "results.csv")
+        self.assertGreater(summary["transactions"], 50)
+        self.assertEqual(len(rows), summary["transactions"])
+        self.assertEqual(sum(1 for r in rows if r["error"]), summary["errors"])
+        self.assertEqual({r["login"] for r in rows}, {"0.002"})
+        verdicts = [(t["metric"], t["expression"], t["passed"]) for t in summary["thresholds"]]
+        self.assertEqual(verdicts, [("scriptrun_time", "p95 < 5", True),
+                                    ("errors", "rate < 0.01", False),
+                                    ("login", "max < 1", True)])
+        self.assertLess(abs(summary["thresholds"][1]["value"] - 0.1), 0.02)
+        self.assertIn("Thresholds (3, 1 failed)", out)
+        self.assertRegex(out, r"FAIL\s+errors\s+rate < 0.01")
+        self.assertIn("thresholds failed: errors: rate < 0.01", out)
+        seconds = float(re.search(r"report written to .* in ([\d.]+)s", out)[1])
+        self.assertLess(seconds, 2.0)
+        page = (self.folder / "report.html").read_text()
+        self.assertIn("report_mix.py", page)
+        self.assertNotIn('<script>alert("x")', page)
+        self.assertIn("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;", page)
+        tail = [line for line in out.splitlines() if line.startswith(("Report:", "Results:"))]
+        self.assertEqual(tail, [f"Results: {self.folder / 'results.csv'}",
+                                f"Report: {self.folder / 'report.html'}"])
+        self.assertNotIn("\x1b[2K", out, "a live line without a terminal")
+
+    async def test_jsonl_and_passing_thresholds(self) -> None:
+        """
+        With passing thresholds the run exits 0; a .jsonl results file has
+        one JSON line per transaction of the summary.
+        """
+        turret = self.run_turret(
+            "--results", "results.jsonl", "--summary-json", "summary.json",
+            thresholds={"errors": ["rate < 0.5"], "transactions": ["count > 10"]},
+        )
+        self.assertEqual(await turret.wait_exit(), 0, turret.output)
+        summary = json.loads((self.folder / "summary.json").read_text())
+        lines = (self.folder / "results.jsonl").read_text().splitlines()
+        self.assertEqual(len(lines), summary["transactions"])
+        self.assertEqual(json.loads(lines[0])["custom_timers"], {"login": 0.002})
+        self.assertEqual([t["passed"] for t in summary["thresholds"]], [True, True])
+
+    async def test_bad_threshold_is_a_config_error(self) -> None:
+        """
+        A bad threshold expression stops the turret at start: one line,
+        exit status 2, no traceback.
+        """
+        turret = self.run_turret(thresholds={"scriptrun_time": ["p95 << 1"]})
+        self.assertEqual(await turret.wait_exit(), 2)
+        lines = [line for line in turret.output.splitlines() if line.strip()]
+        self.assertEqual(len(lines), 1, turret.output)
+        self.assertIn("key 'thresholds'", lines[0])
+        self.assertIn("'p95 << 1'", lines[0])
+
+    async def test_bad_output_paths(self) -> None:
+        """
+        --results with another extension, or --report into a missing
+        folder, is one line and exit status 2.
+        """
+        for args, words in ((["--results", "r.txt"], ".csv or .jsonl"),
+                            (["--report", "nowhere/r.html"], "does not exist")):
+            turret = self.run_turret(*args)
+            self.assertEqual(await turret.wait_exit(), 2)
+            lines = [line for line in turret.output.splitlines() if line.strip()]
+            self.assertEqual(len(lines), 1, turret.output)
+            self.assertIn(words, lines[0])
+
+    async def test_live_line_on_a_terminal(self) -> None:
+        """
+        In a terminal the run shows a live status line (cleared and
+        rewritten in place) in place of the progress log lines.
+        """
+        turret = self.run_turret(use_pty=True, progress_interval=0.5)
+        self.assertEqual(await turret.wait_exit(), 0, turret.output)
+        out = turret.output
+        self.assertRegex(out, r"\x1b\[2K\d+\.\d/2 s  [\d,.]+ tx/s  p95 [\d.]+ ms  errors \d+")
+        self.assertNotIn("progress:", out)
+
+    async def test_progress_lines_without_a_terminal(self) -> None:
+        """
+        Without a terminal the progress log lines stay, and no status line
+        is drawn.
+        """
+        turret = self.run_turret(progress_interval=0.5)
+        self.assertEqual(await turret.wait_exit(), 0, turret.output)
+        self.assertIn("progress:", turret.output)
+        self.assertNotIn("\x1b[2K", turret.output)
+
+
+class HQModeTests(TestCase):
+    timeout = 90
+
+    async def test_one_report_and_results_file_per_run(self) -> None:
+        """
+        Obeying an HQ, each run writes its own report and results file
+        (named with the run's start and number, so none overwrites
+        another); the files' rows add up to every result the turret made.
+        """
+        hq = FakeHQ()
+        hq.start()
+        self.addCleanup(hq.stop)
+        folder = Path(self.mktemp()).absolute()
+        config = write_config(folder, script="report_mix.py", **hq.turret_config(), pacing=0.01)
+        turret = TurretProcess(["-c", str(config), "--report", "run.html", "--results", "run.csv"],
+                               cwd=folder)
+        self.addCleanup(turret.cleanup)
+        await hq.wait_for_status("ready", turret.uuid)
+        await hq.handshake(turret.uuid)
+        for run in range(2):
+            mark = len(hq.statuses)
+            hq.publish("start", "open fire")
+            await hq.wait_for_status("Running", turret.uuid, after=mark)
+            await hq.wait_for_results(len(hq.results) + 20)
+            mark = len(hq.statuses)
+            hq.publish("stop", "enough")
+            await hq.wait_for_status("ready", turret.uuid, after=mark)
+        hq.publish("kill", None)
+        self.assertEqual(await turret.wait_exit(), 0, turret.output)
+        reports = sorted(folder.glob("run-*.html"))
+        results = sorted(folder.glob("run-*.csv"))
+        self.assertEqual(len(reports), 2, turret.output)
+        self.assertEqual(len(results), 2)
+        for path in reports + results:
+            self.assertRegex(path.name, r"^run-\d{8}T\d{6}Z-[12]\.(html|csv)$")
+        made = int(re.search(r"turret killed: (\d+) results", turret.output)[1])
+        self.assertEqual(sum(len(csv_rows(p)) for p in results), made)
+        self.assertIn("Mode</td><td>HQ", reports[0].read_text())
+
+    async def test_jsonl_is_a_copy_of_what_was_sent(self) -> None:
+        """
+        Obeying an HQ, a .jsonl results file holds exactly the results the
+        HQ received, in order, one per line.
+        """
+        hq = FakeHQ()
+        hq.start()
+        self.addCleanup(hq.stop)
+        folder = Path(self.mktemp()).absolute()
+        config = write_config(folder, script="report_mix.py", **hq.turret_config(), pacing=0.01)
+        turret = TurretProcess(["-c", str(config), "--results", "run.jsonl"], cwd=folder)
+        self.addCleanup(turret.cleanup)
+        await hq.wait_for_status("ready", turret.uuid)
+        await hq.handshake(turret.uuid)
+        hq.publish("start", "open fire")
+        await hq.wait_for_results(50)
+        hq.publish("kill", None)
+        self.assertEqual(await turret.wait_exit(), 0, turret.output)
+        made = int(re.search(r"turret killed: (\d+) results", turret.output)[1])
+        await hq.wait_for_results(made)
+        [path] = folder.glob("run-*.jsonl")
+        lines = [json.loads(line) for line in path.read_text().splitlines()]
+        self.assertEqual(len(lines), made)
+        self.assertEqual(lines, hq.results[:made])
+
+
+class DemoReportTests(TestCase):
+    timeout = 120
+
+    async def test_real_report_in_chromium(self) -> None:
+        """
+        The report of a real run renders in headless Chromium: every chart
+        drawn with a non-zero size, no request of the page's own.
+        """
+        if browser.chromium() is None:
+            self.skipTest(browser.MISSING)
+        folder = Path(self.mktemp()).absolute()
+        config = write_config(folder, script="report_mix.py", hq_address=None,
+                              hq_publisher=None, hq_rc=None, pacing=0.01)
+        turret = TurretProcess(["-c", str(config), "--standalone", "--duration", "2",
+                                "--report", "report.html"], cwd=folder)
+        self.addCleanup(turret.cleanup)
+        self.assertEqual(await turret.wait_exit(), 0, turret.output)
+        page = await browser.open_page(folder / "report.html", folder / "browser")
+        assert page.probe is not None
+        self.assertEqual(len(page.probe["charts"]), 4)  # 3 for the run, 1 for login
+        for chart in page.probe["charts"]:
+            self.assertEqual(chart["rendered"], "1")
+            self.assertGreater(chart["width"] * chart["height"], 0)
+        self.assertEqual(browser.page_requests(page.requests), [])
+        self.assertEqual(page.probe["resources"], [])

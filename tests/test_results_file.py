@@ -1,0 +1,186 @@
+"""
+The results file: every result, in order, as CSV or JSON lines, written
+off the hot path.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+from twisted.internet import defer
+from twisted.internet.defer import Deferred
+from twisted.internet.task import Clock
+from twisted.logger import LogEvent, globalLogPublisher
+from twisted.trial.unittest import SynchronousTestCase
+
+from octtwisted._core.messages import Result
+from octtwisted._stats.results_file import CSV_COLUMNS, ResultsFile
+
+
+def now(function: Callable[..., Any], *args: Any) -> Deferred[Any]:
+    """A synchronous stand-in for deferToThread."""
+    return defer.maybeDeferred(function, *args)
+
+
+class Later:
+    """A stand-in for deferToThread that runs the calls when told."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Deferred[Any], Callable[..., Any], tuple[Any, ...]]] = []
+
+    def __call__(self, function: Callable[..., Any], *args: Any) -> Deferred[Any]:
+        d: Deferred[Any] = Deferred()
+        self.calls.append((d, function, args))
+        return d
+
+    def run_all(self) -> None:
+        while self.calls:
+            d, function, args = self.calls.pop(0)
+            d.callback(function(*args))
+
+
+def make(i: int, error: str = "", **timers: float) -> Result:
+    return Result(turret_name="t", elapsed=i * 0.1, epoch=1e9 + i, scriptrun_time=0.01 * i,
+                  error=error, custom_timers=timers)
+
+
+class ResultsFileTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.folder = Path(self.mktemp())
+        self.folder.mkdir()
+
+    def test_csv_rows_and_columns(self) -> None:
+        """
+        A CSV file has the fixed columns then one per custom timer, one row
+        per result in order; error texts with commas, quotes and newlines
+        survive.
+        """
+        path = self.folder / "r.csv"
+        out = ResultsFile(path, self.clock, run_in_thread=now)
+        nasty = 'ValueError: a, "b"\nc'
+        for i in range(5):
+            out.write(make(i, error=nasty if i == 2 else "", login=0.5))
+        self.clock.advance(1)
+        out.write(make(5))
+        self.successResultOf(out.close())
+        with open(path, newline="") as f:
+            rows = list(csv.reader(f))
+        self.assertEqual(rows[0], list(CSV_COLUMNS) + ["login"])
+        self.assertEqual(len(rows), 7)
+        self.assertEqual(rows[3][3], nasty)
+        self.assertEqual(float(rows[2][2]), 0.01)
+        self.assertEqual(rows[2][4], "0.5")
+        self.assertEqual(rows[6][4:], [])  # no timer: no cell
+        self.assertEqual([float(r[0]) for r in rows[1:]], [1e9 + i for i in range(6)])
+
+    def test_late_timer_gets_a_column(self) -> None:
+        """
+        A timer first seen after the header was written still gets its
+        column: at close the file is rewritten, earlier rows padded.
+        """
+        path = self.folder / "r.csv"
+        out = ResultsFile(path, self.clock, run_in_thread=now)
+        out.write(make(0, login=0.1))
+        self.clock.advance(1)
+        out.write(make(1, search=0.2))
+        self.successResultOf(out.close())
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+        self.assertEqual(list(rows[0]), list(CSV_COLUMNS) + ["login", "search"])
+        self.assertEqual([(r["login"], r["search"]) for r in rows], [("0.1", ""), ("", "0.2")])
+
+    def test_jsonl(self) -> None:
+        """
+        A .jsonl file has one JSON object per result, as sent to the HQ.
+        """
+        path = self.folder / "r.jsonl"
+        out = ResultsFile(path, self.clock, run_in_thread=now)
+        results = [make(i, login=0.1 * i) for i in range(3)] + [make(3, error="e\ud800")]
+        for r in results:
+            out.write(r)
+        self.successResultOf(out.close())
+        lines = path.read_text().splitlines()
+        self.assertEqual([json.loads(line) for line in lines[:3]], [r.to_dict() for r in results[:3]])
+        self.assertEqual(len(lines), 4)
+
+    def test_frames(self) -> None:
+        """
+        Given the frames sent to an HQ, a .jsonl file writes them as they
+        are, one per line; a CSV file refuses frames.
+        """
+        path = self.folder / "r.jsonl"
+        out = ResultsFile(path, self.clock, run_in_thread=now, frames=True)
+        out.write(b'{"a":1}')
+        out.write(b'{"b":"\\u0073tatus"}')
+        self.successResultOf(out.close())
+        self.assertEqual(path.read_bytes(), b'{"a":1}\n{"b":"\\u0073tatus"}\n')
+        self.assertRaises(ValueError, ResultsFile, self.folder / "r.csv", self.clock, frames=True)
+
+    def test_hot_path_only_buffers(self) -> None:
+        """
+        Writing a result hands nothing to the thread: batches go every
+        interval, in order, one after the other, and close waits for them.
+        """
+        path = self.folder / "r.csv"
+        later = Later()
+        out = ResultsFile(path, self.clock, run_in_thread=later, interval=0.25)
+        for i in range(100):
+            out.write(make(i))
+        self.assertEqual(later.calls, [])
+        self.clock.advance(0.25)
+        self.assertEqual(len(later.calls), 1)
+        out.write(make(100))
+        self.clock.advance(0.25)
+        self.assertEqual(len(later.calls), 1, "the second batch waits for the first")
+        closed = out.close()
+        self.assertNoResult(closed)
+        while later.calls:
+            later.run_all()
+        self.successResultOf(closed)
+        self.assertEqual(len(path.read_text().splitlines()), 102)
+        self.assertEqual(out.rows, 101)
+
+    def test_falling_behind_warned_once(self) -> None:
+        """
+        When more rows than WARN_WAITING wait for the thread, one warning
+        says so; the rows are all written once the thread catches up.
+        """
+        from octtwisted._stats import results_file
+
+        self.patch(results_file, "WARN_WAITING", 10)
+        events: list[LogEvent] = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        later = Later()
+        out = ResultsFile(self.folder / "r.csv", self.clock, run_in_thread=later)
+        for second in range(3):
+            for i in range(8):
+                out.write(make(i))
+            self.clock.advance(1)
+        warned = [e for e in events if "falls behind" in e.get("log_format", "")]
+        self.assertEqual([e["waiting"] for e in warned], [16])
+        closed = out.close()
+        while later.calls:
+            later.run_all()
+        self.successResultOf(closed)
+        self.assertEqual((out.rows, out.waiting), (24, 0))
+
+    def test_write_error_logged(self) -> None:
+        """
+        A file that cannot be written is one error line naming it; close
+        still fires.
+        """
+        events: list[LogEvent] = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        path = self.folder / "missing" / "r.csv"
+        out = ResultsFile(path, self.clock, run_in_thread=now)
+        out.write(make(0))
+        self.successResultOf(out.close())
+        errors = [e for e in events if "cannot write the results" in e.get("log_format", "")]
+        self.assertEqual(len(errors), 1)
+        self.assertEqual(errors[0]["path"], str(path))
