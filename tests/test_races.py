@@ -240,6 +240,35 @@ class RacesEndToEnd(TestCase):
         hq.publish("kill", None)
         self.assertEqual(await turret.wait_exit(), 0)
 
+    async def test_abandoned_cannons_do_not_feed_the_next_run(self) -> None:
+        """
+        Three cannons swallow the cancel at the stop timeout (1 s) and end
+        4 s later, during the next run: none of their results reaches the
+        HQ, and every result of the next run began after its start.
+        """
+        hq = self.hq
+        turret = self.launch("swallows_cancel.py", cannons=3, stop_timeout=1)
+        await hq.wait_for_status("ready", turret.uuid)
+        await hq.handshake(turret.uuid)
+        hq.publish("start", "open fire")
+        await hq.wait_for_status("Running", turret.uuid)
+        await deferLater(reactor, 0.5, lambda: None)
+        mark = len(hq.statuses)
+        hq.publish("stop", None)
+        await hq.wait_for_status("ready", turret.uuid, after=mark, timeout=10)
+        hq.publish("set_transaction_context", {"fast": True})
+        import time
+
+        second_start = time.time()
+        hq.publish("start", "open fire")
+        await deferLater(reactor, 6, lambda: None)  # past the late ends
+        await hq.handshake(turret.uuid)
+        self.assertGreater(len(hq.results), 20)
+        self.assertGreaterEqual(min(r["epoch"] for r in hq.results), second_start - 0.05)
+        self.assertIn("its result is discarded, not sent", turret.output)
+        hq.publish("kill", None)
+        self.assertEqual(await turret.wait_exit(), 0)
+
     async def test_sigterm_during_kill(self) -> None:
         """
         SIGTERM while a kill waits for transactions in flight: the kill

@@ -306,6 +306,8 @@ class _CannonMaker:
 
     def __call__(self, index: int, started_at: float) -> FiringCannon:
         backpressure, schedule = self._backpressure.hold, self._schedule.hold
+        if not self._schedule.holds:
+            return self._make(index=index, started_at=started_at, throttle=backpressure)
 
         def throttle() -> Deferred[None] | None:
             return backpressure() or schedule(index)

@@ -37,6 +37,9 @@ BringIn = Callable[[int], object]
 class StartSchedule(Protocol):
     #: cannons brought in so far
     started: int
+    #: whether :meth:`hold` may ever hold a cannon (False: it is not asked,
+    #: which saves two calls a transaction on the hot path)
+    holds: bool
     #: the open model's start figures, or None (closed model)
     starts: StartStats | None
 
@@ -136,6 +139,7 @@ class RampupScheduler:
         self._base = 0.0
         self.started = 0
         self.starts: StartStats | None = None
+        self.holds = False
 
     def start(self) -> None:
         self._base = self._clock.seconds()

@@ -45,6 +45,7 @@ class ProfileSchedule:
         self._waiting: dict[int, Deferred[None]] = {}
         #: cannons brought in so far
         self.started = 0
+        self.holds = True
 
     def start(self) -> None:
         self._base = self._clock.seconds()
