@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = harness.run_turret(
             side="ours",
-            script=harness.SCENARIOS / "ours_empty.py",
+            script=harness.SCENARIOS / os.environ.get("BENCH_PROFILE_SCRIPT", "ours_empty.py"),
             cannons=args.cannons,
             rampup=1,
             warmup=args.warmup,

@@ -55,6 +55,13 @@ class _OrderSocket(ZmqSubConnection):
         self._on_frames(message)
 
 
+#: ZeroMQ's send flags as plain ints: or-ing the ``zmq.Flag`` members, as
+#: txzmq's ``send`` does for every part, costs about a microsecond a frame
+#: (13% of the reactor's time at 190,000 results/s).
+_LAST_PART = int(zmq.NOBLOCK)
+_MORE_PARTS = int(zmq.NOBLOCK) | int(zmq.SNDMORE)
+
+
 class _ResultSocket(ZmqPushConnection):
     """
     A PUSH socket with a finite high-water mark.
@@ -64,6 +71,20 @@ class _ResultSocket(ZmqPushConnection):
         self.highWaterMark = options.send_hwm
         super().__init__(factory)
         options.apply(self.socket)
+
+    def send(self, message: list[bytes]) -> None:
+        """
+        txzmq's ``send`` for a multipart message, with the flags computed
+        once: raises ``zmq.Again`` (nothing sent) when the queue is full;
+        then a read is scheduled, as ZeroMQ may not signal incoming events
+        after a write.
+        """
+        send = self.socket.send
+        for part in message[:-1]:
+            send(part, _MORE_PARTS)
+        send(message[-1], _LAST_PART)
+        if self.read_scheduled is None:  # type: ignore[has-type]  # txzmq's, untyped
+            self.read_scheduled = self.factory.reactor.callLater(0, self.doRead)
 
 
 class _MonitorSocket(ZmqConnection):
