@@ -16,10 +16,11 @@ The load a run makes: the config keys ``arrival_rate`` and ``stages``.
 
 from __future__ import annotations
 
-import math
 from typing import Any, Mapping
 
 import attrs
+
+from octtwisted._core.checker import _is_number, _show
 
 
 class LoadError(ValueError):
@@ -48,26 +49,12 @@ class Load:
         return sum(stage.duration for stage in self.stages)
 
 
-def _number(value: object) -> bool:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    try:
-        return math.isfinite(value)
-    except OverflowError:
-        return False
-
-
-def _show(value: object, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def parse_load(raw: Mapping[str, Any], cannons: int, rampup: float) -> Load:
     """
     :raise LoadError: naming the key and what is wrong.
     """
     rate = raw.get("arrival_rate")
-    if rate is not None and not (_number(rate) and rate > 0):
+    if rate is not None and not (_is_number(rate) and rate > 0):
         raise LoadError(f"key 'arrival_rate' must be a number of transactions per second > 0, got {_show(rate)}")
     arrival_rate = None if rate is None else float(rate)
     stages_raw = raw.get("stages")
@@ -84,13 +71,13 @@ def parse_load(raw: Mapping[str, Any], cannons: int, rampup: float) -> Load:
             if key not in stage:
                 raise LoadError(f"{where} has no {key!r}")
         duration, target = stage["duration"], stage["target"]
-        if not (_number(duration) and duration > 0):
+        if not (_is_number(duration) and duration > 0):
             raise LoadError(f"{where}: 'duration' must be a number of seconds > 0, got {_show(duration)}")
         if arrival_rate is not None:
-            if not (_number(target) and target >= 0):
+            if not (_is_number(target) and target >= 0):
                 raise LoadError(f"{where}: 'target' must be a rate >= 0 (transactions per second), got {_show(target)}")
         else:
-            if not (_number(target) and target >= 0 and float(target).is_integer()):
+            if not (_is_number(target) and target >= 0 and float(target).is_integer()):
                 raise LoadError(f"{where}: 'target' must be a whole number of cannons >= 0, got {_show(target)}")
             if target > cannons:
                 raise LoadError(f"{where}: 'target' {_show(target)} is more than 'cannons' ({cannons})")

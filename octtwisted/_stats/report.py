@@ -24,7 +24,7 @@ from typing import Any, Iterable, Sequence
 import attrs
 
 from octtwisted._stats.summary import SCRIPTRUN_TIME, Summary, TimerStats
-from octtwisted._stats.table import format_value
+from octtwisted._stats.table import _format_ms, format_value
 
 #: The version of the vendored uPlot.
 UPLOT_VERSION = "1.6.32"
@@ -64,17 +64,6 @@ def _e(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
-def _ms(seconds: float) -> str:
-    ms = seconds * 1000.0
-    if ms < 10:
-        return f"{ms:.3f}"
-    if ms < 100:
-        return f"{ms:.2f}"
-    if ms < 1000:
-        return f"{ms:.1f}"
-    return f"{ms:,.0f}"
-
-
 def _table(header: Sequence[str], rows: Iterable[Sequence[str]], cls: str = "") -> str:
     """
     A table of plain-text cells (escaped here).
@@ -87,7 +76,7 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[str]], cls: str = "") 
 
 
 def _timer_row(name: str, stats: TimerStats) -> list[str]:
-    return [name, f"{stats.count:,}"] + [_ms(getattr(stats, c)) for c in _TIMER_COLUMNS[1:]]
+    return [name, f"{stats.count:,}"] + [_format_ms(getattr(stats, c)) for c in _TIMER_COLUMNS[1:]]
 
 
 def _timers_table(timers: Sequence[tuple[str, TimerStats]]) -> str:
