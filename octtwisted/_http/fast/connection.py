@@ -26,6 +26,7 @@ from octtwisted._http.fast.errors import (
     _one_line,
 )
 from octtwisted._http.fast.response import FastResponse, _parse_head
+from octtwisted._http.fast.sockwrite import socket_writer
 
 if TYPE_CHECKING:
     from octtwisted._http.fast.pool import _HostPool
@@ -119,7 +120,7 @@ class _Connection(Protocol):
     transport: Any
 
     #: Writes request bytes once the connection can carry them (the
-    #: transport's ``write`` for plain HTTP; set once the TLS handshake is
+    #: socket's writer for plain HTTP, see :mod:`.sockwrite`; set once the TLS handshake is
     #: done for HTTPS); ``None`` until then.
     write: Callable[[bytes], None] | None = None
 
@@ -178,7 +179,7 @@ class _Connection(Protocol):
         self.connector = None
         transport = self.transport
         _no_delay(transport)
-        self.write = write = transport.write
+        self.write = write = socket_writer(transport)
         req = self.req
         if req is not None:
             write(req.data)

@@ -37,6 +37,7 @@ from octtwisted._http.fast.errors import (
     TLSError,
     _one_line,
 )
+from octtwisted._http.fast.sockwrite import socket_writer
 
 #: How much one ``SSLObject.read`` may return.
 _READ_SIZE = 262144
@@ -77,7 +78,7 @@ class _TLSConnection(_Connection):
         self.connector = None
         transport = self.transport
         _no_delay(transport)
-        self.tcp_write = transport.write
+        self.tcp_write = socket_writer(transport)
         pool = self.pool
         self.incoming = ssl.MemoryBIO()
         self.outgoing = ssl.MemoryBIO()
