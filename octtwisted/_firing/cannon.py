@@ -22,6 +22,7 @@ from octtwisted._core import logs
 from octtwisted._core.clocks import Clocks
 from octtwisted._core.deferreds import when_fired
 from octtwisted._core.messages import Result
+from octtwisted._firing.nextturn import NextTurn
 
 #: The cannons' logger. (Not a class attribute: there Twisted's Logger
 #: would rename itself after the class.)
@@ -146,6 +147,8 @@ class Cannon:
     :param on_crash: called if the cannon's own machinery fails (a bug).
     :param throttle: called before each transaction; a Deferred it returns
         holds the cannon back until it fires (backpressure).
+    :param next_turn: where the cannon queues the start of its next
+        transaction (shared by a run's cannons; one of its own if None).
     """
 
     def __init__(
@@ -162,6 +165,7 @@ class Cannon:
         transaction_timeout: float | None = None,
         on_crash: Callable[[Failure], None] | None = None,
         throttle: Callable[[], Deferred[None] | None] | None = None,
+        next_turn: NextTurn | None = None,
     ) -> None:
         self.index = index
         self._turret_name = turret_name
@@ -174,6 +178,7 @@ class Cannon:
         self._timeout = transaction_timeout
         self._on_crash = on_crash
         self._throttle = throttle
+        self._next_turn = next_turn if next_turn is not None else NextTurn(clocks.reactor)
         self._transaction: Any = None
         self._setup: Callable[[], Any] | None = None
         self._tear_down_step: Callable[[], Any] | None = None
@@ -247,8 +252,46 @@ class Cannon:
 
     def _fire(self) -> Deferred[None] | None:
         """
-        One LoopingCall iteration: transactions back to back while they end
-        at once (see BURST), or until one returns a Deferred to wait for.
+        One LoopingCall iteration: a burst (see :meth:`_burst`). If it ends
+        waiting for a transaction, the iteration goes on with the next burst
+        in the turn after that transaction ends (see :mod:`.nextturn`): the
+        LoopingCall waits for ``going_on``, which fires when a burst ends
+        without waiting, or the loop is stopped, or the cannon's machinery
+        fails.
+        """
+        waiting = self._burst()
+        if waiting is None:
+            return None
+        going_on: Deferred[None] = Deferred()
+        waiting.addBoth(self._ended, going_on)
+        return going_on
+
+    def _ended(self, result: object, going_on: Deferred[None]) -> None:
+        if isinstance(result, Failure):
+            going_on.errback(result)
+        elif not self._loop.running:
+            going_on.callback(None)
+        else:
+            self._next_turn.call(self._go_on, going_on)
+
+    def _go_on(self, going_on: Deferred[None]) -> None:
+        if not self._loop.running:
+            going_on.callback(None)
+            return
+        try:
+            waiting = self._burst()
+        except BaseException:
+            going_on.errback(Failure())
+            return
+        if waiting is None:
+            going_on.callback(None)
+        else:
+            waiting.addBoth(self._ended, going_on)
+
+    def _burst(self) -> Deferred[None] | None:
+        """
+        Transactions back to back while they end at once (see BURST), or
+        until one returns a Deferred to wait for.
         """
         monotonic = self._clocks.monotonic
         loop = self._loop
@@ -411,7 +454,7 @@ class Cannon:
     def _held_over(self, _: object) -> Deferred[None] | None:
         if not self._loop.running:
             return None
-        return self._fire()
+        return self._burst()
 
     def _idle_over(self, result: object) -> None:
         self._idle_wait = None

@@ -77,10 +77,17 @@ class ReactorStepCaller:
             return Deferred.fromCoroutine(result)
         return result
 
+    _next_turn: Any = None
+
     def make_cannon(self, **kwargs: Any) -> FiringCannon:
         from octtwisted._firing.cannon import Cannon
+        from octtwisted._firing.nextturn import NextTurn
 
-        return Cannon(steps=self, **kwargs)
+        # One NextTurn for every cannon on the same reactor.
+        reactor = kwargs["clocks"].reactor
+        if self._next_turn is None or self._next_turn.reactor is not reactor:
+            self._next_turn = NextTurn(reactor)
+        return Cannon(steps=self, next_turn=self._next_turn, **kwargs)
 
 
 class ThreadedSteps(Service):
