@@ -1,7 +1,7 @@
 """
 A cannon: one virtual user, firing its transaction in a loop.
 
-Each cannon is one ``LoopingCall``. For every iteration it calls the
+Each cannon is one ``LoopingCall``. For every transaction it calls the
 transaction's ``setup()``, the timed ``run()`` and ``tear_down()``, and
 reports exactly one :class:`~octtwisted._core.messages.Result`. A script error,
 raised or in a Deferred, becomes an error result: an iteration never fails,
@@ -10,8 +10,7 @@ so the LoopingCall never stops on its own.
 
 from __future__ import annotations
 
-import math
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Callable, Protocol
 
 from twisted.internet import defer
 from twisted.internet.defer import CancelledError, Deferred
@@ -23,14 +22,12 @@ from octtwisted._core.clocks import Clocks
 from octtwisted._core.deferreds import when_fired
 from octtwisted._core.messages import Result
 from octtwisted._firing.nextturn import NextTurn
+from octtwisted._firing.outcome import _step_or_none, clean_timers, describe_error
 
 #: The cannons' logger. (Not a class attribute: there Twisted's Logger
 #: would rename itself after the class.)
 _LOG = logs.logger(logs.CANNON)
 
-
-#: Longest error text put into a result; longer ones are cut.
-MAX_ERROR_LENGTH = 1000
 
 #: A cannon whose transactions end at once (no Deferred) runs up to this
 #: many of them in one turn of the reactor, for at most BURST_SECONDS,
@@ -52,85 +49,6 @@ class StepCaller(Protocol):
         Call ``step`` on the reactor; return its value, or a Deferred of
         it. May raise.
         """
-
-
-def describe_error(error: BaseException | Failure, limit: int = MAX_ERROR_LENGTH) -> str:
-    """
-    ``"ExceptionType: message"``, cut to ``limit`` characters.
-    """
-    if isinstance(error, Failure):
-        error = error.value if error.value is not None else Exception("unknown error")
-    if isinstance(error, defer.TimeoutError) and error.args:
-        text = str(error.args[0])
-    else:
-        message = str(error)
-        text = f"{type(error).__name__}: {message}" if message else type(error).__name__
-    if len(text) > limit:
-        text = text[: limit - 3] + "..."
-    return text
-
-
-def clean_timers(timers: object) -> tuple[dict[str, float], str]:
-    """
-    Keep the custom timers that are a name and a finite number of seconds.
-
-    :return: the timers to send, and an error text naming those dropped
-        (``""`` when none were).
-    """
-    if not timers and type(timers) is dict:
-        return {}, ""
-    if not isinstance(timers, Mapping):
-        return {}, f"custom_timers is a {type(timers).__name__}, not a dict"
-    clean: dict[str, float] = {}
-    bad: list[str] = []
-    for name, value in timers.items():
-        try:
-            seconds = float(value)
-        except (TypeError, ValueError):
-            bad.append(str(name))
-            continue
-        if not math.isfinite(seconds):
-            bad.append(str(name))
-            continue
-        clean[str(name)] = seconds
-    if bad:
-        return clean, "custom timers that are not numbers of seconds: " + ", ".join(bad)
-    return clean, ""
-
-
-def _do_nothing_steps() -> set[Any]:
-    """
-    The ``setup`` and ``tear_down`` functions known to do nothing: those of
-    the base classes scripts inherit from.
-    """
-    import sys
-
-    from octtwisted._scripts.compat.oct_turrets.base import BaseTransaction as StandIn
-    from octtwisted._scripts.transaction import Transaction
-
-    found = set()
-    classes = [Transaction, StandIn]
-    real = sys.modules.get("oct_turrets.base")
-    if real is not None and hasattr(real, "BaseTransaction"):
-        classes.append(real.BaseTransaction)
-    for cls in classes:
-        for name in ("setup", "tear_down"):
-            found.add(cls.__dict__.get(name))
-    found.discard(None)
-    return found
-
-
-def _step_or_none(transaction: Any, name: str) -> Callable[[], Any] | None:
-    """
-    The bound step ``name`` of ``transaction``, or None if it has none or
-    it is a base class's step that does nothing.
-    """
-    step: Callable[[], Any] | None = getattr(transaction, name, None)
-    if step is None:
-        return None
-    if getattr(step, "__func__", None) in _do_nothing_steps():
-        return None
-    return step
 
 
 class Cannon:
