@@ -17,7 +17,9 @@ from twisted.logger import LogEvent, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
 from octtwisted._core.messages import Result
-from octtwisted._stats.results_file import CSV_COLUMNS, ResultsFile
+from octtwisted._hq.wire import encode_result
+from octtwisted._stats.csvrows import CSV_COLUMNS
+from octtwisted._stats.results_file import ResultsFile
 
 
 def now(function: Callable[..., Any], *args: Any) -> Deferred[Any]:
@@ -110,7 +112,7 @@ class ResultsFileTests(SynchronousTestCase):
     def test_frames(self) -> None:
         """
         Given the frames sent to an HQ, a .jsonl file writes them as they
-        are, one per line; a CSV file refuses frames.
+        are, one per line.
         """
         path = self.folder / "r.jsonl"
         out = ResultsFile(path, self.clock, run_in_thread=now, frames=True)
@@ -118,7 +120,64 @@ class ResultsFileTests(SynchronousTestCase):
         out.write(b'{"b":"\\u0073tatus"}')
         self.successResultOf(out.close())
         self.assertEqual(path.read_bytes(), b'{"a":1}\n{"b":"\\u0073tatus"}\n')
-        self.assertRaises(ValueError, ResultsFile, self.folder / "r.csv", self.clock, frames=True)
+
+    def test_csv_from_frames_equals_csv_from_results(self) -> None:
+        """
+        Given the frames sent to an HQ, a CSV file is written by the CSV
+        process and is byte for byte the file made from the results
+        themselves: texts that need quoting, a lone surrogate, the word
+        ``status`` escaped on the wire, a timer first seen in a later
+        batch, and many batches.
+        """
+        results = [make(i, login=0.01 * i) for i in range(3000)]
+        results[5] = make(5, error='ValueError: a, "b"\nc status')
+        results[6] = make(6, error="e\ud800")
+        results[2500] = make(2500, search=0.25)
+        direct = self.folder / "direct.csv"
+        out = ResultsFile(direct, self.clock, run_in_thread=now)
+        via = self.folder / "via.csv"
+        child = ResultsFile(via, self.clock, run_in_thread=now, frames=True)
+        for n, r in enumerate(results):
+            out.write(r)
+            child.write(encode_result(r))
+            if n % 1000 == 999:
+                self.clock.advance(1)
+        self.successResultOf(out.close())
+        self.successResultOf(child.close())
+        self.assertEqual(via.read_bytes(), direct.read_bytes())
+        with open(via, newline="") as f:
+            rows = list(csv.DictReader(f))
+        self.assertEqual(len(rows), 3000)
+        self.assertEqual(rows[5]["error"], 'ValueError: a, "b"\nc status')
+        self.assertEqual(rows[2500]["search"], "0.25")
+
+    def test_csv_from_frames_without_results(self) -> None:
+        """
+        A run without a result still gets a CSV file with its header.
+        """
+        path = self.folder / "r.csv"
+        out = ResultsFile(path, self.clock, run_in_thread=now, frames=True)
+        self.successResultOf(out.close())
+        self.assertEqual(path.read_text().splitlines(), [",".join(CSV_COLUMNS)])
+
+    def test_csv_process_failure_is_logged(self) -> None:
+        """
+        When the CSV process cannot write (here: its folder does not
+        exist), the error it gives is logged with the file's path, and
+        close still fires.
+        """
+        events: list[LogEvent] = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        path = self.folder / "missing" / "r.csv"
+        out = ResultsFile(path, self.clock, run_in_thread=now, frames=True)
+        out.write(encode_result(make(1)))
+        self.clock.advance(1)
+        self.successResultOf(out.close())
+        problems = [e for e in events if e.get("log_format", "").startswith("cannot write the results")]
+        self.assertEqual(len(problems), 1)
+        self.assertIn("No such file", problems[0]["problem"])
+        self.assertEqual(problems[0]["path"], str(path))
 
     def test_hot_path_only_buffers(self) -> None:
         """

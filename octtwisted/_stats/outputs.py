@@ -29,7 +29,7 @@ from octtwisted._core.config import TurretConfig
 from octtwisted._core.messages import Result
 from octtwisted._core.thresholds import evaluate
 from octtwisted._stats import report
-from octtwisted._stats.results_file import ResultsFile, results_format
+from octtwisted._stats.results_file import ResultsFile
 from octtwisted._stats.summary import RunStats, Summary
 from octtwisted._stats.timeline import Tick, Timeline
 
@@ -150,8 +150,8 @@ class RunOutputs(Service):
             self._timeline.start()
         if self._settings.results is not None:
             path = self._path(self._settings.results)
-            # Obeying an HQ, a .jsonl file is a copy of the frames sent.
-            copy = self._frames is not None and results_format(path) == "jsonl"
+            # Obeying an HQ, the file is made from the frames sent.
+            copy = self._frames is not None
             self._results = ResultsFile(
                 path, self._clock, run_in_thread=self._run_in_thread, frames=copy
             )

@@ -5,29 +5,36 @@
 column per custom timer (seconds; empty where a result has no such timer).
 ``.jsonl``: one JSON object per line, the result as it goes to the HQ
 (``turret_name``, ``elapsed``, ``epoch``, ``scriptrun_time``, ``error``,
-``custom_timers``). Obeying an HQ, a ``.jsonl`` file is given the very
-frames sent (``frames=True``), so it costs no formatting at all.
+``custom_timers``).
 
 The hot path only appends the result to a list. Every
-:data:`FLUSH_INTERVAL` seconds the list is formatted at once (one
-``orjson.dumps``, a few milliseconds on the reactor: doing it in the
-thread made the two threads fight for the GIL, which cost more) and the
-bytes are handed to a worker thread, which writes them (one batch at a
-time, in order); :meth:`close` hands over the rest and fires once
-everything is on disk.
+:data:`FLUSH_INTERVAL` seconds the list is handed over at once to a worker
+thread, which writes it (one batch at a time, in order); :meth:`close`
+hands over the rest and fires once everything is on disk. What the batch
+costs on the reactor depends on what the turret already has:
+
+* Obeying an HQ, every result is already a JSON frame (the bytes sent), so
+  a batch is one ``b"\n".join`` of frames (``frames=True``). A ``.jsonl``
+  file is those very bytes. A ``.csv`` file is written by a process of
+  its own (:mod:`.csvchild`), which reads the frames from a pipe and does
+  the CSV formatting on another core: it would cost the reactor 15-25%
+  of an empty transaction's time.
+* Standalone, no frame is made: a batch is formatted on the reactor at
+  once (one ``orjson.dumps``, a few milliseconds; doing it in the thread
+  made the two threads fight for the GIL, which cost more).
 
 CSV columns are the timers seen in the first batch, in the order first
-seen. A timer first seen later gets a column too: at :meth:`close` the
-file is rewritten once, in the worker thread, with the full header and the
-earlier rows padded.
+seen. A timer first seen later gets a column too: at the end the file is
+rewritten once (in the worker thread, or the CSV process) with the full
+header and the earlier rows padded.
 """
 
 from __future__ import annotations
 
 import csv
-import io
 import json
-import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterable
 
@@ -39,6 +46,7 @@ from twisted.internet.task import LoopingCall
 
 from octtwisted._core import logs
 from octtwisted._core.messages import Result
+from octtwisted._stats.csvrows import CSVFormat
 
 #: Seconds between two hand-overs to the writer thread.
 FLUSH_INTERVAL = 0.05
@@ -47,11 +55,11 @@ FLUSH_INTERVAL = 0.05
 #: disk falls behind, and memory grows.
 WARN_WAITING = 2_000_000
 
+#: Seconds the CSV process may take to finish once its input has ended.
+CHILD_TIMEOUT = 120.0
+
 #: The file extensions understood, and their format.
 FORMATS = {".csv": "csv", ".jsonl": "jsonl"}
-
-#: The first CSV columns; custom timers follow.
-CSV_COLUMNS = ("epoch", "elapsed", "scriptrun_time", "error")
 
 RunInThread = Callable[..., "Deferred[object]"]
 
@@ -94,25 +102,6 @@ def _encode_jsonl(results: list[Result]) -> bytes:
     return data[1:-1].replace(b'},{"', b'}\n{"') + b"\n"
 
 
-def _encode_csv_rows(rows: list[tuple[Any, ...]]) -> bytes:
-    """
-    CSV lines of rows of numbers, ``None`` and empty strings only: one
-    ``orjson.dumps`` of the list, cut into lines. JSON writes such rows as
-    CSV does (``""`` is a quoted empty cell), once the brackets are gone
-    and ``null`` is made an empty cell.
-    """
-    if not rows:
-        return b""
-    data = orjson.dumps(rows)
-    return data[2:-2].replace(b"],[", b"\n").replace(b"null", b"") + b"\n"
-
-
-def _header(names: list[str]) -> bytes:
-    text = io.StringIO()
-    csv.writer(text).writerow(CSV_COLUMNS + tuple(names))
-    return text.getvalue().encode("utf-8", "backslashreplace")
-
-
 class _File:
     """
     The file itself: opened at the first write, in the writer thread.
@@ -134,90 +123,68 @@ class _File:
         self._file.close()
 
 
-class _CSVFormat:
+class _ChildCSVFile:
     """
-    Turns results into CSV lines (on the reactor, a batch at a time).
+    A CSV file written by a process of its own (:mod:`.csvchild`), fed
+    with result frames: started at the first write, in the writer thread.
     """
 
-    def __init__(self) -> None:
-        self.names: list[str] = []
-        self.header_names: int | None = None
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._process: subprocess.Popen[bytes] | None = None
 
-    def encode(self, results: list[Result]) -> bytes:
-        names = self.names
-        known = set(names)
-        for result in results:
-            if result.custom_timers:
-                for name in result.custom_timers:
-                    if name not in known:
-                        known.add(name)
-                        names.append(name)
-        header = b""
-        if self.header_names is None:
-            self.header_names = len(names)
-            header = _header(names)
-        if names:
-            rows = [
-                (r.epoch, r.elapsed, r.scriptrun_time, r.error,
-                 *[r.custom_timers.get(n) for n in names])
-                if r.custom_timers else (r.epoch, r.elapsed, r.scriptrun_time, r.error)
-                for r in results
-            ]
-        else:
-            rows = [(r.epoch, r.elapsed, r.scriptrun_time, r.error) for r in results]
-        return header + self._encode(rows)
+    def _start(self) -> subprocess.Popen[bytes]:
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "octtwisted._stats.csvchild", str(self.path)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        return self._process
 
-    @staticmethod
-    def _encode(rows: list[tuple[Any, ...]]) -> bytes:
-        """
-        Rows without an error text go through the fast
-        :func:`_encode_csv_rows`; the others through the csv module, which
-        quotes texts as CSV requires. Order is kept.
-        """
-        if not any([row[3] for row in rows]):
-            return _encode_csv_rows(rows)
-        out: list[bytes] = []
-        plain: list[tuple[Any, ...]] = []
-        for row in rows:
-            if row[3]:
-                out.append(_encode_csv_rows(plain))
-                plain = []
-                text = io.StringIO()
-                csv.writer(text).writerow(["" if cell is None else cell for cell in row])
-                out.append(text.getvalue().encode("utf-8", "backslashreplace"))
-            else:
-                plain.append(row)
-        out.append(_encode_csv_rows(plain))
-        return b"".join(out)
+    def write(self, data: bytes) -> None:
+        process = self._process or self._start()
+        if data:
+            assert process.stdin is not None
+            try:
+                process.stdin.write(data)
+            except BrokenPipeError:
+                self.close()  # says why the process ended
+                raise
+
+    def close(self) -> None:
+        process = self._process or self._start()
+        assert process.stdin is not None and process.stderr is not None
+        try:
+            process.stdin.close()
+        except BrokenPipeError:
+            pass
+        try:
+            code = process.wait(CHILD_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            raise OSError(f"the CSV writer did not finish within {CHILD_TIMEOUT:g} s") from None
+        if code != 0:
+            problem = process.stderr.read().decode("utf-8", "replace").strip().splitlines()
+            raise OSError(problem[-1] if problem else f"the CSV writer exited with {code}")
+
+
+class _FramesFormat:
+    """
+    Result frames as they are, one per line (a ``.jsonl`` file, or the
+    CSV process's input).
+    """
+
+    def encode(self, results: list[Any]) -> bytes:
+        return b"\n".join(results) + b"\n" if results else b""
 
     def finish(self, path: Path) -> None:
-        """
-        After the last write (in the writer thread): if a timer appeared
-        after the header was written, write the file again with every
-        column, short rows padded.
-        """
-        if self.header_names is None or len(self.names) <= self.header_names:
-            return
-        full = len(CSV_COLUMNS) + len(self.names)
-        temporary = path.with_name(path.name + ".tmp")
-        with open(path, newline="", encoding="utf-8") as old, open(
-            temporary, "w", newline="", encoding="utf-8"
-        ) as new:
-            reader = csv.reader(old)
-            writer = csv.writer(new)
-            next(reader, None)
-            writer.writerow(CSV_COLUMNS + tuple(self.names))
-            writer.writerows(row + [""] * (full - len(row)) for row in reader)
-        os.replace(temporary, path)
+        pass
 
 
 class _JSONLFormat:
-    def __init__(self, frames: bool) -> None:
-        self._frames = frames
-
     def encode(self, results: list[Any]) -> bytes:
-        if self._frames:
-            return b"\n".join(results) + b"\n" if results else b""
         return _encode_jsonl(results)
 
     def finish(self, path: Path) -> None:
@@ -231,8 +198,8 @@ class ResultsFile:
     :param run_in_thread: runs a function in a worker thread and returns a
         Deferred of its result (default: the reactor's thread pool); tests
         pass a synchronous one.
-    :param frames: (``.jsonl`` only) :attr:`write` takes result frames as
-        sent to the HQ (JSON bytes), not results.
+    :param frames: :attr:`write` takes result frames as sent to the HQ
+        (JSON bytes), not results.
     """
 
     log = logs.logger(logs.RESULTS)
@@ -249,17 +216,19 @@ class ResultsFile:
         kind = results_format(path)
         if kind is None:
             raise ValueError(f"{path}: the results file must end with .csv or .jsonl")
-        if frames and kind != "jsonl":
-            raise ValueError(f"{path}: only a .jsonl file takes result frames")
         self.path = path
         self._run_in_thread = run_in_thread or threads.deferToThread
         self._buffer: list[Any] = []
         #: appends one result, or frame (the hot path: a bound list.append)
         self.write: Callable[[Any], None] = self._buffer.append
-        self._format: _CSVFormat | _JSONLFormat = (
-            _CSVFormat() if kind == "csv" else _JSONLFormat(frames)
-        )
-        self._file = _File(path)
+        self._format: CSVFormat | _JSONLFormat | _FramesFormat
+        self._file: _File | _ChildCSVFile = _File(path)
+        if frames:
+            self._format = _FramesFormat()
+            if kind == "csv":
+                self._file = _ChildCSVFile(path)
+        else:
+            self._format = CSVFormat() if kind == "csv" else _JSONLFormat()
         self._chain: Deferred[object] = defer.succeed(None)
         self._failed = False
         self._closed: Deferred[None] | None = None
@@ -335,7 +304,7 @@ class ResultsFile:
             if self._loop.running:
                 self._loop.stop()
             self._hand_over()
-            if isinstance(self._format, _CSVFormat) and self._format.header_names is None:
+            if isinstance(self._format, CSVFormat) and self._format.header_names is None:
                 self._queue(self._file.write, self._format.encode([]))  # the header alone
             self._queue(self._finish)
             done: Deferred[None] = Deferred()
