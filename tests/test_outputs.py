@@ -1,11 +1,14 @@
 """
 RunOutputs, the turret's hook for thresholds, the report, the results file
-and the live line; and the live line's text.
+and the live line; the report's settings of each load model; an open-model
+run through the real schedule to its report; and the live line's text.
 """
 
 from __future__ import annotations
 
 import io
+import json
+import re
 from pathlib import Path
 from typing import Any, Callable
 
@@ -14,12 +17,17 @@ from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
+from octtwisted._core.clocks import Clocks
 from octtwisted._core.config import load_config
+from octtwisted._firing.steps import ReactorStepCaller
+from octtwisted._firing.turret import TurretService
 from octtwisted._stats.live import LiveStatus, status_text
 from octtwisted._stats.outputs import OutputSettings, RunOutputs, run_path
 from octtwisted._stats.summary import RunStats
 from octtwisted._stats.timeline import Tick
+from octtwisted.testing import FakeOrderSource, RecordingSink
 from tests.helpers import write_config
+from tests.test_load import waiting
 from tests.test_summary import result
 
 
@@ -92,6 +100,110 @@ class RunOutputsTests(SynchronousTestCase):
         self.assertEqual(names, ["r-20261201T153324Z-1.csv", "r-20261201T153324Z-1.html",
                                  "r-20261201T153324Z-2.csv", "r-20261201T153324Z-2.html"])
         self.assertEqual(run_path(Path("/x/a.b.html"), 0.0, 3).name, "a.b-19700101T000000Z-3.html")
+
+
+def settings_of(page: str) -> dict[str, str]:
+    """
+    The rows of a report's settings table.
+    """
+    table = page[page.index('<section id="settings">'):]
+    table = table[:table.index("</table>")]
+    return dict(re.findall(r"<tr><td>(.*?)</td><td>(.*?)</td></tr>", table))
+
+
+class LoadSettingsTests(SynchronousTestCase):
+    def report(self, **keys: Any) -> str:
+        folder = Path(self.mktemp()).absolute()
+        config = load_config(write_config(folder, hq_address=None, hq_publisher=None,
+                                          hq_rc=None, **keys), standalone=True)
+        outputs = RunOutputs(config=config, settings=OutputSettings(report=folder / "r.html"),
+                             clock=Clock(), turret_id="id-1", run_in_thread=now)
+        stats = RunStats()
+        outputs.run_started(stats, lambda: 1)
+        outputs.run_ended(stats.summary(duration=1.0, cannons=2, cannons_reached=2))
+        return (folder / "r.html").read_text()
+
+    def test_closed_model(self) -> None:
+        """
+        The classic closed model shows its cannons and rampup, and no
+        arrival rate nor stages.
+        """
+        rows = settings_of(self.report(cannons=4, rampup=2))
+        self.assertEqual(rows["Load model"], "closed")
+        self.assertEqual(rows["Cannons"], "4")
+        self.assertEqual(rows["Rampup"], "2 s")
+        self.assertNotIn("Arrival rate", rows)
+        self.assertNotIn("Stages", rows)
+
+    def test_closed_stages(self) -> None:
+        """
+        Closed-model stages are listed in cannons, and the rampup is said
+        to be unused.
+        """
+        rows = settings_of(self.report(cannons=10, stages=[{"duration": 5, "target": 10},
+                                                           {"duration": 2.5, "target": 3}]))
+        self.assertEqual(rows["Load model"], "closed (stages of active cannons)")
+        self.assertEqual(rows["Stages"], "5 s to 10 cannons; 2.5 s to 3 cannons")
+        self.assertEqual(rows["Rampup"], "not used (stages)")
+        self.assertNotIn("Arrival rate", rows)
+
+    def test_open_model(self) -> None:
+        """
+        The open model shows the arrival rate, the cannons as the most in
+        flight, and the ramp; with stages, the rate is where they start and
+        the stages are rates (past 12, the rest are counted).
+        """
+        rows = settings_of(self.report(cannons=20, rampup=3, arrival_rate=1500))
+        self.assertEqual(rows["Load model"], "open (arrival rate)")
+        self.assertEqual(rows["Arrival rate"], "1,500 transactions/s")
+        self.assertEqual(rows["Cannons"], "20 (the most transactions in flight)")
+        self.assertEqual(rows["Rampup"], "3 s (ramps the rate from 0)")
+        stages = [{"duration": 1, "target": 10 * n} for n in range(1, 15)]
+        rows = settings_of(self.report(cannons=20, arrival_rate=5, stages=stages))
+        self.assertEqual(rows["Arrival rate"], "5 transactions/s at the start, then the stages")
+        self.assertTrue(rows["Stages"].startswith("1 s to 10/s; 1 s to 20/s; "), rows["Stages"])
+        self.assertTrue(rows["Stages"].endswith("1 s to 120/s; and 2 more"), rows["Stages"])
+
+
+class OpenModelReportTests(SynchronousTestCase):
+    def test_dropped_starts_in_the_report(self) -> None:
+        """
+        An open-model run through the real schedule (task.Clock, 100
+        starts/s of 0.5 s transactions on 10 cannons, so most are dropped)
+        writes a report whose start charts' data add up to the summary's
+        planned, started and dropped starts, each second's in its point.
+        """
+        clock = Clock()
+        folder = Path(self.mktemp()).absolute()
+        config = load_config(write_config(folder, hq_address=None, hq_publisher=None, hq_rc=None,
+                                          cannons=10, arrival_rate=100), standalone=True)
+        outputs = RunOutputs(config=config, settings=OutputSettings(report=folder / "r.html"),
+                             clock=clock, turret_id="id-1", run_in_thread=now)
+        orders = FakeOrderSource()
+        turret = TurretService(config=config, uuid="id-1", transaction_class=waiting(clock, 0.5),
+                               steps=ReactorStepCaller(), orders=orders, sink=RecordingSink(),
+                               clocks=Clocks.fake(clock), exit=lambda code: None,
+                               outputs=outputs)
+        turret.startService()
+        orders.order("start", "open fire")
+        clock.pump([0.01] * 300)
+        orders.order("stop", None)
+        clock.pump([0.01] * 100)
+        summary = turret.last_summary
+        assert summary is not None and summary.starts is not None
+        page = (folder / "r.html").read_text()
+        found = re.search(r'<script type="application/json" id="report-data">(.*?)</script>', page)
+        assert found is not None
+        starts = json.loads(found[1])["starts"]
+        self.assertGreater(summary.starts.dropped, 150)
+        self.assertEqual(sum(starts["dropped"]), summary.starts.dropped)
+        self.assertEqual(sum(starts["planned"]), summary.starts.planned)
+        self.assertEqual(sum(starts["started"]), summary.starts.started)
+        # Each second: 100 planned, 10 cannons start 2 each (0.5 s apiece).
+        self.assertEqual(starts["planned"][:3], [100, 100, 100])
+        self.assertEqual(starts["started"][:3], [20, 20, 20])
+        self.assertEqual(starts["dropped"][:3], [80, 80, 80])
+        self.assertIn("Starts per second", page)
 
 
 class LiveStatusTests(SynchronousTestCase):

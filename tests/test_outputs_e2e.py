@@ -35,9 +35,10 @@ class StandaloneTests(TestCase):
     def setUp(self) -> None:
         self.folder = Path(self.mktemp()).absolute()
 
-    def run_turret(self, *args: str, use_pty: bool = False, **keys: Any) -> TurretProcess:
+    def run_turret(self, *args: str, use_pty: bool = False, script: str = "report_mix.py",
+                   **keys: Any) -> TurretProcess:
         keys = {"hq_address": None, "hq_publisher": None, "hq_rc": None, "pacing": 0.01, **keys}
-        config = write_config(self.folder, script="report_mix.py", **keys)
+        config = write_config(self.folder, script=script, **keys)
         turret = TurretProcess(
             ["-c", str(config), "--standalone", "--duration", "2", *args],
             cwd=self.folder,
@@ -86,6 +87,41 @@ class StandaloneTests(TestCase):
         self.assertEqual(tail, [f"Results: {self.folder / 'results.csv'}",
                                 f"Report: {self.folder / 'report.html'}"])
         self.assertNotIn("\x1b[2K", out, "a live line without a terminal")
+
+    async def test_open_model_report_counts_dropped_starts(self) -> None:
+        """
+        An open-model run (100 starts/s of 0.5 s transactions on 5 cannons,
+        2 s) drops most starts; its report has the starts and start lag
+        charts, whose data count the summary's planned, started and
+        dropped starts exactly (dropped > 0), shows the arrival rate in its
+        settings, and, in headless Chromium when there is one, draws every
+        chart with a non-zero size and no request.
+        """
+        turret = self.run_turret("--report", "report.html", "--summary-json", "summary.json",
+                                 script="slow.py", cannons=5, arrival_rate=100, pacing=0)
+        self.assertEqual(await turret.wait_exit(), 0, turret.output)
+        starts = json.loads((self.folder / "summary.json").read_text())["starts"]
+        page = (self.folder / "report.html").read_text()
+        for caption in ("Starts per second: planned, started, dropped",
+                        "Start lag: p50, p99, max (ms)", "Arrival rate</td><td>100 transactions/s"):
+            self.assertIn(caption, page)
+        found = re.search(r'<script type="application/json" id="report-data">(.*?)</script>', page)
+        assert found is not None
+        charted = json.loads(found[1])["starts"]
+        self.assertGreater(starts["dropped"], 50)
+        self.assertEqual(sum(charted["dropped"]), starts["dropped"])
+        self.assertEqual(sum(charted["planned"]), starts["planned"])
+        self.assertEqual(sum(charted["started"]), starts["started"])
+        self.assertEqual(len(charted["lag"]), 3)
+        if browser.chromium() is None:
+            return
+        shown = await browser.open_page(self.folder / "report.html", self.folder / "browser")
+        assert shown.probe is not None
+        self.assertEqual(len(shown.probe["charts"]), 5)  # 3 for the run, 2 for the starts
+        for chart in shown.probe["charts"]:
+            self.assertEqual(chart["rendered"], "1")
+            self.assertGreater(chart["width"] * chart["height"], 0)
+        self.assertEqual(browser.page_requests(shown.requests), [])
 
     async def test_jsonl_and_passing_thresholds(self) -> None:
         """

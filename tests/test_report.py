@@ -1,12 +1,15 @@
 """
 The HTML report: self-contained, escaped, and rendered for real in
-headless Chromium (every chart drawn, no network request).
+headless Chromium (every chart drawn, no network request); in the open
+model, with the starts and start lag charts.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
+from typing import Any
 
 import attrs
 from twisted.internet.task import Clock
@@ -14,6 +17,7 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from octtwisted._core.thresholds import evaluate, parse_thresholds
 from octtwisted._stats.report import ReportData, render
+from octtwisted._stats.starts import StartStats
 from octtwisted._stats.summary import RunStats
 from octtwisted._stats.timeline import Timeline
 from tests import browser
@@ -22,23 +26,37 @@ from tests.test_summary import result
 HOSTILE = '<script>window.__alerted=1</script><img src=x onerror="window.__alerted=2">&amp;'
 
 
-def make_report(*, seconds: int = 30, hostile: str = "plain", timers: tuple[str, ...] = ("login",)) -> str:
+def make_report(*, seconds: int = 30, hostile: str = "plain", timers: tuple[str, ...] = ("login",),
+                open_model: bool = False) -> str:
     """
     A report of a simulated run: ``seconds`` of 1 s buckets, custom
     ``timers``, errors whose text is ``hostile``, a passing and a failing
-    threshold.
+    threshold. With ``open_model``, 60 starts are planned a second, 50
+    start (lag 1 to 5 ms), and 10 are dropped from the 10th second on.
     """
     clock = Clock()
     stats = RunStats()
-    timeline = Timeline(clock, stats, lambda: 5)
+    starts = StartStats() if open_model else None
+    timeline = Timeline(clock, stats, lambda: 5, starts=starts)
     timeline.start()
     for second in range(seconds):
         for i in range(50):
+            if starts is not None:
+                starts.plan()
+                starts.start(0.001 + (i % 5) * 0.001)
             stats.record(result(0.01 + (i % 10) * 0.001 + second * 0.0001,
                                 error=f"{hostile} #{i % 3}" if i < 3 else "",
                                 custom_timers={name: 0.005 for name in timers}))
+        if starts is not None:
+            for _ in range(10):
+                starts.plan()
+                if second >= 10:
+                    starts.drop()
+                else:
+                    starts.start(0.001)
         clock.advance(1.0)
-    summary = stats.summary(duration=float(seconds), cannons=5, cannons_reached=5)
+    summary = stats.summary(duration=float(seconds), cannons=5, cannons_reached=5,
+                            starts=starts.figures() if starts is not None else None)
     timeline.stop()
     thresholds = parse_thresholds({"scriptrun_time": ["p95 < 1"], "errors": ["rate < 0.001"]})
     summary = attrs.evolve(
@@ -54,6 +72,18 @@ def make_report(*, seconds: int = 30, hostile: str = "plain", timers: tuple[str,
         top_errors=stats.top_errors(20),
     )
     return render(data)
+
+
+def report_data(page: str) -> Any:
+    """
+    The report's JSON block (the charts' data).
+    """
+    found = re.search(r'<script type="application/json" id="report-data">(.*?)</script>', page)
+    assert found is not None
+    return json.loads(found[1])
+
+
+OPEN_CHARTS = ("Starts per second: planned, started, dropped", "Start lag: p50, p99, max (ms)")
 
 
 class RenderTests(SynchronousTestCase):
@@ -85,6 +115,36 @@ class RenderTests(SynchronousTestCase):
             self.assertIn(text, page)
         self.assertEqual(len(re.findall(r'class="chart"', page)), 5)
 
+    def test_open_model_charts(self) -> None:
+        """
+        An open-model run's report has the starts and start lag charts
+        (six in all: three for the run, these two, one for ``login``), their data (starts counted per point, with each
+        point's duration, lag in ms) and the start figures in the summary
+        table; a closed-model run's has neither the charts nor their data.
+        """
+        page = make_report(open_model=True)
+        for caption in OPEN_CHARTS:
+            self.assertIn(caption, page)
+        self.assertEqual(len(re.findall(r'class="chart"', page)), 6)
+        self.assertIn('data-chart="starts"', page)
+        self.assertIn('data-chart="lag"', page)
+        starts = report_data(page)["starts"]
+        self.assertEqual(starts["planned"], [60] * 30)
+        self.assertEqual(starts["dropped"], [0] * 10 + [10] * 20)
+        self.assertEqual(starts["started"], [60] * 10 + [50] * 20)
+        self.assertEqual(starts["dur"], [1.0] * 30)
+        p50, p99, top = starts["lag"]
+        self.assertEqual(len(p50), 30)
+        self.assertLess(abs(top[0] - 5.0), 0.01)
+        self.assertLess(abs(p99[-1] - 5.0), 0.01)
+        self.assertLess(abs(p50[-1] - 3.0), 0.01)
+        for text in ("Planned starts", "Dropped starts", "200 (11.11%): no idle cannon", "Start lag"):
+            self.assertIn(text, page)
+        closed = make_report()
+        for caption in OPEN_CHARTS + ('data-chart="starts"', 'data-chart="lag"', "Dropped starts"):
+            self.assertNotIn(caption, closed)
+        self.assertNotIn("starts", report_data(closed))
+
     def test_escaped(self) -> None:
         """
         Markup in error texts, timer names and the script's name is shown
@@ -98,10 +158,12 @@ class RenderTests(SynchronousTestCase):
 
     def test_size_of_an_hour(self) -> None:
         """
-        An hour of 1 s points with two custom timers stays far below 2 MB.
+        An hour of 1 s points with two custom timers stays far below 2 MB,
+        in the closed model and in the open one (with the start charts).
         """
-        page = make_report(seconds=3600, timers=("login", "search"))
-        self.assertLess(len(page.encode()), 2_000_000)
+        for open_model in (False, True):
+            page = make_report(seconds=3600, timers=("login", "search"), open_model=open_model)
+            self.assertLess(len(page.encode()), 2_000_000)
 
 
 class BrowserTests(TestCase):
@@ -136,6 +198,27 @@ class BrowserTests(TestCase):
         self.assertEqual(probe["scripts_alerted"], 0)
         self.assertEqual(browser.page_requests(page.requests), [])
         self.assertGreater(page.screenshot.stat().st_size, 20_000)
+
+    async def test_open_model_charts_render(self) -> None:
+        """
+        An open-model report's six charts (the starts and the start lag
+        included) all draw a canvas of non-zero size in headless Chromium,
+        with no network request.
+        """
+        path = self.work / "open.html"
+        path.write_text(make_report(open_model=True), encoding="utf-8")
+        page = await browser.open_page(path, self.work)
+        probe = page.probe
+        self.assertIsNotNone(probe, page.dom[-3000:])
+        assert probe is not None
+        self.assertEqual(len(probe["charts"]), 6)
+        for chart in probe["charts"]:
+            self.assertEqual(chart["rendered"], "1")
+            self.assertGreater(chart["width"], 100)
+            self.assertGreater(chart["height"], 100)
+        self.assertEqual(probe["resources"], [])
+        self.assertEqual(probe["violations"], [])
+        self.assertEqual(browser.page_requests(page.requests), [])
 
     async def test_probe_sees_requests(self) -> None:
         """

@@ -154,7 +154,9 @@ class Run:
         self._gc.run_started()
         self.account.begin()
         if self._outputs is not None:
-            self._outputs.run_started(self.account.stats, self.active_cannons)
+            self._outputs.run_started(
+                self.account.stats, self.active_cannons, self._schedule.starts
+            )
         self._schedule.start()
 
     def _log_open_fire(self) -> None:

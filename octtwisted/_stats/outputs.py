@@ -3,7 +3,8 @@ What a run leaves besides its summary: thresholds, a timeline, the HTML
 report, the results file, the live status line.
 
 :class:`RunOutputs` is the turret's one hook for them. The turret calls
-:meth:`RunOutputs.run_started` when it starts firing, :attr:`on_result`
+:meth:`RunOutputs.run_started` when it starts firing (with the open
+model's start figures, if any), :attr:`on_result`
 with every result (None when nothing needs results), and
 :meth:`RunOutputs.run_ended` with the summary, which comes back with the
 thresholds' outcomes. Files are written in a worker thread;
@@ -30,11 +31,15 @@ from octtwisted._core.messages import Result
 from octtwisted._core.thresholds import evaluate
 from octtwisted._stats import report
 from octtwisted._stats.results_file import ResultsFile
+from octtwisted._stats.starts import StartStats
 from octtwisted._stats.summary import RunStats, Summary
 from octtwisted._stats.timeline import Tick, Timeline
 
 #: How many error texts the report lists.
 REPORT_ERRORS = 20
+
+#: Most stages the report's settings list one by one.
+REPORT_STAGES = 12
 
 
 @attrs.frozen
@@ -134,17 +139,20 @@ class RunOutputs(Service):
             return run_path(path, self._started, self._runs)
         return path
 
-    def run_started(self, stats: RunStats, active: Callable[[], int]) -> None:
+    def run_started(
+        self, stats: RunStats, active: Callable[[], int], starts: StartStats | None = None
+    ) -> None:
         """
         A run starts: ``stats`` will see every result; ``active`` counts
-        the cannons firing.
+        the cannons firing; ``starts`` counts the open model's starts (None
+        in the closed model).
         """
         self._runs += 1
         self._started = self._wall_clock()
         self._stats = stats
         self.written = []
         if self.wants_timeline:
-            self._timeline = Timeline(self._clock, stats, active)
+            self._timeline = Timeline(self._clock, stats, active, starts=starts)
             if self._status_line is not None:
                 self._timeline.on_tick(self._status_line.update)
             self._timeline.start()
@@ -209,8 +217,7 @@ class RunOutputs(Service):
             ("Script", config.script),
             ("Turret", f"{config.name} ({self._turret_id})"),
             ("Mode", self._settings.mode),
-            ("Cannons", f"{config.cannons:,}"),
-            ("Rampup", f"{config.rampup:g} s"),
+            *_load_rows(config),
             ("Duration", f"{duration:g} s" if duration is not None else "until stopped"),
             ("Pacing", f"{config.pacing:g} s"),
             ("Transaction timeout",
@@ -262,6 +269,32 @@ class RunOutputs(Service):
     def stopService(self) -> Deferred[None]:
         super().stopService()
         return self.idle()
+
+
+def _load_rows(config: TurretConfig) -> list[tuple[str, str]]:
+    """
+    The settings rows of the load (see :doc:`load`): cannons, and the
+    rampup, arrival rate and stages that are used.
+    """
+    rate = config.arrival_rate
+    if rate is None:
+        rows = [("Load model", "closed" + (" (stages of active cannons)" if config.stages else ""))]
+        rows.append(("Cannons", f"{config.cannons:,}"))
+    else:
+        rows = [("Load model", "open (arrival rate)")]
+        rows.append(("Cannons", f"{config.cannons:,} (the most transactions in flight)"))
+        start = " at the start, then the stages" if config.stages else ""
+        rows.append(("Arrival rate", f"{rate:,g} transactions/s{start}"))
+    if config.stages:
+        unit = "/s" if rate is not None else " cannons"
+        shown = [f"{s.duration:g} s to {s.target:,g}{unit}" for s in config.stages[:REPORT_STAGES]]
+        more = len(config.stages) - len(shown)
+        rows.append(("Stages", "; ".join(shown) + (f"; and {more} more" if more else "")))
+        rows.append(("Rampup", "not used (stages)"))
+    else:
+        ramped = " (ramps the rate from 0)" if rate is not None and config.rampup else ""
+        rows.append(("Rampup", f"{config.rampup:g} s{ramped}"))
+    return rows
 
 
 def _write_report(path: Path, data: report.ReportData) -> None:

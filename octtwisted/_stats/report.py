@@ -11,6 +11,10 @@ Every string that comes from the user or the system under test (script
 name, turret name, timer names, error texts, threshold expressions) is
 written by :func:`html.escape` into the tables and headings; the JSON block
 holds only numbers, and the script puts no text into the page.
+
+In the open model (the timeline has ``starts``) the page has two more
+charts: the planned, started and dropped starts per second, and the start
+lag's p50, p99 and max; in the closed model they are not there.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from typing import Any, Iterable, Sequence
 import attrs
 
 from octtwisted._stats.summary import SCRIPTRUN_TIME, Summary, TimerStats
-from octtwisted._stats.table import _format_ms, format_value
+from octtwisted._stats.table import _format_ms, _header_rows, format_value
 
 #: The version of the vendored uPlot.
 UPLOT_VERSION = "1.6.32"
@@ -102,22 +106,18 @@ def _chart_data(data: ReportData, timer_names: list[str]) -> str:
         "active": timeline.get("active", []),
         "timers": series,
     }
+    starts = timeline.get("starts")
+    if starts is not None:
+        lag = starts["lag"]
+        payload["starts"] = {
+            "dur": [round(v, 3) for v in timeline.get("duration", [])],
+            "planned": starts["planned"],
+            "started": starts["started"],
+            "dropped": starts["dropped"],
+            "lag": [_series_ms(lag[p]) for p in ("p50", "p99", "max")],
+        }
     text = json.dumps(payload, separators=(",", ":"), allow_nan=False)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-
-
-def _summary_rows(summary: Summary) -> list[tuple[str, str]]:
-    errors = f"{summary.errors:,}"
-    if summary.transactions:
-        errors += f" ({summary.errors / summary.transactions:.2%})"
-    return [
-        ("Transactions", f"{summary.transactions:,}"),
-        ("Errors", errors),
-        ("Duration", f"{summary.duration:,.1f} s"),
-        ("Transactions/s", f"{summary.transactions_per_second:,.2f}"),
-        ("Cannons reached", f"{summary.cannons_reached:,} / {summary.cannons:,}"),
-        ("Dropped results", f"{summary.dropped:,}"),
-    ]
 
 
 def _thresholds(summary: Summary) -> str:
@@ -162,6 +162,22 @@ def _chart(kind: str, title: str, index: int = 0) -> str:
     )
 
 
+def _run_charts(data: ReportData) -> str:
+    """
+    The run's charts; in the open model (the timeline has starts) also the
+    starts and the start lag.
+    """
+    charts = (
+        _chart("throughput", "Transactions and errors per second")
+        + _chart("timer", "scriptrun_time: p50, p95, p99 (ms)", 0)
+        + _chart("active", "Active cannons")
+    )
+    if "starts" in data.timeline:
+        charts += _chart("starts", "Starts per second: planned, started, dropped")
+        charts += _chart("lag", "Start lag: p50, p99, max (ms)")
+    return charts
+
+
 def render(data: ReportData) -> str:
     """
     The report as one HTML document.
@@ -194,14 +210,10 @@ def render(data: ReportData) -> str:
         uplot_css=_asset("uPlot.min.css"),
         style=_STYLE,
         settings=_table(("setting", "value"), data.settings, "kv"),
-        summary=_table(("figure", "value"), _summary_rows(summary), "kv"),
+        summary=_table(("figure", "value"), _header_rows(summary), "kv"),
         timers=timers_html,
         thresholds=_thresholds(summary),
-        charts=(
-            _chart("throughput", "Transactions and errors per second")
-            + _chart("timer", "scriptrun_time: p50, p95, p99 (ms)", 0)
-            + _chart("active", "Active cannons")
-        ),
+        charts=_run_charts(data),
         custom=custom_html,
         errors=_errors(data),
         data=_chart_data(data, names),
@@ -288,6 +300,19 @@ _SCRIPT = """
       d = [data.x, data.active];
       series = [x, line("cannons", "#2e7d32")];
       ax = axes("cannons");
+    } else if (kind === "starts") {
+      var s = data.starts;
+      var rate = function (counts) {
+        return counts.map(function (n, i) { return s.dur[i] > 0 ? Math.round(n / s.dur[i] * 100) / 100 : 0; });
+      };
+      d = [data.x, rate(s.planned), rate(s.started), rate(s.dropped)];
+      series = [x, line("planned/s", colors[0]), line("started/s", "#2e7d32"), line("dropped/s", colors[2])];
+      ax = axes("starts/s");
+    } else if (kind === "lag") {
+      var lag = data.starts.lag;
+      d = [data.x, lag[0], lag[1], lag[2]];
+      series = [x, line("p50", colors[0]), line("p99", colors[1]), line("max", colors[2])];
+      ax = axes("ms");
     } else {
       var t = data.timers[Number(el.getAttribute("data-index"))] || [[], [], []];
       d = [data.x, t[0], t[1], t[2]];

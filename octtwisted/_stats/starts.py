@@ -42,7 +42,11 @@ class StartStats:
     """
     Counts the planned, started and dropped starts and records each lag;
     :meth:`take_interval` gives the figures since its last call (progress
-    lines), :meth:`figures` those of the whole run.
+    lines), :meth:`take_bucket` the counts and lags since its own last call
+    (a timeline's bucket), :meth:`figures` those of the whole run. The
+    schedule calls :meth:`plan`, :meth:`start` and :meth:`drop`, and these
+    are the only figures of the starts: the summary, the progress lines and
+    the timeline all read them here.
     """
 
     def __init__(self) -> None:
@@ -52,6 +56,7 @@ class StartStats:
         self._lag = _Timer()
         self._interval_lag = _Timer()
         self._taken = (0, 0, 0)
+        self._bucket_taken = (0, 0, 0)
 
     def plan(self) -> None:
         self.planned += 1
@@ -71,6 +76,26 @@ class StartStats:
         return StartFigures(
             self.planned - planned, self.started - started, self.dropped - dropped, lag
         )
+
+    def track_buckets(self) -> None:
+        """
+        From now on, keep the lags for :meth:`take_bucket`. Call it before
+        the first start.
+        """
+        self._interval_lag.bucket = {}
+
+    def take_bucket(self) -> tuple[int, int, int, dict[int, int]]:
+        """
+        What happened since the last call (or since the start): planned,
+        started and dropped starts, and the lags recorded as staged
+        microseconds -> count (see :class:`_Timer`; empty without
+        :meth:`track_buckets`). Progress lines and summaries read the same
+        counts and histograms without taking anything from it.
+        """
+        lags = self._interval_lag.take_bucket()
+        planned, started, dropped = self._bucket_taken
+        self._bucket_taken = (self.planned, self.started, self.dropped)
+        return self.planned - planned, self.started - started, self.dropped - dropped, lags
 
     def figures(self) -> StartFigures:
         self._interval_lag.merge_into(self._lag)

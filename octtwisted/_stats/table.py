@@ -55,7 +55,11 @@ def _shorten(text: str, width: int) -> str:
     return text
 
 
-def _format_header(summary: Summary) -> list[str]:
+def _header_rows(summary: Summary) -> list[tuple[str, str]]:
+    """
+    The run's figures as (label, value) rows: the text summary's header
+    and the report's summary table.
+    """
     errors = f"{summary.errors:,}"
     if summary.transactions:
         errors += f" ({summary.errors / summary.transactions:.2%})"
@@ -81,6 +85,11 @@ def _format_header(summary: Summary) -> list[str]:
                 "Start lag",
                 f"p50 {_format_ms(lag.p50)} ms, p99 {_format_ms(lag.p99)} ms, max {_format_ms(lag.max)} ms",
             ))
+    return rows
+
+
+def _format_header(summary: Summary) -> list[str]:
+    rows = _header_rows(summary)
     label_width = max(len(label) for label, _ in rows)
     return [f"  {label:<{label_width}}  {value}" for label, value in rows]
 

@@ -1,21 +1,28 @@
 """
 A run over time: transactions, errors, active cannons and timer
-percentiles, one point per bucket of time, in bounded memory.
+percentiles, and in the open model the planned, started and dropped starts
+and the start lag, one point per bucket of time, in bounded memory.
 
 Every :data:`TICK` seconds the timeline takes what
 :class:`~octtwisted._stats.summary.RunStats` recorded since the last tick
 (counts, and each timer's values as staged microseconds -> count, so no
-value is recorded twice). Ticks add up into the open bucket until it spans
-the current bucket width; then its percentiles are computed, exactly (to
-the staging's 0.1 %), and it becomes a point.
+value is recorded twice), and in the open model what
+:class:`~octtwisted._stats.starts.StartStats` counted (its
+:meth:`~octtwisted._stats.starts.StartStats.take_bucket`: the starts, and
+each start's lag, staged the same way). Ticks add up into the open bucket
+until it spans the current bucket width; then its percentiles are
+computed, exactly (to the staging's 0.1 %), and it becomes a point. A
+start lag's max per point is the largest staged value (within 0.1 % below
+the true one).
 
-Memory: a point is a few floats per column in :mod:`array` columns
-(5 + 4 per timer). When the timeline holds :data:`MAX_POINTS` points, the
-points are merged two by two and the bucket width doubles, so a run of any
-length holds at most :data:`MAX_POINTS` points. A merged point adds its
-counts; its p50 is the two p50s' mean weighted by their counts, its p95 and
-p99 the larger of the two (an upper bound). Points made after the width
-doubled are exact again.
+Memory: a point is a float per column in :mod:`array` columns (5, + 4 per
+timer, + 6 in the open model). When the timeline holds :data:`MAX_POINTS`
+points, the points are merged two by two and the bucket width doubles, so
+a run of any length holds at most :data:`MAX_POINTS` points. A merged
+point adds its counts; its p50 is the two p50s' mean weighted by their
+counts (for the start lag: by the starts), its p95 and p99 the larger of
+the two (an upper bound), its max the larger of the two. Points made after
+the width doubled are exact again.
 """
 
 from __future__ import annotations
@@ -28,6 +35,16 @@ import attrs
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
 
+from octtwisted._stats.points import (
+    _add_counts,
+    _later,
+    _pairs,
+    _StartColumns,
+    _TimerColumns,
+    _total,
+    percentiles,
+)
+from octtwisted._stats.starts import StartStats
 from octtwisted._stats.summary import SCRIPTRUN_TIME, RunStats
 
 #: Seconds between two ticks (and the first bucket width).
@@ -35,28 +52,6 @@ TICK = 1.0
 
 #: Most points a timeline holds (one hour of 1 s buckets).
 MAX_POINTS = 3600
-
-_QUANTILES = (0.50, 0.95, 0.99)
-_NAN = float("nan")
-
-
-def percentiles(counts: dict[int, int]) -> tuple[int, float, float, float]:
-    """
-    Count, p50, p95 and p99 (seconds) of staged microsecond values.
-    """
-    total = sum(counts.values())
-    if not total:
-        return 0, _NAN, _NAN, _NAN
-    ranks = [max(1, math.ceil(q * total)) for q in _QUANTILES]
-    found: list[float] = []
-    seen = 0
-    for value in sorted(counts):
-        seen += counts[value]
-        while len(found) < len(ranks) and seen >= ranks[len(found)]:
-            found.append(value / 1e6)
-        if len(found) == len(ranks):
-            break
-    return total, found[0], found[1], found[2]
 
 
 @attrs.frozen
@@ -81,24 +76,13 @@ class Tick:
     active: int
 
 
-class _TimerColumns:
-    __slots__ = ("count", "p50", "p95", "p99")
-
-    def __init__(self, points: int) -> None:
-        self.count = array("d", [0.0] * points)
-        self.p50 = array("d", [_NAN] * points)
-        self.p95 = array("d", [_NAN] * points)
-        self.p99 = array("d", [_NAN] * points)
-
-    def columns(self) -> tuple[array[float], ...]:
-        return (self.count, self.p50, self.p95, self.p99)
-
-
 class Timeline:
     """
     :param stats: the run's collector; its :meth:`RunStats.track_buckets`
         is called here.
     :param active: how many cannons fire now.
+    :param starts: the open model's start figures (None in the closed
+        model); its :meth:`StartStats.track_buckets` is called here.
     """
 
     def __init__(
@@ -109,6 +93,7 @@ class Timeline:
         *,
         tick: float = TICK,
         max_points: int = MAX_POINTS,
+        starts: StartStats | None = None,
     ) -> None:
         self._clock = clock
         self._stats = stats
@@ -133,6 +118,8 @@ class Timeline:
         self.errors = array("d")
         self.active = array("d")
         self.timers: dict[str, _TimerColumns] = {}
+        #: the open model's starts (None in the closed model)
+        self.starts = None if starts is None else _StartColumns(starts)
         self._listeners: list[Callable[[Tick], None]] = []
         self._loop = LoopingCall(self.tick)
         self._loop.clock = clock
@@ -152,7 +139,9 @@ class Timeline:
         if self._loop.running:
             self._loop.stop()
         self._take()
-        if self._clock.seconds() > self._open_since or self._open_transactions:
+        starts = self.starts
+        if (self._clock.seconds() > self._open_since or self._open_transactions
+                or (starts is not None and starts.pending)):
             self._close_bucket()
 
     def tick(self) -> None:
@@ -185,8 +174,9 @@ class Timeline:
             if kept is None:
                 self._open[name] = counts
             else:
-                for value, count in counts.items():
-                    kept[value] = kept.get(value, 0) + count
+                _add_counts(kept, counts)
+        if self.starts is not None:
+            self.starts.take()
         run_times = timers.get(SCRIPTRUN_TIME)
         p95 = percentiles(run_times)[2] if run_times else None
         return transactions / self._tick_seconds, p95
@@ -206,6 +196,8 @@ class Timeline:
             values = percentiles(self._open.get(name, {}))
             for column, value in zip(columns.columns(), values):
                 column.append(value)
+        if self.starts is not None:
+            self.starts.close()
         self._open = {}
         self._open_transactions = self._open_errors = 0
         self._open_ticks = 0
@@ -218,40 +210,15 @@ class Timeline:
         Halve the points: each pair becomes one (see the module's doc).
         """
         n = len(self.end) // 2 * 2
-
-        def pairs(column: array[float], merge: Callable[[float, float], float]) -> array[float]:
-            merged = array("d", (merge(column[i], column[i + 1]) for i in range(0, n, 2)))
-            merged.extend(column[n:])
-            return merged
-
-        def total(a: float, b: float) -> float:
-            return a + b
-
-        def later(a: float, b: float) -> float:
-            return b
-
-        def larger(a: float, b: float) -> float:
-            return b if math.isnan(a) else a if math.isnan(b) else max(a, b)
-
         for columns in self.timers.values():
-            count = columns.count
-            p50 = array("d")
-            for i in range(0, n, 2):
-                a, b = count[i], count[i + 1]
-                if not a or not b:
-                    p50.append(columns.p50[i] if a else columns.p50[i + 1])
-                else:
-                    p50.append((columns.p50[i] * a + columns.p50[i + 1] * b) / (a + b))
-            p50.extend(columns.p50[n:])
-            columns.p50 = p50
-            columns.p95 = pairs(columns.p95, larger)
-            columns.p99 = pairs(columns.p99, larger)
-            columns.count = pairs(count, total)
-        self.end = pairs(self.end, later)
-        self.duration = pairs(self.duration, total)
-        self.transactions = pairs(self.transactions, total)
-        self.errors = pairs(self.errors, total)
-        self.active = pairs(self.active, later)
+            columns.merge_pairs(n)
+        if self.starts is not None:
+            self.starts.merge_pairs(n)
+        self.end = _pairs(self.end, _later, n)
+        self.duration = _pairs(self.duration, _total, n)
+        self.transactions = _pairs(self.transactions, _total, n)
+        self.errors = _pairs(self.errors, _total, n)
+        self.active = _pairs(self.active, _later, n)
         self.width *= 2
         self._ticks_per_bucket *= 2
 
@@ -267,14 +234,19 @@ class Timeline:
         columns = [self.end, self.duration, self.transactions, self.errors, self.active]
         for timer in self.timers.values():
             columns += timer.columns()
+        if self.starts is not None:
+            columns += self.starts.columns()
         return sum(column.itemsize * len(column) for column in columns)
 
     def to_dict(self) -> dict[str, Any]:
         """
         The points as JSON-ready lists (NaN as None): ``end`` (seconds since
-        the start), ``transactions_per_second``, ``errors_per_second``,
-        ``active``, and ``timers``: name -> ``p50``, ``p95``, ``p99`` in
-        seconds.
+        the start), ``duration`` (seconds each point spans),
+        ``transactions_per_second``, ``errors_per_second``, ``active``, and
+        ``timers``: name -> ``p50``, ``p95``, ``p99`` in seconds. In the open
+        model, ``starts``: the counts of ``planned``, ``started`` and
+        ``dropped`` starts in each point, and ``lag``: ``p50``, ``p99``,
+        ``max`` in seconds.
         """
 
         def per_second(column: array[float]) -> list[float]:
@@ -286,8 +258,9 @@ class Timeline:
         def clean(column: array[float]) -> list[float | None]:
             return [None if math.isnan(value) else value for value in column]
 
-        return {
+        data: dict[str, Any] = {
             "end": list(self.end),
+            "duration": list(self.duration),
             "transactions_per_second": per_second(self.transactions),
             "errors_per_second": per_second(self.errors),
             "active": list(self.active),
@@ -296,3 +269,13 @@ class Timeline:
                 for name, c in self.timers.items()
             },
         }
+        starts = self.starts
+        if starts is not None:
+            data["starts"] = {
+                "planned": [int(v) for v in starts.planned],
+                "started": [int(v) for v in starts.started],
+                "dropped": [int(v) for v in starts.dropped],
+                "lag": {"p50": clean(starts.lag_p50), "p99": clean(starts.lag_p99),
+                        "max": clean(starts.lag_max)},
+            }
+        return data
