@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
+import attrs
 from twisted.internet import defer
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
@@ -150,6 +151,33 @@ class ResultsFileTests(SynchronousTestCase):
         self.assertEqual(len(rows), 3000)
         self.assertEqual(rows[5]["error"], 'ValueError: a, "b"\nc status')
         self.assertEqual(rows[2500]["search"], "0.25")
+
+    def test_csv_from_frames_mixed_batch(self) -> None:
+        """
+        In one batch, successes without timers (the CSV process's quick
+        path) around results with errors and a new timer (parsed) make the
+        same file as the results themselves, in order; as do frames of
+        another turret name, which the quick path does not recognise.
+        """
+        results = [make(i) for i in range(20)]
+        results[3] = make(3, error="boom")
+        results[10] = make(10, login=0.5)
+        results[11] = make(11, login=0.25, search=1.0)
+        results[15] = attrs.evolve(make(15), turret_name='other "one"')
+        direct = self.folder / "direct.csv"
+        out = ResultsFile(direct, self.clock, run_in_thread=now)
+        via = self.folder / "via.csv"
+        child = ResultsFile(via, self.clock, run_in_thread=now, frames=True)
+        for r in results:
+            out.write(r)
+            child.write(encode_result(r))
+        self.successResultOf(out.close())
+        self.successResultOf(child.close())
+        self.assertEqual(via.read_bytes(), direct.read_bytes())
+        with open(via, newline="") as f:
+            rows = list(csv.DictReader(f))
+        self.assertEqual([r["epoch"] for r in rows], [str(1e9 + i) for i in range(20)])
+        self.assertEqual((rows[11]["login"], rows[11]["search"]), ("0.25", "1.0"))
 
     def test_csv_from_frames_without_results(self) -> None:
         """

@@ -3,11 +3,25 @@ The CSV writer's own process: ``python -m octtwisted._stats.csvchild PATH``.
 
 It reads result frames (the JSON bytes sent to the HQ, one per line) from
 its standard input until it closes, and writes them to ``PATH`` as the
-CSV of :class:`~octtwisted._stats.csvrows.CSVFormat`: so a turret obeying
+CSV of :class:`~octtwisted._stats.csvrows.CSVFormat`, byte for byte what
+the turret would write from the results themselves: so a turret obeying
 an HQ pays a ``join`` and a pipe write per batch for its ``--results``
-CSV file, and this process does the parsing and formatting on another
-core. It exits 0 once the file is complete, or 1 with one line on
-standard error saying what went wrong.
+CSV file, and this process does the rest on another core. It exits 0
+once the file is complete, or 1 with one line on standard error saying
+what went wrong.
+
+Most results are a success with no custom timer, whose frame is
+
+    {"turret_name":"NAME","epoch":E,"elapsed":T,"scriptrun_time":S,"error":"","custom_timers":{}}
+
+and whose CSV row is ``E,T,S,""`` (the numbers as orjson writes them,
+in both). A batch of frames becomes such rows by four ``bytes.replace``
+calls over the whole batch (about 0.05 us a row; parsing the JSON costs 2
+to 3 us). That is safe: in a frame a quote inside a string is escaped, so
+the replaced pieces, which hold bare quotes, can only be the frame's own
+keys; and a line where anything is left of the keys (``":``) is a result
+with an error text, custom timers or another name, which goes through the
+JSON parser and :class:`CSVFormat` instead, in its place.
 """
 
 from __future__ import annotations
@@ -15,7 +29,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, BinaryIO, NamedTuple
 
 import orjson
 
@@ -23,6 +37,14 @@ from octtwisted._stats.csvrows import CSVFormat
 
 #: Bytes read from the pipe at a time, at most.
 READ_SIZE = 1 << 20
+
+#: The end of the frame of a success without custom timers, and what it
+#: becomes in CSV.
+_SIMPLE_END = b',"error":"","custom_timers":{}}'
+_SIMPLE_END_CSV = b',""'
+
+#: Left of the frame's keys after the replacements: the line is not simple.
+_KEY_LEFT = b'":'
 
 
 class _Row(NamedTuple):
@@ -34,44 +56,113 @@ class _Row(NamedTuple):
 
 
 def _rows(lines: list[bytes]) -> list[_Row]:
-    rows = []
-    for line in lines:
-        try:
-            d = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            d = json.loads(line)  # a lone surrogate, which orjson refuses
-        rows.append(
-            _Row(d["epoch"], d["elapsed"], d["scriptrun_time"], d["error"], d["custom_timers"])
+    """
+    The results of frames: one ``orjson.loads`` of them all as a JSON
+    array.
+    """
+    try:
+        objects = orjson.loads(b"[" + b",".join(lines) + b"]")
+    except orjson.JSONDecodeError:
+        # A lone surrogate, which orjson refuses: the standard parser.
+        objects = [json.loads(line) for line in lines]
+    return [
+        _Row(d["epoch"], d["elapsed"], d["scriptrun_time"], d["error"], d["custom_timers"])
+        for d in objects
+    ]
+
+
+def _prefix(line: bytes) -> bytes:
+    """
+    ``{"turret_name":"NAME","epoch":`` of a frame, or ``b""`` if the frame
+    does not begin so.
+    """
+    end = line.find(b',"epoch":')
+    if not line.startswith(b'{"turret_name":"') or end < 0 or line[end - 1 : end] != b'"':
+        return b""
+    return line[: end + len(b',"epoch":')]
+
+
+class FramesToCSV:
+    """
+    Turns batches of frames into CSV lines (see the module's doc).
+    """
+
+    def __init__(self) -> None:
+        self.csv = CSVFormat()
+        self._prefix: bytes | None = None
+
+    def convert(self, frames: bytes) -> bytes:
+        """
+        The CSV lines (and the header, the first time) of ``frames``, one
+        per line, without a newline at the end.
+        """
+        if self._prefix is None:
+            self._prefix = _prefix(frames.split(b"\n", 1)[0])
+        fast = frames
+        if self._prefix:
+            fast = fast.replace(self._prefix, b"")
+        fast = (
+            fast.replace(b',"elapsed":', b",")
+            .replace(b',"scriptrun_time":', b",")
+            .replace(_SIMPLE_END, _SIMPLE_END_CSV)
         )
-    return rows
+        if self._prefix and _KEY_LEFT not in fast:
+            return self.csv.learn(()) + fast + b"\n"
+        originals = frames.split(b"\n")
+        lines = fast.split(b"\n") if self._prefix else originals
+        hard_rows = _rows([originals[i] for i, line in enumerate(lines)
+                           if not self._prefix or _KEY_LEFT in line])
+        # Every timer of the batch is learnt before any of its rows is made.
+        header = self.csv.learn(hard_rows)
+        parsed = iter(hard_rows)
+        pieces: list[bytes] = []
+        simple: list[bytes] = []
+        hard: list[_Row] = []
+        for line in lines:
+            if self._prefix and _KEY_LEFT not in line:
+                if hard:
+                    pieces.append(self.csv.rows(hard))
+                    hard = []
+                simple.append(line)
+            else:
+                if simple:
+                    pieces.append(b"\n".join(simple) + b"\n")
+                    simple = []
+                hard.append(next(parsed))
+        if hard:
+            pieces.append(self.csv.rows(hard))
+        if simple:
+            pieces.append(b"\n".join(simple) + b"\n")
+        return header + b"".join(pieces)
 
 
-def write_csv(source: Any, path: Path) -> int:
+def write_csv(source: BinaryIO, path: Path) -> int:
     """
     Write the frames read from the binary stream ``source`` to ``path``;
     return how many rows were written.
     """
-    csv_format = CSVFormat()
+    frames = FramesToCSV()
     written = 0
     rest = b""
     with open(path, "wb") as out:
         while True:
-            chunk = source.read1(READ_SIZE)
+            chunk = source.read1(READ_SIZE)  # type: ignore[attr-defined]
             if not chunk:
                 break
             data = rest + chunk if rest else chunk
-            cut = data.rfind(b"\n") + 1
-            rest = data[cut:]
-            if cut:
-                lines = data[: cut - 1].split(b"\n")
-                out.write(csv_format.encode(_rows(lines)))
-                written += len(lines)
+            cut = data.rfind(b"\n")
+            if cut < 0:
+                rest = data
+                continue
+            rest = data[cut + 1 :]
+            out.write(frames.convert(data[:cut]))
+            written += data.count(b"\n", 0, cut) + 1
         if rest.strip():
-            out.write(csv_format.encode(_rows([rest])))
+            out.write(frames.convert(rest))
             written += 1
-        if csv_format.header_names is None:
-            out.write(csv_format.encode([]))  # the header alone
-    csv_format.finish(path)
+        if frames.csv.header_names is None:
+            out.write(frames.csv.learn(()))  # the header alone
+    frames.csv.finish(path)
     return written
 
 

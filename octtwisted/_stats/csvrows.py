@@ -51,6 +51,16 @@ class CSVFormat:
         self.header_names: int | None = None
 
     def encode(self, results: Sequence[Any]) -> bytes:
+        """
+        The CSV lines of ``results`` (after the header, the first time).
+        """
+        return self.learn(results) + self.rows(results)
+
+    def learn(self, results: Sequence[Any]) -> bytes:
+        """
+        Note the custom timers of ``results``; return the header the first
+        time (its columns: the timers seen so far), else ``b""``.
+        """
         names = self.names
         known = set(names)
         for result in results:
@@ -59,10 +69,16 @@ class CSVFormat:
                     if name not in known:
                         known.add(name)
                         names.append(name)
-        header = b""
         if self.header_names is None:
             self.header_names = len(names)
-            header = _header(names)
+            return _header(names)
+        return b""
+
+    def rows(self, results: Sequence[Any]) -> bytes:
+        """
+        The CSV lines of ``results``, whose timers have been learnt.
+        """
+        names = self.names
         if names:
             rows = [
                 (r.epoch, r.elapsed, r.scriptrun_time, r.error,
@@ -72,7 +88,7 @@ class CSVFormat:
             ]
         else:
             rows = [(r.epoch, r.elapsed, r.scriptrun_time, r.error) for r in results]
-        return header + self._encode(rows)
+        return self._encode(rows)
 
     @staticmethod
     def _encode(rows: list[tuple[Any, ...]]) -> bytes:
