@@ -20,6 +20,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from octtwisted._core.messages import Result
 from octtwisted._hq.wire import encode_result
 from octtwisted._stats.csvrows import CSV_COLUMNS
+from octtwisted._stats.framewriter import write_file
 from octtwisted._stats.results_file import ResultsFile
 
 
@@ -113,14 +114,23 @@ class ResultsFileTests(SynchronousTestCase):
     def test_frames(self) -> None:
         """
         Given the frames sent to an HQ, a .jsonl file writes them as they
-        are, one per line.
+        are, one per line, even where an error text holds what separates
+        two frames (``}{"turret_name":``) or the word ``status``.
         """
         path = self.folder / "r.jsonl"
         out = ResultsFile(path, self.clock, run_in_thread=now, frames=True)
-        out.write(b'{"a":1}')
-        out.write(b'{"b":"\\u0073tatus"}')
+        frames = [
+            encode_result(make(1)),
+            encode_result(make(2, error='x}{"turret_name":"y" status')),
+            encode_result(make(3, login=0.5)),
+        ]
+        for frame in frames:
+            out.write(frame)
+        self.clock.advance(1)
+        out.write(encode_result(make(4)))
         self.successResultOf(out.close())
-        self.assertEqual(path.read_bytes(), b'{"a":1}\n{"b":"\\u0073tatus"}\n')
+        self.assertEqual(path.read_bytes(), b"\n".join(frames + [encode_result(make(4))]) + b"\n")
+        self.assertEqual(out.rows, 4)
 
     def test_csv_from_frames_equals_csv_from_results(self) -> None:
         """
@@ -154,7 +164,7 @@ class ResultsFileTests(SynchronousTestCase):
 
     def test_csv_from_frames_mixed_batch(self) -> None:
         """
-        In one batch, successes without timers (the CSV process's quick
+        In one batch, successes without timers (the file process's quick
         path) around results with errors and a new timer (parsed) make the
         same file as the results themselves, in order; as do frames of
         another turret name, which the quick path does not recognise.
@@ -190,7 +200,7 @@ class ResultsFileTests(SynchronousTestCase):
 
     def test_csv_process_failure_is_logged(self) -> None:
         """
-        When the CSV process cannot write (here: its folder does not
+        When the file's own process cannot write (here: its folder does not
         exist), the error it gives is logged with the file's path, and
         close still fires.
         """
@@ -271,3 +281,36 @@ class ResultsFileTests(SynchronousTestCase):
         errors = [e for e in events if "cannot write the results" in e.get("log_format", "")]
         self.assertEqual(len(errors), 1)
         self.assertEqual(errors[0]["path"], str(path))
+
+
+class _Trickle:
+    """A binary stream that returns at most ``size`` bytes per read1."""
+
+    def __init__(self, data: bytes, size: int) -> None:
+        self.data = data
+        self.size = size
+
+    def read1(self, limit: int) -> bytes:
+        chunk, self.data = self.data[: self.size], self.data[self.size :]
+        return chunk
+
+
+class FrameWriterTests(SynchronousTestCase):
+    def test_frames_cut_apart_whatever_the_reads(self) -> None:
+        """
+        Frames read a few bytes at a time (reads ending inside a frame and
+        inside the sequence between two frames) become the same lines, in
+        CSV and in JSON lines, as frames read at once.
+        """
+        frames = [encode_result(make(i, error="x}{" if i == 3 else "")) for i in range(50)]
+        data = b"".join(frames)
+        folder = Path(self.mktemp())
+        folder.mkdir()
+        for kind in ("csv", "jsonl"):
+            whole = folder / f"whole.{kind}"
+            self.assertEqual(write_file(kind, _Trickle(data, 1 << 20), whole), 50)
+            for size in (1, 7, 16, 150):
+                trickled = folder / f"t{size}.{kind}"
+                self.assertEqual(write_file(kind, _Trickle(data, size), trickled), 50)
+                self.assertEqual(trickled.read_bytes(), whole.read_bytes(), (kind, size))
+        self.assertEqual((folder / "whole.jsonl").read_bytes(), b"\n".join(frames) + b"\n")

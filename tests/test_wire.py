@@ -130,6 +130,23 @@ class DecodeOrderTests(SynchronousTestCase):
 
 
 class EncodeTests(SynchronousTestCase):
+    def test_result_frame_begins_with_turret_name(self) -> None:
+        """
+        Every result frame begins with ``{"turret_name":`` and has no raw
+        newline, with either encoder: the results file splits runs of
+        frames at ``}{"turret_name":``, and reads ``epoch`` right after
+        the name (``_stats/framewriter.py``).
+        """
+        for result in [
+            Result("t", 1.0, 2.0, 0.5, "", {}),
+            Result('a "name" \n status', 1.0, 2.0, 0.5, "line\nbreak", {"x": 1.0}),
+            Result("t", 1.0, 2.0, 0.5, "bad \udcff byte", {}),
+        ]:
+            frame = encode_result(result)
+            self.assertTrue(frame.startswith(b'{"turret_name":"'), frame)
+            self.assertIn(b'","epoch":', frame)
+            self.assertNotIn(b"\n", frame)
+
     def test_result_with_lone_surrogate(self) -> None:
         """
         Text orjson refuses (a lone surrogate) is still encoded.

@@ -1,7 +1,7 @@
 """
 CSV lines of results, fast: the format of ``--results PATH.csv`` (see
 :mod:`.results_file`), importable without Twisted (the CSV writer's own
-process, :mod:`.csvchild`, uses it).
+process, :mod:`.framewriter`, uses it).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def _header(names: list[str]) -> bytes:
 class CSVFormat:
     """
     Turns results into CSV lines, a batch at a time: on the reactor for a
-    standalone run, in the CSV writer's own process (:mod:`.csvchild`)
+    standalone run, in the results file's own process (:mod:`.framewriter`)
     obeying an HQ. A result is anything with the attributes ``epoch``,
     ``elapsed``, ``scriptrun_time``, ``error`` and ``custom_timers``.
     """

@@ -1,14 +1,21 @@
 """
-The CSV writer's own process: ``python -m octtwisted._stats.csvchild PATH``.
+The results file's own process, obeying an HQ:
+``python -m octtwisted._stats.framewriter csv|jsonl PATH``.
 
-It reads result frames (the JSON bytes sent to the HQ, one per line) from
-its standard input until it closes, and writes them to ``PATH`` as the
-CSV of :class:`~octtwisted._stats.csvrows.CSVFormat`, byte for byte what
-the turret would write from the results themselves: so a turret obeying
-an HQ pays a ``join`` and a pipe write per batch for its ``--results``
-CSV file, and this process does the rest on another core. It exits 0
-once the file is complete, or 1 with one line on standard error saying
-what went wrong.
+It reads result frames (the JSON bytes sent to the HQ, end to end, with
+nothing between them) from its standard input until it closes, and writes
+them to ``PATH``: for ``jsonl`` one frame per line, for ``csv`` the CSV
+of :class:`~octtwisted._stats.csvrows.CSVFormat`, byte for byte what the
+turret would write from the results themselves. So a turret obeying an
+HQ pays a ``bytearray.extend`` per result and a pipe write per batch for
+its ``--results`` file, and this process does the rest on another core.
+It exits 0 once the file is complete, or 1 with one line on standard
+error saying what went wrong.
+
+Frames are cut apart where ``}{"turret_name":`` appears: every frame is
+a JSON object whose first key is ``turret_name``, and a bare quote cannot
+occur inside a JSON string (it is escaped there), so that sequence is
+found only between two frames.
 
 Most results are a success with no custom timer, whose frame is
 
@@ -16,12 +23,12 @@ Most results are a success with no custom timer, whose frame is
 
 and whose CSV row is ``E,T,S,""`` (the numbers as orjson writes them,
 in both). A batch of frames becomes such rows by four ``bytes.replace``
-calls over the whole batch (about 0.05 us a row; parsing the JSON costs 2
-to 3 us). That is safe: in a frame a quote inside a string is escaped, so
-the replaced pieces, which hold bare quotes, can only be the frame's own
-keys; and a line where anything is left of the keys (``":``) is a result
-with an error text, custom timers or another name, which goes through the
-JSON parser and :class:`CSVFormat` instead, in its place.
+calls over the whole batch (about 1 us a row; parsing the JSON costs 2 to
+3 us). That is safe for the same reason: the replaced pieces hold bare
+quotes, so they can only be the frame's own keys; and a line where
+anything is left of the keys (``":``) is a result with an error text,
+custom timers or another name, which goes through the JSON parser and
+:class:`CSVFormat` instead, in its place.
 """
 
 from __future__ import annotations
@@ -37,6 +44,10 @@ from octtwisted._stats.csvrows import CSVFormat
 
 #: Bytes read from the pipe at a time, at most.
 READ_SIZE = 1 << 20
+
+#: Between two frames, and what it becomes: a line each.
+FRAMES_JOINED = b'}{"turret_name":'
+FRAMES_SPLIT = b'}\n{"turret_name":'
 
 #: The end of the frame of a success without custom timers, and what it
 #: becomes in CSV.
@@ -136,12 +147,38 @@ class FramesToCSV:
         return header + b"".join(pieces)
 
 
-def write_csv(source: BinaryIO, path: Path) -> int:
+class _JSONLines:
+    def convert(self, frames: bytes) -> bytes:
+        return frames + b"\n"
+
+    def end(self) -> bytes:
+        return b""
+
+    def finish(self, path: Path) -> None:
+        pass
+
+
+class _CSVLines:
+    def __init__(self) -> None:
+        self.frames = FramesToCSV()
+
+    def convert(self, frames: bytes) -> bytes:
+        return self.frames.convert(frames)
+
+    def end(self) -> bytes:
+        # A run without results still gets its header.
+        return self.frames.csv.learn(()) if self.frames.csv.header_names is None else b""
+
+    def finish(self, path: Path) -> None:
+        self.frames.csv.finish(path)
+
+
+def write_file(kind: str, source: BinaryIO, path: Path) -> int:
     """
-    Write the frames read from the binary stream ``source`` to ``path``;
-    return how many rows were written.
+    Write the frames read from the binary stream ``source`` to ``path``
+    as ``kind`` (``csv`` or ``jsonl``); return how many rows were written.
     """
-    frames = FramesToCSV()
+    lines: _JSONLines | _CSVLines = _CSVLines() if kind == "csv" else _JSONLines()
     written = 0
     rest = b""
     with open(path, "wb") as out:
@@ -150,33 +187,34 @@ def write_csv(source: BinaryIO, path: Path) -> int:
             if not chunk:
                 break
             data = rest + chunk if rest else chunk
-            cut = data.rfind(b"\n")
+            cut = data.rfind(FRAMES_JOINED)
             if cut < 0:
                 rest = data
                 continue
             rest = data[cut + 1 :]
-            out.write(frames.convert(data[:cut]))
-            written += data.count(b"\n", 0, cut) + 1
+            whole = data[: cut + 1].replace(FRAMES_JOINED, FRAMES_SPLIT)
+            out.write(lines.convert(whole))
+            written += whole.count(b"\n") + 1
         if rest.strip():
-            out.write(frames.convert(rest))
-            written += 1
-        if frames.csv.header_names is None:
-            out.write(frames.csv.learn(()))  # the header alone
-    frames.csv.finish(path)
+            whole = rest.replace(FRAMES_JOINED, FRAMES_SPLIT)
+            out.write(lines.convert(whole))
+            written += whole.count(b"\n") + 1
+        out.write(lines.end())
+    lines.finish(path)
     return written
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2:
-        print("usage: python -m octtwisted._stats.csvchild PATH", file=sys.stderr)
+    if len(argv) != 3 or argv[1] not in ("csv", "jsonl"):
+        print("usage: python -m octtwisted._stats.framewriter csv|jsonl PATH", file=sys.stderr)
         return 2
     try:
-        write_csv(sys.stdin.buffer, Path(argv[1]))
+        write_file(argv[1], sys.stdin.buffer, Path(argv[2]))
     except OSError as e:
         print(e.strerror or str(e), file=sys.stderr)
         return 1
     except (ValueError, KeyError, TypeError) as e:
-        print(f"a result frame the CSV writer cannot read: {e}", file=sys.stderr)
+        print(f"a result frame the results writer cannot read: {e}", file=sys.stderr)
         return 1
     return 0
 
