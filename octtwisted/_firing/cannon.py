@@ -22,14 +22,12 @@ from octtwisted._core import logs
 from octtwisted._core.clocks import Clocks
 from octtwisted._core.deferreds import when_fired
 from octtwisted._core.messages import Result
+from octtwisted._firing.errortext import describe_error
 
 #: The cannons' logger. (Not a class attribute: there Twisted's Logger
 #: would rename itself after the class.)
 _LOG = logs.logger(logs.CANNON)
 
-
-#: Longest error text put into a result; longer ones are cut.
-MAX_ERROR_LENGTH = 1000
 
 #: A cannon whose transactions end at once (no Deferred) runs up to this
 #: many of them in one turn of the reactor, for at most BURST_SECONDS,
@@ -51,22 +49,6 @@ class StepCaller(Protocol):
         Call ``step`` on the reactor; return its value, or a Deferred of
         it. May raise.
         """
-
-
-def describe_error(error: BaseException | Failure, limit: int = MAX_ERROR_LENGTH) -> str:
-    """
-    ``"ExceptionType: message"``, cut to ``limit`` characters.
-    """
-    if isinstance(error, Failure):
-        error = error.value if error.value is not None else Exception("unknown error")
-    if isinstance(error, defer.TimeoutError) and error.args:
-        text = str(error.args[0])
-    else:
-        message = str(error)
-        text = f"{type(error).__name__}: {message}" if message else type(error).__name__
-    if len(text) > limit:
-        text = text[: limit - 3] + "..."
-    return text
 
 
 def clean_timers(timers: object) -> tuple[dict[str, float], str]:
