@@ -518,7 +518,7 @@ class ErrorTextTests(SynchronousTestCase):
         """
         An error text longer than MAX_ERROR_LENGTH is cut, with ``...``.
         """
-        from octtwisted._firing.outcome import MAX_ERROR_LENGTH, describe_error
+        from octtwisted._firing.errortext import MAX_ERROR_LENGTH, describe_error
 
         text = describe_error(ValueError("x" * 100_000))
         self.assertEqual(len(text), MAX_ERROR_LENGTH)

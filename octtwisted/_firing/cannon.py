@@ -22,7 +22,8 @@ from octtwisted._core.clocks import Clocks
 from octtwisted._core.deferreds import when_fired
 from octtwisted._core.messages import Result
 from octtwisted._firing.nextturn import NextTurn
-from octtwisted._firing.outcome import _step_or_none, clean_timers, describe_error
+from octtwisted._firing.errortext import describe_error
+from octtwisted._firing.outcome import _step_or_none, clean_timers
 
 #: The cannons' logger. (Not a class attribute: there Twisted's Logger
 #: would rename itself after the class.)

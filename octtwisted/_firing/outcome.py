@@ -1,36 +1,14 @@
 """
-What a cannon makes of a transaction's outcome: the error text of an
-exception (:func:`describe_error`), the custom timers fit to send
-(:func:`clean_timers`), and which steps need calling at all
-(:func:`_step_or_none`). Shared by :mod:`.cannon` and the threaded cannons.
+What a cannon makes of a transaction's outcome besides its error text
+(:mod:`.errortext`): the custom timers fit to send (:func:`clean_timers`),
+and which steps need calling at all (:func:`_step_or_none`). Shared by
+:mod:`.cannon` and the threaded cannons.
 """
 
 from __future__ import annotations
 
 import math
 from typing import Any, Callable, Mapping
-
-from twisted.internet import defer
-from twisted.python.failure import Failure
-
-#: Longest error text put into a result; longer ones are cut.
-MAX_ERROR_LENGTH = 1000
-
-
-def describe_error(error: BaseException | Failure, limit: int = MAX_ERROR_LENGTH) -> str:
-    """
-    ``"ExceptionType: message"``, cut to ``limit`` characters.
-    """
-    if isinstance(error, Failure):
-        error = error.value if error.value is not None else Exception("unknown error")
-    if isinstance(error, defer.TimeoutError) and error.args:
-        text = str(error.args[0])
-    else:
-        message = str(error)
-        text = f"{type(error).__name__}: {message}" if message else type(error).__name__
-    if len(text) > limit:
-        text = text[: limit - 3] + "..."
-    return text
 
 
 def clean_timers(timers: object) -> tuple[dict[str, float], str]:

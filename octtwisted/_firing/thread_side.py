@@ -18,7 +18,8 @@ from twisted.python.failure import Failure
 
 from octtwisted._core.clocks import Clocks
 from octtwisted._core.messages import Result
-from octtwisted._firing.outcome import _step_or_none, clean_timers, describe_error
+from octtwisted._firing.errortext import describe_error
+from octtwisted._firing.outcome import _step_or_none, clean_timers
 from octtwisted._firing.threads import Mailbox
 
 #: Most transactions one burst runs in the cannon's thread ...

@@ -124,7 +124,9 @@ class TurretService(Service):
     def startService(self) -> None:
         super().startService()
         for warning in self.config.warnings:
-            self.log.warn("{warning}", warning=warning)
+            # Not "warning": Twisted's legacy observers (trial's among
+            # them) take an event with that key for a Python warning.
+            self.log.warn("{config_warning}", config_warning=warning)
         if self._orders is not None:
             self._orders.listen(self.handle_order)
         self._sink.on_connected(self._connected)

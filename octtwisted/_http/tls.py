@@ -6,14 +6,16 @@ the ``tls_*`` config keys) made into what each client needs, once per run:
   ``self.fast_http`` (every connection of the run shares it, so that TLS
   sessions can be resumed);
 - :class:`TLSPolicy`: the ``IPolicyForHTTPS`` of ``self.http``'s treq
-  ``Agent`` (Twisted's TLS, pyOpenSSL underneath), one connection creator
-  per host kept for the run.
+  ``Agent`` (Twisted's TLS, pyOpenSSL underneath), one pyOpenSSL context
+  per run and one connection creator per host kept for the run (the
+  connections, their checks and their errors: :mod:`.treqtls`).
 
 Both verify the server's certificate against the system's trust store,
 host name included, unless the config says otherwise (``tls_ca``: a PEM
 file of CAs to trust instead; ``tls_verify: false``: no check at all),
 send SNI, offer ALPN ``http/1.1``, and present the client certificate of
-``tls_client_cert`` + ``tls_client_key`` when one is set.
+``tls_client_cert`` + ``tls_client_key`` when one is set. Both report a
+TLS failure in the same words (:mod:`octtwisted._http.fast.tlserrors`).
 """
 
 from __future__ import annotations
@@ -90,7 +92,8 @@ class TLSPolicy:
     """
     treq's (``twisted.web.client.Agent``'s) ``contextFactory`` for
     ``options``: a connection creator per ``(host, port)``, made once and
-    kept for the run.
+    kept for the run, over one pyOpenSSL context (see
+    :mod:`octtwisted._http.treqtls`: what is checked, and the error texts).
     """
 
     def __init__(self, options: TLSOptions = TLSOptions()) -> None:
@@ -115,71 +118,43 @@ class TLSPolicy:
                 self._trust = tssl.trustRootFromCertificates(certificates)
             else:
                 self._trust = tssl.platformTrust()
-        self._unverified_context: Any = None
+        self._made_context: Any = None
 
     def creatorForNetloc(self, hostname: bytes, port: int) -> Any:
         key = (hostname, port)
         creator = self._creators.get(key)
         if creator is None:
-            creator = self._creators[key] = self._make_creator(hostname.decode("ascii"))
+            from octtwisted._http.treqtls import ConnectionCreator
+
+            creator = ConnectionCreator(hostname.decode("ascii"), port, self._context())
+            self._creators[key] = creator
         return creator
 
-    def _make_creator(self, host: str) -> Any:
-        from twisted.internet import ssl as tssl
+    def _context(self) -> Any:
+        """
+        The run's one pyOpenSSL context: the trust roots (none with
+        ``tls_verify: false``), ALPN, the client certificate, and the
+        verify callback of :mod:`octtwisted._http.treqtls`.
+        """
+        if self._made_context is None:
+            from OpenSSL import SSL
+            from twisted.internet import ssl as tssl
 
-        if self._options.verify:
-            extra = {}
-            if self._client_cert is not None:
-                extra["clientCertificate"] = self._client_cert
-            return tssl.optionsForClientTLS(
-                host, trustRoot=self._trust, acceptableProtocols=[p.encode() for p in _ALPN], **extra
-            )
-        if self._unverified_context is None:
-            extra = {}
+            from octtwisted._http.treqtls import verify
+
+            extra: dict[str, Any] = {}
             if self._client_cert is not None:
                 extra = {
                     "privateKey": self._client_cert.privateKey.original,
                     "certificate": self._client_cert.original,
                 }
-            self._unverified_context = tssl.CertificateOptions(
-                verify=False, acceptableProtocols=[p.encode() for p in _ALPN], **extra
-            ).getContext()
-        return _UnverifiedCreator(host, self._unverified_context)
-
-
-def _implements_creator(cls: type) -> type:
-    from twisted.internet.interfaces import IOpenSSLClientConnectionCreator
-
-    made: type = implementer(IOpenSSLClientConnectionCreator)(cls)
-    return made
-
-
-@_implements_creator
-class _UnverifiedCreator:
-    """
-    ``tls_verify: false`` for treq: TLS connections that send SNI and check
-    nothing.
-    """
-
-    def __init__(self, host: str, context: Any) -> None:
-        self._host = host.encode("idna")
-        self._context = context
-
-    def clientConnectionForTLS(self, tlsProtocol: Any) -> Any:
-        from OpenSSL.SSL import Connection
-
-        connection = Connection(self._context, None)
-        connection.set_app_data(tlsProtocol)
-        if not _is_ip(self._host):
-            connection.set_tlsext_host_name(self._host)
-        return connection
-
-
-def _is_ip(host: bytes) -> bool:
-    import ipaddress
-
-    try:
-        ipaddress.ip_address(host.decode("ascii"))
-    except ValueError:
-        return False
-    return True
+            protocols = [p.encode() for p in _ALPN]
+            if self._options.verify:
+                options = tssl.CertificateOptions(trustRoot=self._trust, acceptableProtocols=protocols, **extra)
+            else:
+                options = tssl.CertificateOptions(verify=False, acceptableProtocols=protocols, **extra)
+            context = options.getContext()
+            if self._options.verify:
+                context.set_verify(SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT, verify)
+            self._made_context = context
+        return self._made_context

@@ -21,7 +21,9 @@ The package, module by module (each under ~400 lines):
 * :mod:`.response`: :class:`FastResponse`;
 * :mod:`.session`, :mod:`.cookies`: the per-cannon session;
 * :mod:`.options`: ``params=``, ``data=``, ``json=``, ``auth=``;
-* :mod:`.errors`: what can go wrong, one class each.
+* :mod:`.errors`: what can go wrong, one class each;
+* :mod:`.tlserrors`: the words of TLS failures, for both clients (treq's
+  too: :mod:`octtwisted._http.treqtls`).
 
 What one request costs on the hot path (an idle kept-alive connection is
 free):

@@ -81,37 +81,51 @@ class ClientClosed(HTTPError):
 class TLSError(HTTPError):
     """
     The TLS layer failed: the handshake was refused or broke, or the
-    server sent a TLS alert, e.g. ``TLS error with 127.0.0.1:8443: tlsv13
-    alert certificate required``.
+    server sent a TLS alert, e.g. ``TLS error: tlsv13 alert certificate
+    required (127.0.0.1:8443); the server requires a client certificate:
+    set tls_client_cert and tls_client_key``.
 
-    :ivar address: ``host:port``.
+    Both clients' TLS failures are made by
+    :mod:`octtwisted._http.fast.tlserrors`, in the same words.
+
+    :ivar address: ``host:port`` (``None`` when not known).
     :ivar reason: OpenSSL's reason, in its words.
+    :ivar hint: what to do about it (may be ``""``).
     """
 
-    def __init__(self, address: str, reason: str, hint: str = "") -> None:
-        text = f"TLS error with {address}: {reason}"
-        super().__init__(text + (f" ({hint})" if hint else ""))
+    def __init__(self, address: str | None, reason: str, hint: str = "") -> None:
+        super().__init__(_tls_text("TLS error", address, reason, hint))
         self.address = address
         self.reason = reason
+        self.hint = hint
 
 
 class CertificateError(TLSError):
     """
     The server's certificate did not verify, e.g. ``certificate verify
-    failed for 127.0.0.1:8443: self-signed certificate``.
+    failed: self-signed certificate (127.0.0.1:8443); see tls_ca and
+    tls_verify in the turret config``.
 
-    :ivar address: ``host:port``.
-    :ivar reason: why, as OpenSSL (or the hostname check) says it.
+    :ivar address: ``host:port`` (``None`` when not known).
+    :ivar reason: why, as OpenSSL (or the host name check) says it.
+    :ivar hint: what to do about it.
     """
 
-    def __init__(self, address: str, reason: str) -> None:
-        HTTPError.__init__(
-            self,
-            f"certificate verify failed for {address}: {reason} "
-            "(see tls_ca and tls_verify in the turret config)",
-        )
+    def __init__(
+        self, address: str | None, reason: str, hint: str = "see tls_ca and tls_verify in the turret config"
+    ) -> None:
+        HTTPError.__init__(self, _tls_text("certificate verify failed", address, reason, hint))
         self.address = address
         self.reason = reason
+        self.hint = hint
+
+
+def _tls_text(what: str, address: str | None, reason: str, hint: str) -> str:
+    """
+    ``what: reason (address); hint``: why first, so that a table that cuts
+    long texts still shows it.
+    """
+    return f"{what}: {reason}" + (f" ({address})" if address else "") + (f"; {hint}" if hint else "")
 
 
 def _one_line(text: str) -> str:

@@ -31,38 +31,12 @@ from twisted.internet.protocol import connectionDone
 from twisted.python.failure import Failure
 
 from octtwisted._http.fast.connection import _Connection, _no_delay
-from octtwisted._http.fast.errors import (
-    CertificateError,
-    HTTPError,
-    TLSError,
-    _one_line,
-)
+from octtwisted._http.fast.errors import TLSError, _one_line
 from octtwisted._http.fast.sockwrite import socket_writer
+from octtwisted._http.fast.tlserrors import from_ssl_error
 
 #: How much one ``SSLObject.read`` may return.
 _READ_SIZE = 262144
-
-#: OpenSSL reasons that get a hint for the user.
-_HINTS = {
-    "TLSV13_ALERT_CERTIFICATE_REQUIRED": "the server wants a client certificate: set tls_client_cert and tls_client_key",
-    "SSLV3_ALERT_HANDSHAKE_FAILURE": "the server refused the handshake; it may want a client certificate",
-    "TLSV1_ALERT_UNKNOWN_CA": "the server does not trust the client certificate",
-    "SSLV3_ALERT_BAD_CERTIFICATE": "the server rejected the client certificate",
-    "WRONG_VERSION_NUMBER": "is the server speaking TLS on this port?",
-}
-
-
-def tls_failure(address: str, exc: ssl.SSLError) -> HTTPError:
-    """
-    The error to report for ``exc``, raised by the TLS layer of a
-    connection to ``address``.
-    """
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        reason = exc.verify_message or exc.reason or str(exc)
-        return CertificateError(address, _one_line(str(reason)))
-    reason = exc.reason or ""
-    text = reason.lower().replace("_", " ") if reason else _one_line(str(exc))
-    return TLSError(address, text, _HINTS.get(reason, ""))
 
 
 class _TLSConnection(_Connection):
@@ -198,11 +172,13 @@ class _TLSConnection(_Connection):
         """
         The TLS layer failed: fail the request in flight with a
         :class:`TLSError` (a :class:`CertificateError` for a certificate
-        that did not verify) and drop the connection.
+        that did not verify), in the words of :mod:`.tlserrors`, and drop
+        the connection.
         """
         pool = self.pool
+        problem: TLSError
         if isinstance(exc, ssl.SSLError):
-            problem = tls_failure(pool.address, exc)
+            problem = from_ssl_error(pool.address, exc, pool.server_hostname, self.sslobj)
         else:
             problem = TLSError(pool.address, _one_line(str(exc)))
         req = self.req
