@@ -65,12 +65,15 @@ class OpenModelEndToEnd(TestCase):
 class StandaloneLoadEndToEnd(TestCase):
     timeout = 90
 
-    async def run_standalone(self, script: str, **keys: Any) -> tuple[TurretProcess, dict[str, Any]]:
+    async def run_standalone(
+        self, script: str, *, extra: tuple[str, ...] = (), **keys: Any
+    ) -> tuple[TurretProcess, dict[str, Any]]:
         folder = Path(self.mktemp()).absolute()
         config = write_config(folder, script=script, **{"hq_address": None, "hq_publisher": None, "hq_rc": None, **keys})
         summary_path = folder / "summary.json"
+        self.folder = folder
         turret = TurretProcess(
-            ["-c", str(config), "--standalone", "--summary-json", str(summary_path)], cwd=folder
+            ["-c", str(config), "--standalone", "--summary-json", str(summary_path), *extra], cwd=folder
         )
         self.addCleanup(turret.cleanup)
         code = await turret.wait_exit(timeout=60)
@@ -80,13 +83,18 @@ class StandaloneLoadEndToEnd(TestCase):
     async def test_stages_run_ends_with_the_last_stage(self) -> None:
         """
         A standalone run with stages and no --duration ends when the last
-        stage does (here 0 -> 20 cannons over 1 s, 20 -> 5 over 1 s), and
-        warns that rampup is not used.
+        stage does (here 0 -> 20 cannons over 1 s, 20 -> 5 over 1 s), warns
+        that rampup is not used, and its report gives that duration (not
+        "until stopped").
         """
         turret, summary = await self.run_standalone(
             "deferred_sleep.py", cannons=20, rampup=3,
             stages=[{"duration": 1, "target": 20}, {"duration": 1, "target": 5}],
+            extra=("--report", "report.html"),
         )
+        page = (self.folder / "report.html").read_text()
+        self.assertIn("2 s", page)
+        self.assertNotIn("until stopped", page)
         self.assertIn("'rampup' (3s) is not used with 'stages'", turret.output)
         self.assertGreater(summary["duration"], 1.9)
         self.assertLess(summary["duration"], 4.0)

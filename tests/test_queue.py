@@ -107,6 +107,23 @@ class RetryTests(SynchronousTestCase):
         self.assertEqual(self.transport.frames, frames(6))
         self.assertEqual((self.queue.pending(), self.queue.sent, self.queue.dropped), (0, 6, 0))
 
+    def test_each_frame_copied_once_in_order(self) -> None:
+        """
+        ``copy_batch`` (the results file's copy) gets every frame once, in
+        order, as its batch leaves the turn it was added in: retried
+        batches are not copied again, and waiting ones are copied already.
+        """
+        copied: list[bytes] = []
+        self.queue.copy_batch = copied.extend
+        for frame in frames(6):
+            self.queue.add(frame)
+        self.assertEqual(copied, frames(6))
+        self.assertEqual(self.transport.frames, frames(2))
+        self.transport.room = 10
+        self.clock.advance(RETRY_INTERVAL)
+        self.assertEqual(self.transport.frames, frames(6))
+        self.assertEqual(copied, frames(6))
+
     def test_room_waiter_released_below_mark(self) -> None:
         """
         ``wait_for_room(below)`` fires once fewer than ``below`` frames

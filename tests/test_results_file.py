@@ -124,10 +124,10 @@ class ResultsFileTests(SynchronousTestCase):
             encode_result(make(2, error='x}{"turret_name":"y" status')),
             encode_result(make(3, login=0.5)),
         ]
-        for frame in frames:
-            out.write(frame)
+        out.write_frames(frames)
+        self.assertRaises(TypeError, out.write, make(9))
         self.clock.advance(1)
-        out.write(encode_result(make(4)))
+        out.write_frames([encode_result(make(4))])
         self.successResultOf(out.close())
         self.assertEqual(path.read_bytes(), b"\n".join(frames + [encode_result(make(4))]) + b"\n")
         self.assertEqual(out.rows, 4)
@@ -150,7 +150,7 @@ class ResultsFileTests(SynchronousTestCase):
         child = ResultsFile(via, self.clock, run_in_thread=now, frames=True)
         for n, r in enumerate(results):
             out.write(r)
-            child.write(encode_result(r))
+            child.write_frames([encode_result(r)])
             if n % 1000 == 999:
                 self.clock.advance(1)
         self.successResultOf(out.close())
@@ -180,7 +180,7 @@ class ResultsFileTests(SynchronousTestCase):
         child = ResultsFile(via, self.clock, run_in_thread=now, frames=True)
         for r in results:
             out.write(r)
-            child.write(encode_result(r))
+            child.write_frames([encode_result(r)])
         self.successResultOf(out.close())
         self.successResultOf(child.close())
         self.assertEqual(via.read_bytes(), direct.read_bytes())
@@ -209,7 +209,7 @@ class ResultsFileTests(SynchronousTestCase):
         self.addCleanup(globalLogPublisher.removeObserver, events.append)
         path = self.folder / "missing" / "r.csv"
         out = ResultsFile(path, self.clock, run_in_thread=now, frames=True)
-        out.write(encode_result(make(1)))
+        out.write_frames([encode_result(make(1))])
         self.clock.advance(1)
         self.successResultOf(out.close())
         problems = [e for e in events if e.get("log_format", "").startswith("cannot write the results")]

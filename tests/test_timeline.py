@@ -174,6 +174,23 @@ class StartTimelineTests(SynchronousTestCase):
         self.assertLessEqual(value, expected)
         self.assertGreaterEqual(value, expected * (1 - 1 / 1024))
 
+    def test_ticks_count_dropped_starts(self) -> None:
+        """
+        Each tick tells the live line the dropped starts so far; a closed
+        model's ticks say None.
+        """
+        ticks: list[Tick] = []
+        self.timeline.on_tick(ticks.append)
+        self.second(started=5, dropped=3)
+        self.second(started=5, dropped=4)
+        self.assertEqual([t.dropped_starts for t in ticks], [3, 7])
+        closed = Timeline(self.clock, RunStats(), lambda: 1)
+        closed_ticks: list[Tick] = []
+        closed.on_tick(closed_ticks.append)
+        closed.start()
+        self.clock.advance(1.0)
+        self.assertEqual([t.dropped_starts for t in closed_ticks], [None])
+
     def test_closed_model_has_no_starts(self) -> None:
         """
         Without start figures the timeline has no start columns and its

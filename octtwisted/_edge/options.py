@@ -62,6 +62,16 @@ class Options(usage.Options):
     #: the extracted turret package (``--tar``), removed when the turret exits
     package: ExtractedPackage | None = None
 
+    @property
+    def standalone_duration(self) -> float | None:
+        """
+        How long a standalone run fires: ``--duration``, or without it the
+        stages' length when the config has stages, or None (until told to
+        stop). The one place that decides it, for the run, its report and
+        its live line.
+        """
+        return self["duration"] or self.turret_config.load.stages_duration or None
+
     def postOptions(self) -> None:
         if self["config"] and self["tar"]:
             fail("-c and --tar exclude each other: give one")

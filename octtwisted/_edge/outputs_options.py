@@ -65,7 +65,7 @@ def make_outputs(options: Any, reactor: Any, link: Any = None) -> RunOutputs | N
     status_line = None
     if live:
         assert sys.__stdout__ is not None
-        status_line = LiveStatus(sys.__stdout__, options["duration"], config.cannons)
+        status_line = LiveStatus(sys.__stdout__, options.standalone_duration, config.cannons)
         # The live line takes the place of the progress log lines.
         config = attrs.evolve(config, progress_interval=0.0)
     return RunOutputs(
@@ -74,7 +74,7 @@ def make_outputs(options: Any, reactor: Any, link: Any = None) -> RunOutputs | N
             report=Path(report).absolute() if report else None,
             results=Path(results).absolute() if results else None,
             per_run_names=not standalone,
-            duration=options["duration"] if standalone else None,
+            duration=options.standalone_duration if standalone else None,
             mode="standalone" if standalone else "HQ",
         ),
         clock=reactor,

@@ -145,8 +145,7 @@ def makeService(options: Options) -> IService:
         StandaloneRun(
             turret=turret,
             clock=reactor,
-            # Without --duration, a run with stages ends with its last stage.
-            duration=options["duration"] or config.load.stages_duration or None,
+            duration=options.standalone_duration,
             exit=exit,
             summary_json=Path(summary_json).absolute() if summary_json else None,
             outputs=outputs,

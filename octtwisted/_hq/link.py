@@ -139,9 +139,6 @@ class HQLink(Service):
         self._orders: _OrderSocket | None = None
         self._push: _ResultSocket | None = None
         self.queue = ResultQueue(reactor)
-        #: given every result frame as it is sent (``--results`` keeps a
-        #: local copy of what was sent), or None
-        self.copy_result: Callable[[bytes], None] | None = None
         self._monitor: _MonitorSocket | None = None
         self._sockets_made = 0
         self._run_over = False
@@ -186,10 +183,19 @@ class HQLink(Service):
             self.queue.add(encode_status(status))
 
     def send_result(self, result: Result) -> None:
-        frame = encode_result(result)
-        self.queue.add(frame)
-        if self.copy_result is not None:
-            self.copy_result(frame)
+        self.queue.add(encode_result(result))
+
+    @property
+    def copy_results(self) -> Callable[[list[bytes]], None] | None:
+        """
+        Given every batch of result frames as it goes to the HQ
+        (``--results`` keeps a local copy of what was sent), or None.
+        """
+        return self.queue.copy_batch
+
+    @copy_results.setter
+    def copy_results(self, copy: Callable[[list[bytes]], None] | None) -> None:
+        self.queue.copy_batch = copy
 
     def pending(self) -> int:
         """

@@ -64,6 +64,9 @@ class ResultQueue:
         self._retry: IDelayedCall | None = None
         self._room_waiters: list[tuple[int, Deferred[None]]] = []
         self._flush_waiters: list[Deferred[None]] = []
+        #: given every batch of frames as it leaves the queue's hands for the
+        #: first time, sent or not (``--results`` keeps a local copy), or None
+        self.copy_batch: Callable[[list[bytes]], None] | None = None
         #: frames handed to the transport
         self.sent = 0
         #: frames given up on
@@ -110,6 +113,8 @@ class ResultQueue:
         batch, self._batch = self._batch, []
         if not batch:
             return
+        if self.copy_batch is not None:
+            self.copy_batch(batch)
         if self._waiting or self._send is None:
             self._enqueue(batch)
             return

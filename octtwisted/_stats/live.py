@@ -28,10 +28,13 @@ def status_text(tick: Tick, duration: float | None, target: int) -> str:
     errors = f"errors {tick.errors:,}"
     if tick.transactions:
         errors += f" ({tick.errors / tick.transactions:.2%})"
-    return (
+    text = (
         f"{elapsed}  {tick.transactions_per_second:,.1f} tx/s  p95 {p95}  {errors}  "
         f"{tick.active}/{target} cannons"
     )
+    if tick.dropped_starts is not None:
+        text += f"  {tick.dropped_starts:,} starts dropped"
+    return text
 
 
 class LiveStatus:

@@ -65,10 +65,11 @@ class OutputSettings:
 
 class FrameSource(Protocol):
     """
-    The HQ link: it gives every result frame it sends to ``copy_result``.
+    The HQ link: it gives every batch of result frames it sends to
+    ``copy_results``.
     """
 
-    copy_result: Callable[[bytes], None] | None
+    copy_results: Callable[[list[bytes]], None] | None
 
 
 class StatusLine(Protocol):
@@ -165,7 +166,7 @@ class RunOutputs(Service):
             )
             if copy:
                 assert self._frames is not None
-                self._frames.copy_result = self._results.write
+                self._frames.copy_results = self._results.write_frames
             else:
                 self.on_result = self._results.write
 
@@ -194,7 +195,7 @@ class RunOutputs(Service):
         results, self._results = self._results, None
         self.on_result = None
         if self._frames is not None:
-            self._frames.copy_result = None
+            self._frames.copy_results = None
         if results is not None:
             self._track(results.close(), results.path)
         if self._settings.report is not None and timeline is not None:

@@ -66,6 +66,8 @@ class Tick:
     :ivar transactions: every transaction so far.
     :ivar errors: every error so far.
     :ivar active: cannons firing now.
+    :ivar dropped_starts: the open model's starts dropped so far (no
+        cannon was free), or None in the closed model.
     """
 
     elapsed: float
@@ -74,6 +76,7 @@ class Tick:
     transactions: int
     errors: int
     active: int
+    dropped_starts: int | None = None
 
 
 class Timeline:
@@ -120,6 +123,7 @@ class Timeline:
         self.timers: dict[str, _TimerColumns] = {}
         #: the open model's starts (None in the closed model)
         self.starts = None if starts is None else _StartColumns(starts)
+        self._start_stats = starts
         self._listeners: list[Callable[[Tick], None]] = []
         self._loop = LoopingCall(self.tick)
         self._loop.clock = clock
@@ -157,6 +161,7 @@ class Timeline:
             transactions=self._transactions,
             errors=self._errors,
             active=self._active(),
+            dropped_starts=None if self._start_stats is None else self._start_stats.dropped,
         )
         for listener in self._listeners:
             listener(tick)
