@@ -227,7 +227,7 @@ class LiveStatusTests(SynchronousTestCase):
         tick = Tick(elapsed=2.0, transactions_per_second=100.0, p95=0.5, transactions=200,
                     errors=0, active=20, dropped_starts=1234)
         self.assertEqual(status_text(tick, 10.0, 20),
-                         "2.0/10 s  100.0 tx/s  p95 500.0 ms  errors 0  20/20 cannons  "
+                         "2.0/10 s  100.0 tx/s  p95 500.0 ms  errors 0 (0.00%)  20/20 cannons  "
                          "1,234 starts dropped")
 
     def test_rewrites_in_place(self) -> None:

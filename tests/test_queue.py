@@ -124,6 +124,22 @@ class RetryTests(SynchronousTestCase):
         self.assertEqual(self.transport.frames, frames(6))
         self.assertEqual(copied, frames(6))
 
+    def test_frames_kept_out_of_the_copy(self) -> None:
+        """
+        A frame added with ``copy=False`` (a status message) is sent in its
+        place but not copied; the batch's other frames are.
+        """
+        copied: list[bytes] = []
+        self.queue.copy_batch = copied.extend
+        self.transport.room = 10
+        status = b"status 1"
+        self.queue.add(b"a")
+        self.queue.add(status, copy=False)
+        self.queue.add(b"b")
+        self.clock.advance(0)
+        self.assertEqual(self.transport.frames, [b"a", status, b"b"])
+        self.assertEqual(copied, [b"a", b"b"])
+
     def test_room_waiter_released_below_mark(self) -> None:
         """
         ``wait_for_room(below)`` fires once fewer than ``below`` frames

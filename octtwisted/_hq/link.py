@@ -180,7 +180,7 @@ class HQLink(Service):
         again anyway.
         """
         if self.connected or status.status in (KILLED, ABORTED):
-            self.queue.add(encode_status(status))
+            self.queue.add(encode_status(status), copy=False)
 
     def send_result(self, result: Result) -> None:
         self.queue.add(encode_result(result))

@@ -58,6 +58,8 @@ class ResultQueue:
         self._retry_interval = retry_interval
         self._send: Send | None = None
         self._batch: list[bytes] = []
+        #: frames of the current batch not to copy (None: none)
+        self._kept_out: list[bytes] | None = None
         self._batch_call: IDelayedCall | None = None
         self._waiting: deque[list[bytes]] = deque()
         self._waiting_frames = 0
@@ -89,13 +91,18 @@ class ResultQueue:
 
     # Adding
 
-    def add(self, frame: bytes) -> None:
+    def add(self, frame: bytes, copy: bool = True) -> None:
         """
         Queue one frame; it goes out at the end of this reactor turn, or
-        at once when the batch is full.
+        at once when the batch is full. ``copy=False``: not given to
+        :attr:`copy_batch` (a status message, not a result).
         """
         batch = self._batch
         batch.append(frame)
+        if not copy:
+            if self._kept_out is None:
+                self._kept_out = []
+            self._kept_out.append(frame)
         if len(batch) >= self._batch_frames:
             self.send_batch()
         elif self._batch_call is None:
@@ -111,10 +118,17 @@ class ResultQueue:
                 self._batch_call.cancel()
             self._batch_call = None
         batch, self._batch = self._batch, []
+        kept_out, self._kept_out = self._kept_out, None
         if not batch:
             return
         if self.copy_batch is not None:
-            self.copy_batch(batch)
+            if kept_out is None:
+                self.copy_batch(batch)
+            else:
+                out = {id(frame) for frame in kept_out}
+                copied = [frame for frame in batch if id(frame) not in out]
+                if copied:
+                    self.copy_batch(copied)
         if self._waiting or self._send is None:
             self._enqueue(batch)
             return
