@@ -193,13 +193,16 @@ class HQModeTests(TestCase):
         """
         Obeying an HQ, each run writes its own report and results file
         (named with the run's start and number, so none overwrites
-        another); the files' rows add up to every result the turret made.
+        another); each file's rows are its run's transactions, and they add
+        up to every result the turret made.
         """
         hq = FakeHQ()
         hq.start()
         self.addCleanup(hq.stop)
         folder = Path(self.mktemp()).absolute()
-        config = write_config(folder, script="report_mix.py", **hq.turret_config(), pacing=0.01)
+        # Transactions that end after a wait, unpaced: at each stop, the
+        # run ends in the turn of its last result.
+        config = write_config(folder, script="deferred_sleep.py", **hq.turret_config())
         turret = TurretProcess(["-c", str(config), "--report", "run.html", "--results", "run.csv"],
                                cwd=folder)
         self.addCleanup(turret.cleanup)
@@ -223,6 +226,9 @@ class HQModeTests(TestCase):
             self.assertRegex(path.name, r"^run-\d{8}T\d{6}Z-[12]\.(html|csv)$")
         made = int(re.search(r"turret killed: (\d+) results", turret.output)[1])
         self.assertEqual(sum(len(csv_rows(p)) for p in results), made)
+        # Each run's file holds that run's transactions, its last included.
+        counts = [int(n.replace(",", "")) for n in re.findall(r"Transactions +([\d,]+)\n", turret.output)]
+        self.assertEqual([len(csv_rows(p)) for p in results], counts)
         self.assertIn("Mode</td><td>HQ", reports[0].read_text())
 
     async def test_jsonl_is_a_copy_of_what_was_sent(self) -> None:

@@ -69,6 +69,24 @@ class BatchingTests(SynchronousTestCase):
         self.clock.advance(0)
         self.assertEqual(self.transport.frames, frames(5))
 
+    def test_copy_replaced_within_a_turn(self) -> None:
+        """
+        When the copy is replaced in the middle of a turn (a run's results
+        file closed, the next one opened), the frames added before go to
+        the first copy and the later ones to the second, each once.
+        """
+        first: list[bytes] = []
+        second: list[bytes] = []
+        self.queue.copy_batch = first.extend
+        self.queue.add(b"a")
+        self.queue.add(b"status", copy=False)
+        self.queue.copy_pending()
+        self.queue.copy_batch = second.extend
+        self.queue.add(b"b")
+        self.clock.advance(0)
+        self.assertEqual((first, second), ([b"a"], [b"b"]))
+        self.assertEqual(self.transport.frames, [b"a", b"status", b"b"])
+
     def test_waits_without_transport(self) -> None:
         """
         Detached, batches wait (in order); attached again, they go out.

@@ -195,6 +195,9 @@ class HQLink(Service):
 
     @copy_results.setter
     def copy_results(self, copy: Callable[[list[bytes]], None] | None) -> None:
+        # The frames of this turn still belong to the copy set so far (the
+        # run's last results, when its file is closed).
+        self.queue.copy_pending()
         self.queue.copy_batch = copy
 
     def pending(self) -> int:

@@ -60,6 +60,8 @@ class ResultQueue:
         self._batch: list[bytes] = []
         #: frames of the current batch not to copy (None: none)
         self._kept_out: list[bytes] | None = None
+        #: frames at the start of the current batch already copied
+        self._copied = 0
         self._batch_call: IDelayedCall | None = None
         self._waiting: deque[list[bytes]] = deque()
         self._waiting_frames = 0
@@ -118,17 +120,12 @@ class ResultQueue:
                 self._batch_call.cancel()
             self._batch_call = None
         batch, self._batch = self._batch, []
-        kept_out, self._kept_out = self._kept_out, None
+        copied, self._copied = self._copied, 0
+        if self.copy_batch is not None and len(batch) > copied:
+            self._copy(batch[copied:] if copied else batch)
+        self._kept_out = None
         if not batch:
             return
-        if self.copy_batch is not None:
-            if kept_out is None:
-                self.copy_batch(batch)
-            else:
-                out = {id(frame) for frame in kept_out}
-                copied = [frame for frame in batch if id(frame) not in out]
-                if copied:
-                    self.copy_batch(copied)
         if self._waiting or self._send is None:
             self._enqueue(batch)
             return
@@ -138,6 +135,26 @@ class ResultQueue:
         else:
             self._enqueue(batch)
             self._schedule_retry()
+
+    def copy_pending(self) -> None:
+        """
+        Give :attr:`copy_batch` the frames of the current batch now, not
+        when the batch leaves (before the copy is replaced or removed: the
+        frames go to the copy that was there when they were added).
+        """
+        batch = self._batch
+        if self.copy_batch is not None and len(batch) > self._copied:
+            self._copy(batch[self._copied :])
+        self._copied = len(batch)
+
+    def _copy(self, frames: list[bytes]) -> None:
+        assert self.copy_batch is not None
+        kept_out = self._kept_out
+        if kept_out is not None:
+            out = {id(frame) for frame in kept_out}
+            frames = [frame for frame in frames if id(frame) not in out]
+        if frames:
+            self.copy_batch(frames)
 
     def _enqueue(self, batch: list[bytes]) -> None:
         self._waiting.append(batch)
