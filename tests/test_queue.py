@@ -142,6 +142,21 @@ class RetryTests(SynchronousTestCase):
         self.assertEqual(self.transport.frames, frames(6))
         self.assertEqual(copied, frames(6))
 
+    def test_discarded_frames_are_copied(self) -> None:
+        """
+        Frames discarded before they left (the HQ went away) are counted
+        as dropped and still copied, once: the results file holds every
+        result made.
+        """
+        copied: list[bytes] = []
+        self.queue.copy_batch = copied.extend
+        for frame in frames(5):
+            self.queue.add(frame)
+        self.assertEqual(self.queue.discard(), 3)
+        self.clock.advance(1)
+        self.assertEqual(copied, frames(5))
+        self.assertEqual(self.queue.dropped, 3)
+
     def test_frames_kept_out_of_the_copy(self) -> None:
         """
         A frame added with ``copy=False`` (a status message) is sent in its

@@ -263,14 +263,19 @@ class ResultQueue:
     def discard(self) -> int:
         """
         Drop the current batch and every waiting one (counted in
-        ``dropped``), as when they must not reach the next HQ.
+        ``dropped``), as when they must not reach the next HQ. The copy
+        (:attr:`copy_batch`) still gets the current batch's frames: a
+        results file holds every result made, sent or not.
 
         :return: how many frames were dropped.
         """
         cancel_call(self._batch_call)
         self._batch_call = None
+        self.copy_pending()
         lost = len(self._batch) + self._waiting_frames
         self._batch = []
+        self._copied = 0
+        self._kept_out = None
         self._waiting.clear()
         self._waiting_frames = 0
         self.dropped += lost
