@@ -117,12 +117,13 @@ class FramesToCSV:
             .replace(b',"scriptrun_time":', b",")
             .replace(_SIMPLE_END, _SIMPLE_END_CSV)
         )
-        if self._prefix and _KEY_LEFT not in fast:
+        # Without the prefix every line keeps its "turret_name": key, so
+        # every line is parsed.
+        if _KEY_LEFT not in fast:
             return self.csv.learn(()) + fast + b"\n"
         originals = frames.split(b"\n")
-        lines = fast.split(b"\n") if self._prefix else originals
-        hard_rows = _rows([originals[i] for i, line in enumerate(lines)
-                           if not self._prefix or _KEY_LEFT in line])
+        lines = fast.split(b"\n")
+        hard_rows = _rows([originals[i] for i, line in enumerate(lines) if _KEY_LEFT in line])
         # Every timer of the batch is learnt before any of its rows is made.
         header = self.csv.learn(hard_rows)
         parsed = iter(hard_rows)
@@ -130,7 +131,7 @@ class FramesToCSV:
         simple: list[bytes] = []
         hard: list[_Row] = []
         for line in lines:
-            if self._prefix and _KEY_LEFT not in line:
+            if _KEY_LEFT not in line:
                 if hard:
                     pieces.append(self.csv.rows(hard))
                     hard = []
@@ -182,6 +183,12 @@ def write_file(kind: str, source: BinaryIO, path: Path) -> int:
     written = 0
     rest = b""
     with open(path, "wb") as out:
+
+        def put(frames: bytes) -> int:
+            whole = frames.replace(FRAMES_JOINED, FRAMES_SPLIT)
+            out.write(lines.convert(whole))
+            return whole.count(b"\n") + 1
+
         while True:
             chunk = source.read1(READ_SIZE)  # type: ignore[attr-defined]
             if not chunk:
@@ -192,13 +199,9 @@ def write_file(kind: str, source: BinaryIO, path: Path) -> int:
                 rest = data
                 continue
             rest = data[cut + 1 :]
-            whole = data[: cut + 1].replace(FRAMES_JOINED, FRAMES_SPLIT)
-            out.write(lines.convert(whole))
-            written += whole.count(b"\n") + 1
+            written += put(data[: cut + 1])
         if rest.strip():
-            whole = rest.replace(FRAMES_JOINED, FRAMES_SPLIT)
-            out.write(lines.convert(whole))
-            written += whole.count(b"\n") + 1
+            written += put(rest)
         out.write(lines.end())
     lines.finish(path)
     return written

@@ -204,7 +204,34 @@ class _Frames:
         return data, count
 
 
+class _Results:
+    """
+    Results, appended as they come (the hot path: a bound
+    ``list.append``) and taken a batch at a time.
+    """
+
+    def __init__(self) -> None:
+        self._list: list[Result] = []
+        self.write: Callable[[Result], None] = self._list.append
+
+    def __bool__(self) -> bool:
+        return bool(self._list)
+
+    def take(self) -> tuple[list[Result], int]:
+        # The same list stays: its append is bound where results are made.
+        batch = self._list[:]
+        del self._list[:]
+        return batch, len(batch)
+
+
 class _FramesFormat:
+    """
+    Frames go to the file's own process as they are.
+    """
+
+    def encode(self, frames: bytearray) -> bytearray:
+        return frames
+
     def finish(self, path: Path) -> None:
         pass
 
@@ -245,22 +272,23 @@ class ResultsFile:
             raise ValueError(f"{path}: the results file must end with .csv or .jsonl")
         self.path = path
         self._run_in_thread = run_in_thread or threads.deferToThread
-        self._buffer: list[Any] = []
-        self._frames: _Frames | None = None
+        self._format: CSVFormat | _JSONLFormat | _FramesFormat
+        self._file: _File | _ChildFile
+        self._source: _Results | _Frames
         #: takes one result (the hot path: a bound list.append)
-        self.write: Callable[[Result], None] = self._buffer.append
+        self.write: Callable[[Result], None] = self._refuse_result
         #: takes a batch of frames (``frames=True``)
         self.write_frames: Callable[[list[bytes]], None] = self._refuse_frames
-        self._format: CSVFormat | _JSONLFormat | _FramesFormat
-        self._file: _File | _ChildFile = _File(path)
         if frames:
-            self._frames = _Frames()
-            self.write_frames = self._frames.write
-            self.write = self._refuse_result
+            self._source = _Frames()
+            self.write_frames = self._source.write
             self._format = _FramesFormat()
             self._file = _ChildFile(path, kind)
         else:
+            self._source = _Results()
+            self.write = self._source.write
             self._format = CSVFormat() if kind == "csv" else _JSONLFormat()
+            self._file = _File(path)
         self._chain: Deferred[object] = defer.succeed(None)
         self._failed = False
         self._closed: Deferred[None] | None = None
@@ -282,29 +310,18 @@ class ResultsFile:
         raise TypeError("this results file takes frames: made with frames=True")
 
     def _hand_over(self) -> None:
-        frames = self._frames
-        if frames is not None:
-            if not frames:
-                return
-            data: bytes | bytearray
-            data, count = frames.take()
-        else:
-            buffer = self._buffer
-            if not buffer:
-                return
-            batch = buffer[:]
-            del buffer[:]
-            count = len(batch)
-            data = b""
+        source = self._source
+        if not source:
+            return
+        batch, count = source.take()
         self.rows += count
         if self._failed:
             return
-        if frames is None:
-            try:
-                data = self._format.encode(batch)  # type: ignore[union-attr]
-            except Exception as e:
-                self._write_failed(e)
-                return
+        try:
+            data = self._format.encode(batch)  # type: ignore[arg-type]
+        except Exception as e:
+            self._write_failed(e)
+            return
         self.waiting += count
         self.most_waiting = max(self.most_waiting, self.waiting)
         if self.waiting > WARN_WAITING and not self._warned:

@@ -123,7 +123,6 @@ class Timeline:
         self.timers: dict[str, _TimerColumns] = {}
         #: the open model's starts (None in the closed model)
         self.starts = None if starts is None else _StartColumns(starts)
-        self._start_stats = starts
         self._listeners: list[Callable[[Tick], None]] = []
         self._loop = LoopingCall(self.tick)
         self._loop.clock = clock
@@ -161,7 +160,7 @@ class Timeline:
             transactions=self._transactions,
             errors=self._errors,
             active=self._active(),
-            dropped_starts=None if self._start_stats is None else self._start_stats.dropped,
+            dropped_starts=None if self.starts is None else self.starts.source.dropped,
         )
         for listener in self._listeners:
             listener(tick)
