@@ -56,15 +56,27 @@ class _Collector(protocol.ProcessProtocol):
         self.ended: Deferred[int | None] = Deferred()
         self.exit_code: int | None = None
         self.exit_signal: int | None = None
+        #: (bytes awaited, fired with the time they came) for wait_output
+        self.waiters: list[tuple[bytes, Deferred[float]]] = []
 
     def outReceived(self, data: bytes) -> None:
         self.output.extend(data)
+        if self.waiters:
+            for awaited, d in [w for w in self.waiters if w[0] in self.output]:
+                self.waiters.remove((awaited, d))
+                d.callback(reactor.seconds())
 
     errReceived = outReceived
 
     def processEnded(self, reason: Any) -> None:
         self.exit_code = reason.value.exitCode
         self.exit_signal = reason.value.signal
+        waiters, self.waiters = self.waiters, []
+        for awaited, d in waiters:
+            d.errback(AssertionError(
+                f"the turret ended (exit {self.exit_code}, signal {self.exit_signal}) before "
+                f"{awaited.decode()!r}:\n{self.output.decode('utf-8', 'replace')}"
+            ))
         self.ended.callback(self.exit_code)
 
 
@@ -86,6 +98,8 @@ class TurretProcess:
         use_pty: bool = False,
     ) -> None:
         self.uuid = turret_id or str(uuidlib.uuid4())
+        #: the folder it runs in
+        self.folder = Path(cwd)
         self._collector = _Collector()
         argv = [TWISTD, "-n", "--pidfile=", "--logfile=-", "oct-turret", *args]
         if "--uuid" not in args:
@@ -107,6 +121,30 @@ class TurretProcess:
     @property
     def running(self) -> bool:
         return not self._collector.ended.called
+
+    def wait_output(self, text: str, timeout: float = 30.0) -> Deferred[float]:
+        """
+        Fires with the reactor's time once ``text`` is in the output (at
+        once if it is already); fails, with the whole output, if the
+        process ends first or after ``timeout`` seconds.
+        """
+        awaited = text.encode("utf-8")
+        if awaited in self._collector.output:
+            return defer.succeed(reactor.seconds())
+        d: Deferred[float] = Deferred()
+        if not self.running:
+            d.errback(AssertionError(f"the turret ended before {text!r}:\n{self.output}"))
+            return d
+        waiter = (awaited, d)
+        self._collector.waiters.append(waiter)
+
+        def too_slow() -> None:
+            if waiter in self._collector.waiters:
+                self._collector.waiters.remove(waiter)
+                d.errback(AssertionError(f"no {text!r} within {timeout}s:\n{self.output}"))
+
+        call = reactor.callLater(timeout, too_slow)
+        return on_fired(d, lambda: cancel_call(call))
 
     def wait_exit(self, timeout: float = 20.0) -> Deferred[int | None]:
         """

@@ -91,14 +91,6 @@ class HQLinkOptionsTests(TestCase):
 class DeadHQTests(TestCase):
     timeout = 120
 
-    async def wait_output(self, turret: TurretProcess, text: str, timeout: float) -> float:
-        """Wait until ``text`` is in the turret's output; returns when."""
-        deadline = reactor.seconds() + timeout
-        while text not in turret.output:
-            if not turret.running or reactor.seconds() > deadline:
-                self.fail(f"no {text!r} within {timeout}s:\n{turret.output[-4000:]}")
-            await deferLater(reactor, 0.05, lambda: None)
-        return reactor.seconds()
 
     async def test_black_holed_hq(self) -> None:
         """
@@ -140,11 +132,11 @@ class DeadHQTests(TestCase):
         swallowed = reactor.seconds()
         for proxy in (orders, results):
             proxy.swallow()
-        lost = await self.wait_output(turret, "lost its connection to the HQ", 30)
-        gone = await self.wait_output(turret, "the HQ has been away for 1.0s: stopping the run", 30)
+        lost = await turret.wait_output("lost its connection to the HQ", 30)
+        gone = await turret.wait_output("the HQ has been away for 1.0s: stopping the run", 30)
         self.assertLess(lost - swallowed, 1.25 + 3.0, "the loss was noticed too late")
         self.assertGreater(gone - lost, 0.9)
-        await self.wait_output(turret, "stopping -> ready", 30)
+        await turret.wait_output("stopping -> ready", 30)
         self.assertTrue(turret.running)
         for proxy in (orders, results):
             proxy.forward()

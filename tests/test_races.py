@@ -200,23 +200,24 @@ class RacesEndToEnd(TestCase):
 
     async def test_start_while_stopping(self) -> None:
         """
-        Two runs back to back with 3 s transactions: stop, then start 0.5 s
-        later. The second run fires (results arrive within 8 s), and none
-        of its results began before that start.
+        Two runs back to back with 3 s transactions: stop, then start while
+        the first run's transactions are still in flight. The turret
+        restarts (stopping -> restarting), the second run fires (results
+        arrive within 8 s), and none of its results began before that start.
         """
         hq = self.hq
         turret = self.launch("three_seconds.py", cannons=3)
         await hq.wait_for_status("ready", turret.uuid)
         await hq.handshake(turret.uuid)
         hq.publish("start", "open fire")
-        await hq.wait_for_status("Running", turret.uuid)
-        await deferLater(reactor, 1.0, lambda: None)
+        await turret.wait_output("all 3 cannons firing")
         hq.publish("stop", None)
-        await deferLater(reactor, 0.5, lambda: None)
+        await turret.wait_output("running -> stopping")
         second_start = reactor.seconds()
         mark = len(hq.results)
         hq.publish("start", "open fire")
         results = await hq.wait_for_results(mark + 3, timeout=8)
+        self.assertIn("stopping -> restarting", turret.output)
         import time
 
         wall_offset = time.time() - reactor.seconds()
@@ -251,8 +252,7 @@ class RacesEndToEnd(TestCase):
         await hq.wait_for_status("ready", turret.uuid)
         await hq.handshake(turret.uuid)
         hq.publish("start", "open fire")
-        await hq.wait_for_status("Running", turret.uuid)
-        await deferLater(reactor, 0.5, lambda: None)
+        await turret.wait_output("all 3 cannons firing")
         mark = len(hq.statuses)
         hq.publish("stop", None)
         await hq.wait_for_status("ready", turret.uuid, after=mark, timeout=10)
@@ -261,9 +261,9 @@ class RacesEndToEnd(TestCase):
 
         second_start = time.time()
         hq.publish("start", "open fire")
-        await deferLater(reactor, 6, lambda: None)  # past the late ends
+        await turret.wait_output("its result is discarded, not sent (3 so far)", timeout=20)
         await hq.handshake(turret.uuid)
-        self.assertGreater(len(hq.results), 20)
+        await hq.wait_for_results(21)
         self.assertGreaterEqual(min(r["epoch"] for r in hq.results), second_start - 0.05)
         self.assertIn("its result is discarded, not sent", turret.output)
         hq.publish("kill", None)
@@ -279,10 +279,9 @@ class RacesEndToEnd(TestCase):
         await hq.wait_for_status("ready", turret.uuid)
         await hq.handshake(turret.uuid)
         hq.publish("start", "open fire")
-        await hq.wait_for_status("Running", turret.uuid)
-        await deferLater(reactor, 0.5, lambda: None)
+        await turret.wait_output("all 2 cannons firing")
         hq.publish("kill", None)
-        await deferLater(reactor, 0.5, lambda: None)
+        await turret.wait_output("running -> killing")
         turret.signal(signal.SIGTERM)
         code = await turret.wait_exit(timeout=15)
         await hq.wait_for_status("Killed", turret.uuid, timeout=5)

@@ -103,6 +103,63 @@ async def _tick() -> None:
     await deferLater(reactor, 0.05, lambda: None)
 
 
+class StartTests(SynchronousTestCase):
+    def run_of(self, clock: Clock) -> tuple[Any, Any, list[Any], list[int]]:
+        from octtwisted import Transaction
+        from octtwisted._edge.standalone import StandaloneRun
+        from octtwisted.testing import make_turret
+
+        made = make_turret(Transaction, clock=clock, cannons=2)
+        when_running: list[Any] = []
+        exits: list[int] = []
+        run = StandaloneRun(
+            turret=made.turret,
+            clock=clock,
+            when_running=when_running.append,
+            duration=5,
+            exit=exits.append,
+            out=open(os.devnull, "w"),
+        )
+        self.addCleanup(run._out.close)
+        return run, made.turret, when_running, exits
+
+    def test_fires_once_the_reactor_runs(self) -> None:
+        """
+        twistd starts the services before the reactor runs (and installs
+        its signal handlers): a standalone run opens fire only once the
+        reactor runs, so a SIGTERM that follows "open fire" always finds
+        the turret's handler, and the duration counts from then.
+        """
+        from octtwisted._firing.lifecycle import State
+
+        clock = Clock()
+        run, turret, when_running, exits = self.run_of(clock)
+        run.startService()
+        clock.advance(10)
+        self.assertIs(turret.state, State.READY)
+        self.assertEqual(exits, [])
+        [open_fire] = when_running
+        open_fire()
+        self.assertIs(turret.state, State.RUNNING)
+        clock.advance(5)
+        self.assertIs(turret.state, State.READY)
+
+    def test_stopped_before_the_reactor_runs(self) -> None:
+        """
+        A run stopped before the reactor ran never opens fire.
+        """
+        from octtwisted._firing.lifecycle import State
+
+        clock = Clock()
+        run, turret, when_running, exits = self.run_of(clock)
+        run.startService()
+        run.stopService()
+        when_running[0]()
+        clock.advance(10)
+        self.assertIs(turret.state, State.READY)
+        self.assertEqual(turret.results, 0)
+
+
 class ProgressTests(SynchronousTestCase):
     def test_lines_every_interval(self) -> None:
         """

@@ -145,6 +145,7 @@ def makeService(options: Options) -> IService:
         StandaloneRun(
             turret=turret,
             clock=reactor,
+            when_running=reactor.callWhenRunning,
             duration=options.standalone_duration,
             exit=exit,
             summary_json=Path(summary_json).absolute() if summary_json else None,

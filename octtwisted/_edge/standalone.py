@@ -47,9 +47,14 @@ def exit_status(summary: Summary | None) -> int:
 
 class StandaloneRun(Service):
     """
-    Starts firing when the service starts and ends the run after
+    Starts firing once the reactor runs and ends the run after
     ``duration`` seconds (None: until the process is told to stop).
 
+    :param when_running: calls a function once the reactor is running
+        (``reactor.callWhenRunning``). twistd starts the services before it
+        runs the reactor, which installs the SIGINT and SIGTERM handlers as
+        it starts: a run that began in ``startService`` could be ended by a
+        signal's default action, with no summary and no results written.
     :param exit: ends the process with a status.
     :param out: where the summary table is printed.
     """
@@ -61,6 +66,7 @@ class StandaloneRun(Service):
         *,
         turret: TurretService,
         clock: IReactorTime,
+        when_running: Callable[[Callable[[], None]], object],
         duration: float | None,
         exit: Callable[[int], None],
         summary_json: Path | None = None,
@@ -69,6 +75,7 @@ class StandaloneRun(Service):
     ) -> None:
         self._turret = turret
         self._clock = clock
+        self._when_running = when_running
         self._duration = duration
         self._exit = exit
         self._summary_json = summary_json
@@ -81,6 +88,11 @@ class StandaloneRun(Service):
 
     def startService(self) -> None:
         super().startService()
+        self._when_running(self._open_fire)
+
+    def _open_fire(self) -> None:
+        if not self.running or self._ending is not None:
+            return  # stopped before the reactor ran
         self._turret.start_firing()
         if self._duration is not None:
             self._timer = self._clock.callLater(self._duration, self._duration_over)

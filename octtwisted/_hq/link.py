@@ -148,6 +148,8 @@ class HQLink(Service):
         }
         #: whether the PUSH socket has a connection to the HQ
         self.connected = False
+        #: status frames queued since the process started
+        self._statuses = 0
 
     @property
     def dropped(self) -> int:
@@ -180,10 +182,20 @@ class HQLink(Service):
         again anyway.
         """
         if self.connected or status.status in (KILLED, ABORTED):
+            self._statuses += 1
             self.queue.add(encode_status(status), copy=False)
 
     def send_result(self, result: Result) -> None:
         self.queue.add(encode_result(result))
+
+    @property
+    def results_queued(self) -> int:
+        """
+        Results queued since the process started (counted from the queue's
+        totals, so that sending one costs nothing more).
+        """
+        queue = self.queue
+        return queue.sent + queue.pending() + queue.dropped - self._statuses
 
     @property
     def copy_results(self) -> Callable[[list[bytes]], None] | None:
@@ -324,9 +336,12 @@ class HQLink(Service):
                 self._reactor.callLater(0, self._discard_for_next_run)
                 return
             self.log.warn(
-                "results socket lost its connection to the HQ at {address}; "
-                "ZeroMQ reconnects by itself, results wait meanwhile",
+                "results socket lost its connection to the HQ at {address} after "
+                "{results} results: those the HQ had not yet read are lost with the "
+                "connection (OCT has no acknowledgements); ZeroMQ reconnects by "
+                "itself, and the results made from now on wait and go out then",
                 address=self._result_address,
+                results=self.results_queued,
             )
             for listener in self._listeners[event]:
                 listener()
