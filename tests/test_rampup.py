@@ -1,5 +1,5 @@
 """
-Tests for :mod:`octtwisted._firing.schedule`, driven by ``task.Clock``.
+Tests for :mod:`octtwisted._firing.rampup`, driven by ``task.Clock``.
 """
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from octtwisted._firing.schedule import RampupScheduler, start_delays
+from octtwisted._firing.rampup import RampupScheduler, start_delays
 
 
 class RampupTests(SynchronousTestCase):

@@ -37,7 +37,8 @@ from octtwisted._core.messages import Result
 from octtwisted._firing.account import RunAccount
 from octtwisted._firing.backpressure import Backpressure
 from octtwisted._firing.gcpolicy import GCPolicy
-from octtwisted._firing.schedule import StartSchedule, schedule_for
+from octtwisted._firing.schedule import StartSchedule
+from octtwisted._firing.schedule_choice import schedule_for
 from octtwisted._firing.steps import FiringCannon, StepCaller
 from octtwisted._firing.stopping import BoundedStop
 from octtwisted._http.shared import SharedHTTPClient
@@ -46,7 +47,7 @@ from octtwisted._stats.outputs import RunOutputs
 from octtwisted._stats.progress import ProgressReporter
 from octtwisted._stats.summary import RunStats, Summary
 
-#: Makes a run's start schedule (see :func:`~octtwisted._firing.schedule.schedule_for`).
+#: Makes a run's start schedule (see :func:`~octtwisted._firing.schedule_choice.schedule_for`).
 MakeSchedule = Callable[..., StartSchedule]
 
 
