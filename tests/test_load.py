@@ -18,6 +18,7 @@ from octtwisted import Transaction
 from octtwisted._core.config import ConfigError, parse_config
 from octtwisted._firing.lifecycle import State
 from octtwisted._firing.profile import Profile
+from octtwisted._stats.table import format_table
 from octtwisted.testing import make_turret
 
 HERE = Path(__file__).absolute()
@@ -197,7 +198,7 @@ class OpenModelTests(NearTests):
         figures = summary.starts
         self.assertEqual(figures.started + figures.dropped, figures.planned)
         self.assertEqual(summary.transactions, figures.started)
-        text = summary.format_table()
+        text = format_table(summary)
         self.assertIn("Dropped starts", text)
         self.assertIn("Start lag", text)
         self.assertEqual(summary.to_dict()["starts"]["planned"], figures.planned)

@@ -1,5 +1,6 @@
 """
-Tests for :mod:`octtwisted._stats.summary`: run statistics on HDR histograms.
+Tests for :mod:`octtwisted._stats.summary` (run statistics on HDR histograms)
+and :mod:`octtwisted._stats.table` (their plain-text table).
 """
 
 from __future__ import annotations
@@ -17,15 +18,9 @@ import numpy
 from twisted.trial.unittest import SynchronousTestCase
 
 from octtwisted._core.messages import Result
-from octtwisted._stats.summary import (
-    ERROR_DISPLAY_WIDTH,
-    MAX_DISTINCT_ERRORS,
-    OTHER_ERRORS,
-    Interval,
-    RunStats,
-    Summary,
-    TimerStats,
-)
+from octtwisted._stats.histogram import TimerStats
+from octtwisted._stats.summary import MAX_DISTINCT_ERRORS, OTHER_ERRORS, Interval, RunStats, Summary
+from octtwisted._stats.table import ERROR_DISPLAY_WIDTH, format_table
 
 SUMMARY_KEYS = {
     "transactions",
@@ -274,7 +269,7 @@ class EmptyRunTests(SynchronousTestCase):
         self.assertEqual(summary.custom_timers, {})
         self.assertEqual(summary.transactions_per_second, 0.0)
         self.assertIsNone(json.loads(summary.to_json())["scriptrun_time"])
-        self.assertIn("no transactions", summary.format_table())
+        self.assertIn("no transactions", format_table(summary))
 
     def test_zero_duration(self) -> None:
         """
@@ -338,9 +333,7 @@ class FormatTableTests(SynchronousTestCase):
         login = {"login": 1.5}
         record_all(stats, (result(0.05, custom_timers=login) for _ in range(1_230)))
         record_all(stats, (result(0.05, error="ValueError: bad") for _ in range(4)))
-        table = stats.summary(
-            duration=617.0, cannons=10, cannons_reached=8, dropped=3
-        ).format_table()
+        table = format_table(stats.summary(duration=617.0, cannons=10, cannons_reached=8, dropped=3))
         lines = table.splitlines()
 
         def row(label: str) -> list[str]:
@@ -367,7 +360,7 @@ class FormatTableTests(SynchronousTestCase):
         error = "RuntimeError: line one\n" + "x" * 500
         stats = RunStats()
         stats.record(result(error=error))
-        table = summarise(stats).format_table()
+        table = format_table(summarise(stats))
         self.assertNotIn("x" * 500, table)
         [line] = [line for line in table.splitlines() if "RuntimeError" in line]
         self.assertIn("RuntimeError: line one xxx", line)

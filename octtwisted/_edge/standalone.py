@@ -25,6 +25,7 @@ from octtwisted._firing.lifecycle import State
 from octtwisted._firing.turret import TurretService
 from octtwisted._stats.outputs import RunOutputs
 from octtwisted._stats.summary import Summary
+from octtwisted._stats.table import format_table
 
 #: Exit status of a standalone run in which every transaction failed.
 EXIT_ALL_FAILED = 1
@@ -130,7 +131,7 @@ class StandaloneRun(Service):
         summary = self._turret.last_summary
         out = self._out if self._out is not None else sys.__stdout__
         if summary is not None and out is not None:
-            out.write("\n" + summary.format_table() + "\n")
+            out.write("\n" + format_table(summary) + "\n")
             out.flush()
             if self._summary_json is not None:
                 self._write_json(summary)

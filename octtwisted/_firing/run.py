@@ -46,6 +46,7 @@ from octtwisted._scripts.factory import TransactionFactory
 from octtwisted._stats.outputs import RunOutputs
 from octtwisted._stats.progress import ProgressReporter
 from octtwisted._stats.summary import RunStats, Summary
+from octtwisted._stats.table import format_table
 
 #: Makes a run's start schedule (see :func:`~octtwisted._firing.schedule_choice.schedule_for`).
 MakeSchedule = Callable[..., StartSchedule]
@@ -278,7 +279,7 @@ class Run:
             return
         if as_table:
             self.log.info(
-                "run summary:\n{table}", table=summary.format_table(), summary=summary.to_dict()
+                "run summary:\n{table}", table=format_table(summary), summary=summary.to_dict()
             )
         else:
             self.log.info(

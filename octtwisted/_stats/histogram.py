@@ -1,5 +1,5 @@
 """
-One timer's values: an HDR histogram, staged (see :class:`_Timer`), and
+One timer's values: an HDR histogram, staged (see :class:`Timer`), and
 its figures (:class:`TimerStats`). :mod:`octtwisted._stats.summary` tells
 the units and accuracy.
 """
@@ -85,12 +85,12 @@ class TimerStats:
         }
 
 
-#: Binary significant digits kept when staging a value (see _Timer): 11
+#: Binary significant digits kept when staging a value (see Timer): 11
 #: bits, so a staged value is within 1/1024 (about 0.1%) below the real one.
 STAGING_BITS = 11
 
 
-class _Timer:
+class Timer:
     """
     One timer's histogram, plus the exact sum, min and max of what it holds.
 
@@ -157,7 +157,7 @@ class _Timer:
         self.bucket = {}
         return bucket
 
-    def merge_into(self, other: "_Timer") -> None:
+    def merge_into(self, other: "Timer") -> None:
         """
         Add everything this timer holds to ``other``, then empty this one.
         """

@@ -54,7 +54,8 @@ def lag_figures(counts: dict[int, int]) -> tuple[float, float, float]:
     return p50, p99, (max(counts) / 1e6 if counts else _NAN)
 
 
-def _add_counts(kept: dict[int, int], counts: dict[int, int]) -> None:
+def add_counts(kept: dict[int, int], counts: dict[int, int]) -> None:
+    """Add staged microseconds -> count ``counts`` into ``kept``."""
     for value, count in counts.items():
         kept[value] = kept.get(value, 0) + count
 
@@ -62,17 +63,23 @@ def _add_counts(kept: dict[int, int], counts: dict[int, int]) -> None:
 # Merging two points into one (see the module's doc).
 
 
-def _pairs(column: array[float], merge: Callable[[float, float], float], n: int) -> array[float]:
+def merged_pairs(column: array[float], merge: Callable[[float, float], float], n: int) -> array[float]:
+    """
+    ``column`` with its first ``n`` points merged two by two by ``merge``
+    (the rest kept as they are).
+    """
     merged = array("d", (merge(column[i], column[i + 1]) for i in range(0, n, 2)))
     merged.extend(column[n:])
     return merged
 
 
-def _total(a: float, b: float) -> float:
+def summed(a: float, b: float) -> float:
+    """Merges two counts."""
     return a + b
 
 
-def _later(a: float, b: float) -> float:
+def later(a: float, b: float) -> float:
+    """Merges two readings of a level: the later one holds."""
     return b
 
 
@@ -96,7 +103,7 @@ def _weighted(values: array[float], weights: array[float], n: int) -> array[floa
     return merged
 
 
-class _TimerColumns:
+class TimerColumns:
     """
     One timer's count, p50, p95 and p99 (seconds) per point.
     """
@@ -114,12 +121,12 @@ class _TimerColumns:
 
     def merge_pairs(self, n: int) -> None:
         self.p50 = _weighted(self.p50, self.count, n)
-        self.p95 = _pairs(self.p95, _larger, n)
-        self.p99 = _pairs(self.p99, _larger, n)
-        self.count = _pairs(self.count, _total, n)
+        self.p95 = merged_pairs(self.p95, _larger, n)
+        self.p99 = merged_pairs(self.p99, _larger, n)
+        self.count = merged_pairs(self.count, summed, n)
 
 
-class _StartColumns:
+class StartColumns:
     """
     The open model's starts per point: planned, started and dropped
     starts, and the start lag's p50, p99 and max (seconds); and the open
@@ -157,7 +164,7 @@ class _StartColumns:
         kept[2] += dropped
         if lags:
             if self._open_lags:
-                _add_counts(self._open_lags, lags)
+                add_counts(self._open_lags, lags)
             else:
                 self._open_lags = lags
 
@@ -169,8 +176,8 @@ class _StartColumns:
 
     def merge_pairs(self, n: int) -> None:
         self.lag_p50 = _weighted(self.lag_p50, self.started, n)
-        self.lag_p99 = _pairs(self.lag_p99, _larger, n)
-        self.lag_max = _pairs(self.lag_max, _larger, n)
-        self.planned = _pairs(self.planned, _total, n)
-        self.started = _pairs(self.started, _total, n)
-        self.dropped = _pairs(self.dropped, _total, n)
+        self.lag_p99 = merged_pairs(self.lag_p99, _larger, n)
+        self.lag_max = merged_pairs(self.lag_max, _larger, n)
+        self.planned = merged_pairs(self.planned, summed, n)
+        self.started = merged_pairs(self.started, summed, n)
+        self.dropped = merged_pairs(self.dropped, summed, n)

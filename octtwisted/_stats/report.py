@@ -27,13 +27,13 @@ from typing import Any, Iterable, Sequence
 
 import attrs
 
-from octtwisted._stats.summary import SCRIPTRUN_TIME, Summary, TimerStats
-from octtwisted._stats.table import _format_ms, _header_rows, format_value
+from octtwisted._stats.histogram import TimerStats
+from octtwisted._stats.summary import SCRIPTRUN_TIME, Summary
+from octtwisted._stats.table import TIMER_COLUMNS, format_ms, format_value, header_rows
 
 #: The version of the vendored uPlot.
 UPLOT_VERSION = "1.6.32"
 
-_TIMER_COLUMNS = ("count", "min", "mean", "p50", "p90", "p95", "p99", "max")
 
 _CSP = (
     "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
@@ -80,11 +80,11 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[str]], cls: str = "") 
 
 
 def _timer_row(name: str, stats: TimerStats) -> list[str]:
-    return [name, f"{stats.count:,}"] + [_format_ms(getattr(stats, c)) for c in _TIMER_COLUMNS[1:]]
+    return [name, f"{stats.count:,}"] + [format_ms(getattr(stats, c)) for c in TIMER_COLUMNS[1:]]
 
 
 def _timers_table(timers: Sequence[tuple[str, TimerStats]]) -> str:
-    return _table(("timer (ms)",) + _TIMER_COLUMNS, (_timer_row(n, s) for n, s in timers), "num")
+    return _table(("timer (ms)",) + TIMER_COLUMNS, (_timer_row(n, s) for n, s in timers), "num")
 
 
 def _series_ms(values: list[float | None]) -> list[float | None]:
@@ -210,7 +210,7 @@ def render(data: ReportData) -> str:
         uplot_css=_asset("uPlot.min.css"),
         style=_STYLE,
         settings=_table(("setting", "value"), data.settings, "kv"),
-        summary=_table(("figure", "value"), _header_rows(summary), "kv"),
+        summary=_table(("figure", "value"), header_rows(summary), "kv"),
         timers=timers_html,
         thresholds=_thresholds(summary),
         charts=_run_charts(data),

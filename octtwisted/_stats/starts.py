@@ -12,7 +12,7 @@ from typing import Any
 
 import attrs
 
-from octtwisted._stats.histogram import TimerStats, _Timer
+from octtwisted._stats.histogram import Timer, TimerStats
 
 
 @attrs.frozen
@@ -53,8 +53,8 @@ class StartStats:
         self.planned = 0
         self.started = 0
         self.dropped = 0
-        self._lag = _Timer()
-        self._interval_lag = _Timer()
+        self._lag = Timer()
+        self._interval_lag = Timer()
         self._taken = (0, 0, 0)
         self._bucket_taken = (0, 0, 0)
 
@@ -88,7 +88,7 @@ class StartStats:
         """
         What happened since the last call (or since the start): planned,
         started and dropped starts, and the lags recorded as staged
-        microseconds -> count (see :class:`_Timer`; empty without
+        microseconds -> count (see :class:`Timer`; empty without
         :meth:`track_buckets`). Progress lines and summaries read the same
         counts and histograms without taking anything from it.
         """

@@ -25,50 +25,35 @@ Min, max and mean are exact (over the microsecond values as recorded); the
 percentiles come from the histogram, and are clamped into ``[min, max]`` so
 that, for instance, a constant load reports the same figure everywhere.
 Values are staged in a small dict before they reach the histogram (see
-``_Timer``), which adds at most 0.1% to the value error.
+:class:`~octtwisted._stats.histogram.Timer`), which adds at most 0.1% to
+the value error.
 
 The collector
 =============
 
 * :class:`RunStats` sees every result of a run and produces a
   :class:`Summary` at its end; :meth:`RunStats.take_interval` gives the
-  figures since the last call, for a live progress line.
+  figures since the last call (an :class:`Interval`), for a live progress
+  line.
+* The figures are data; :mod:`octtwisted._stats.table` formats a
+  :class:`Summary` as text (:func:`~octtwisted._stats.table.format_table`),
+  :mod:`octtwisted._stats.report` as HTML.
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from typing import TYPE_CHECKING, Any, Mapping, Protocol
+from typing import Any, Mapping, Protocol
 
 import attrs
 
 from octtwisted._core.thresholds import Outcome
-from octtwisted._stats.histogram import (
-    HIGHEST_US,
-    LOWEST_US,
-    SIGNIFICANT_FIGURES,
-    STAGING_BITS,
-    TimerStats,
-    _Timer,
-)
-from octtwisted._stats.table import (
-    ERROR_DISPLAY_WIDTH,
-    NAME_DISPLAY_WIDTH,
-    SCRIPTRUN_TIME,
-    _format_errors,
-    _format_header,
-    _format_thresholds,
-    _format_timers,
-)
+from octtwisted._stats.histogram import Timer, TimerStats
+from octtwisted._stats.starts import StartFigures
 
-if TYPE_CHECKING:
-    from octtwisted._stats.starts import StartFigures
-
-__all__ = [
-    "ERROR_DISPLAY_WIDTH", "NAME_DISPLAY_WIDTH", "SCRIPTRUN_TIME", "HIGHEST_US", "LOWEST_US",
-    "SIGNIFICANT_FIGURES", "STAGING_BITS", "TimerStats",
-]
+#: The name of the script run timer, beside the scripts' custom timers.
+SCRIPTRUN_TIME = "scriptrun_time"
 
 #: Most distinct error strings tallied one by one; past this, new error
 #: strings are counted together under :data:`OTHER_ERRORS`.
@@ -177,27 +162,11 @@ class Summary:
         """
         return json.dumps(self.to_dict(), indent=indent)
 
-    def format_table(self) -> str:
-        """
-        A plain-text report for a terminal or a log: the run's figures, the
-        timers in milliseconds, and the most frequent errors.
-        """
-        lines = ["Run summary", "==========="]
-        lines += _format_header(self)
-        lines.append("")
-        lines += _format_timers(self)
-        lines.append("")
-        lines += _format_errors(self)
-        if self.thresholds:
-            lines.append("")
-            lines += _format_thresholds(self)
-        return "\n".join(lines) + "\n"
-
 
 @attrs.frozen
 class Interval:
     """
-    The figures of one interval of a run (see :meth:`IntervalStats.take`).
+    The figures of one interval of a run (see :meth:`RunStats.take_interval`).
 
     :ivar duration: seconds the interval lasted.
     :ivar transactions: results recorded in the interval.
@@ -246,9 +215,9 @@ class RunStats:
         self._interval_transactions = 0
         self._interval_errors = 0
         self._error_counts: Counter[str] = Counter()
-        self._interval = _Timer()
-        self._scriptrun_time = _Timer()
-        self._custom_timers: dict[str, _Timer] = {}
+        self._interval = Timer()
+        self._scriptrun_time = Timer()
+        self._custom_timers: dict[str, Timer] = {}
         self._buckets = False
         self._bucket_totals = (0, 0)
 
@@ -284,7 +253,7 @@ class RunStats:
             for name, seconds in timers.items():
                 timer = custom.get(name)
                 if timer is None:
-                    timer = custom[name] = _Timer(buckets=self._buckets)
+                    timer = custom[name] = Timer(buckets=self._buckets)
                 timer.record(seconds)
 
     def _fold(self) -> tuple[int, int]:
@@ -376,7 +345,7 @@ class RunStats:
         """
         What was recorded since the last call: transactions, errors, and
         timer name (``scriptrun_time`` first) -> staged microseconds ->
-        count (see :class:`_Timer`). Needs :meth:`track_buckets`.
+        count (see :class:`Timer`). Needs :meth:`track_buckets`.
         """
         timers = {SCRIPTRUN_TIME: self._interval.take_bucket()}
         for name, timer in self._custom_timers.items():
@@ -391,7 +360,7 @@ class RunStats:
     def timer_value(self, name: str, stat: str, percentile: float | None) -> float | None:
         """
         A statistic of a timer over the run so far (see
-        :meth:`_Timer.value`), None if the timer has no values.
+        :meth:`Timer.value`), None if the timer has no values.
         """
         if name == SCRIPTRUN_TIME:
             self._fold()

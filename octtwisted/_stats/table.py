@@ -1,13 +1,13 @@
 """
-The plain-text table of a :class:`~octtwisted._stats.summary.Summary`.
+The plain-text table of a :class:`~octtwisted._stats.summary.Summary`
+(:func:`format_table`), and the figures' formatting that the HTML report
+shares (:func:`format_ms`, :func:`header_rows`, :func:`format_value`).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from octtwisted._stats.summary import Summary, TimerStats
+from octtwisted._stats.histogram import TimerStats
+from octtwisted._stats.summary import SCRIPTRUN_TIME, Summary
 
 #: Longest error text the table shows.
 ERROR_DISPLAY_WIDTH = 100
@@ -15,13 +15,28 @@ ERROR_DISPLAY_WIDTH = 100
 #: Longest timer name the table shows.
 NAME_DISPLAY_WIDTH = 40
 
-#: The name of the script run timer, in tables.
-SCRIPTRUN_TIME = "scriptrun_time"
-
-_TIMER_COLUMNS = ("count", "min", "mean", "p50", "p90", "p95", "p99", "max")
+#: The columns of a timer, in the table and the HTML report.
+TIMER_COLUMNS = ("count", "min", "mean", "p50", "p90", "p95", "p99", "max")
 
 
-def _format_ms(seconds: float) -> str:
+def format_table(summary: Summary) -> str:
+    """
+    A plain-text report for a terminal or a log: the run's figures, the
+    timers in milliseconds, and the most frequent errors.
+    """
+    lines = ["Run summary", "==========="]
+    lines += _format_header(summary)
+    lines.append("")
+    lines += _format_timers(summary)
+    lines.append("")
+    lines += _format_errors(summary)
+    if summary.thresholds:
+        lines.append("")
+        lines += _format_thresholds(summary)
+    return "\n".join(lines) + "\n"
+
+
+def format_ms(seconds: float) -> str:
     """
     Seconds as milliseconds, with about four significant digits.
     """
@@ -55,7 +70,7 @@ def _shorten(text: str, width: int) -> str:
     return text
 
 
-def _header_rows(summary: Summary) -> list[tuple[str, str]]:
+def header_rows(summary: Summary) -> list[tuple[str, str]]:
     """
     The run's figures as (label, value) rows: the text summary's header
     and the report's summary table.
@@ -83,13 +98,13 @@ def _header_rows(summary: Summary) -> list[tuple[str, str]]:
             lag = starts.lag
             rows.append((
                 "Start lag",
-                f"p50 {_format_ms(lag.p50)} ms, p99 {_format_ms(lag.p99)} ms, max {_format_ms(lag.max)} ms",
+                f"p50 {format_ms(lag.p50)} ms, p99 {format_ms(lag.p99)} ms, max {format_ms(lag.max)} ms",
             ))
     return rows
 
 
 def _format_header(summary: Summary) -> list[str]:
-    rows = _header_rows(summary)
+    rows = header_rows(summary)
     label_width = max(len(label) for label, _ in rows)
     return [f"  {label:<{label_width}}  {value}" for label, value in rows]
 
@@ -102,13 +117,13 @@ def _format_timers(summary: Summary) -> list[str]:
     if not timers:
         return ["Timers: no transactions recorded."]
 
-    header: tuple[str, ...] = ("timer (ms)",) + _TIMER_COLUMNS
+    header: tuple[str, ...] = ("timer (ms)",) + TIMER_COLUMNS
     rows = [header]
     for name, stats in timers:
         rows.append(
             (_shorten(name, NAME_DISPLAY_WIDTH), f"{stats.count:,}")
             + tuple(
-                _format_ms(getattr(stats, column)) for column in _TIMER_COLUMNS[1:]
+                format_ms(getattr(stats, column)) for column in TIMER_COLUMNS[1:]
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
@@ -146,7 +161,7 @@ def format_value(metric: str, value: float | None, expression: str) -> str:
         if float(value).is_integer():
             return f"{int(value):,}"
         return f"{value:,.4g}"
-    return f"{_format_ms(value)} ms"
+    return f"{format_ms(value)} ms"
 
 
 def _format_thresholds(summary: Summary) -> list[str]:

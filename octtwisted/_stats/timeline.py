@@ -36,13 +36,13 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
 
 from octtwisted._stats.points import (
-    _add_counts,
-    _later,
-    _pairs,
-    _StartColumns,
-    _TimerColumns,
-    _total,
+    StartColumns,
+    TimerColumns,
+    add_counts,
+    later,
+    merged_pairs,
     percentiles,
+    summed,
 )
 from octtwisted._stats.starts import StartStats
 from octtwisted._stats.summary import SCRIPTRUN_TIME, RunStats
@@ -120,9 +120,9 @@ class Timeline:
         self.transactions = array("d")
         self.errors = array("d")
         self.active = array("d")
-        self.timers: dict[str, _TimerColumns] = {}
+        self.timers: dict[str, TimerColumns] = {}
         #: the open model's starts (None in the closed model)
-        self.starts = None if starts is None else _StartColumns(starts)
+        self.starts = None if starts is None else StartColumns(starts)
         self._listeners: list[Callable[[Tick], None]] = []
         self._loop = LoopingCall(self.tick)
         self._loop.clock = clock
@@ -178,7 +178,7 @@ class Timeline:
             if kept is None:
                 self._open[name] = counts
             else:
-                _add_counts(kept, counts)
+                add_counts(kept, counts)
         if self.starts is not None:
             self.starts.take()
         run_times = timers.get(SCRIPTRUN_TIME)
@@ -195,7 +195,7 @@ class Timeline:
         self.active.append(self._active())
         for name in self._open:
             if name not in self.timers:
-                self.timers[name] = _TimerColumns(points)
+                self.timers[name] = TimerColumns(points)
         for name, columns in self.timers.items():
             values = percentiles(self._open.get(name, {}))
             for column, value in zip(columns.columns(), values):
@@ -218,11 +218,11 @@ class Timeline:
             columns.merge_pairs(n)
         if self.starts is not None:
             self.starts.merge_pairs(n)
-        self.end = _pairs(self.end, _later, n)
-        self.duration = _pairs(self.duration, _total, n)
-        self.transactions = _pairs(self.transactions, _total, n)
-        self.errors = _pairs(self.errors, _total, n)
-        self.active = _pairs(self.active, _later, n)
+        self.end = merged_pairs(self.end, later, n)
+        self.duration = merged_pairs(self.duration, summed, n)
+        self.transactions = merged_pairs(self.transactions, summed, n)
+        self.errors = merged_pairs(self.errors, summed, n)
+        self.active = merged_pairs(self.active, later, n)
         self.width *= 2
         self._ticks_per_bucket *= 2
 
