@@ -28,7 +28,7 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and abs(value) <= MAX_INTEGER
 
 
-def _is_number(value: object) -> bool:
+def is_number(value: object) -> bool:
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return False
     try:
@@ -37,7 +37,7 @@ def _is_number(value: object) -> bool:
         return False
 
 
-def _show(value: object) -> str:
+def show_value(value: object) -> str:
     """``repr(value)`` for a message, cut when it is long."""
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INTEGER:
         return f"an integer of {len(str(abs(value)))} digits"
@@ -45,7 +45,7 @@ def _show(value: object) -> str:
     return text if len(text) <= 80 else f"{text[:60]}... ({len(text)} characters)"
 
 
-class _Checker:
+class Checker:
     """
     Reads typed values out of the raw JSON object, raising
     :class:`ConfigError` with the file and key named.
@@ -58,7 +58,7 @@ class _Checker:
     def fail(self, key: str, expected: str) -> ConfigError:
         value = self.raw[key]
         return ConfigError(
-            f"{self.path}: key {key!r} must be {expected}, got {_show(value)}"
+            f"{self.path}: key {key!r} must be {expected}, got {show_value(value)}"
         )
 
     def get(
@@ -93,10 +93,10 @@ class _Checker:
 
     def number(self, key: str, low: float, *, strict: bool = False, **kw: Any) -> float:
         if strict:
-            test: Callable[[Any], bool] = lambda v: _is_number(v) and v > low
+            test: Callable[[Any], bool] = lambda v: is_number(v) and v > low
             expected = f"a number > {low:g}"
         else:
-            test = lambda v: _is_number(v) and v >= low
+            test = lambda v: is_number(v) and v >= low
             expected = f"a number >= {low:g}"
         return float(self.get(key, test, expected, **kw))
 

@@ -14,16 +14,16 @@ from typing import Any, Mapping
 import attrs
 
 from octtwisted._core.checker import (
+    Checker,
     ConfigError,
-    _Checker,
-    _is_number,
+    is_number,
     read_json_object,
 )
 from octtwisted._core.hqaddress import ipv6 as _ipv6
 from octtwisted._core.hqaddress import is_hq_host as _is_hq_host
 from octtwisted._core.hqaddress import zmq_host as _zmq_host
 from octtwisted._core.load import Load, LoadError, Stage, parse_load
-from octtwisted._core.tlsconfig import TLSOptions, _tls_options
+from octtwisted._core.tlsconfig import TLSOptions, parse_tls_options
 
 __all__ = ["ConfigError", "TLSOptions", "TurretConfig", "load_config", "parse_config", "read_json_object"]
 from octtwisted._core.thresholds import Threshold, ThresholdError, parse_thresholds
@@ -125,7 +125,7 @@ def parse_config(
             f"{path}: key 'canons' is an old spelling of 'cannons'; "
             "please rename it"
         )
-    check = _Checker(path, raw)
+    check = Checker(path, raw)
     name = check.text("name")
     cannons = check.integer("cannons", 1)
     rampup = check.number("rampup", 0)
@@ -156,7 +156,7 @@ def parse_config(
         "true, false or null",
         default=None,
     )
-    tls = _tls_options(check, path, warnings)
+    tls = parse_tls_options(check, path, warnings)
     thresholds: tuple[Threshold, ...] = ()
     if "thresholds" in raw:
         try:
@@ -175,7 +175,7 @@ def parse_config(
         ),
         transaction_timeout=check.get(
             "transaction_timeout",
-            lambda v: v is None or (_is_number(v) and v > 0),
+            lambda v: v is None or (is_number(v) and v > 0),
             "a number > 0 or null",
             default=None,
         ),
@@ -185,7 +185,7 @@ def parse_config(
         ),
         linger=float(check.get(  # ZeroMQ takes it in milliseconds, as a C int
             "linger",
-            lambda v: _is_number(v) and 0 <= v <= MAX_LINGER,
+            lambda v: is_number(v) and 0 <= v <= MAX_LINGER,
             f"a number from 0 to {MAX_LINGER:g}",
             default=DEFAULT_LINGER,
         )),
@@ -200,7 +200,7 @@ def parse_config(
         ),
         hq_silence_timeout=float(check.get(
             "hq_silence_timeout",
-            lambda v: _is_number(v) and 0 <= v <= MAX_HQ_SILENCE_TIMEOUT,
+            lambda v: is_number(v) and 0 <= v <= MAX_HQ_SILENCE_TIMEOUT,
             f"a number from 0 to {MAX_HQ_SILENCE_TIMEOUT:g}",
             default=DEFAULT_HQ_SILENCE_TIMEOUT,
         )),

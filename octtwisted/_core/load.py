@@ -20,7 +20,7 @@ from typing import Any, Mapping
 
 import attrs
 
-from octtwisted._core.checker import _is_number, _show
+from octtwisted._core.checker import is_number, show_value
 
 
 class LoadError(ValueError):
@@ -54,33 +54,33 @@ def parse_load(raw: Mapping[str, Any], cannons: int, rampup: float) -> Load:
     :raise LoadError: naming the key and what is wrong.
     """
     rate = raw.get("arrival_rate")
-    if rate is not None and not (_is_number(rate) and rate > 0):
-        raise LoadError(f"key 'arrival_rate' must be a number of transactions per second > 0, got {_show(rate)}")
+    if rate is not None and not (is_number(rate) and rate > 0):
+        raise LoadError(f"key 'arrival_rate' must be a number of transactions per second > 0, got {show_value(rate)}")
     arrival_rate = None if rate is None else float(rate)
     stages_raw = raw.get("stages")
     if stages_raw is None:
         return Load(arrival_rate=arrival_rate)
     if not isinstance(stages_raw, list) or not stages_raw:
-        raise LoadError(f"key 'stages' must be a non-empty list of {{\"duration\", \"target\"}} objects, got {_show(stages_raw)}")
+        raise LoadError(f"key 'stages' must be a non-empty list of {{\"duration\", \"target\"}} objects, got {show_value(stages_raw)}")
     stages = []
     for number, stage in enumerate(stages_raw, 1):
         where = f"stage {number} of 'stages'"
         if not isinstance(stage, dict):
-            raise LoadError(f"{where} must be an object with 'duration' and 'target', got {_show(stage)}")
+            raise LoadError(f"{where} must be an object with 'duration' and 'target', got {show_value(stage)}")
         for key in ("duration", "target"):
             if key not in stage:
                 raise LoadError(f"{where} has no {key!r}")
         duration, target = stage["duration"], stage["target"]
-        if not (_is_number(duration) and duration > 0):
-            raise LoadError(f"{where}: 'duration' must be a number of seconds > 0, got {_show(duration)}")
+        if not (is_number(duration) and duration > 0):
+            raise LoadError(f"{where}: 'duration' must be a number of seconds > 0, got {show_value(duration)}")
         if arrival_rate is not None:
-            if not (_is_number(target) and target >= 0):
-                raise LoadError(f"{where}: 'target' must be a rate >= 0 (transactions per second), got {_show(target)}")
+            if not (is_number(target) and target >= 0):
+                raise LoadError(f"{where}: 'target' must be a rate >= 0 (transactions per second), got {show_value(target)}")
         else:
-            if not (_is_number(target) and target >= 0 and float(target).is_integer()):
-                raise LoadError(f"{where}: 'target' must be a whole number of cannons >= 0, got {_show(target)}")
+            if not (is_number(target) and target >= 0 and float(target).is_integer()):
+                raise LoadError(f"{where}: 'target' must be a whole number of cannons >= 0, got {show_value(target)}")
             if target > cannons:
-                raise LoadError(f"{where}: 'target' {_show(target)} is more than 'cannons' ({cannons})")
+                raise LoadError(f"{where}: 'target' {show_value(target)} is more than 'cannons' ({cannons})")
         unknown = sorted(set(stage) - {"duration", "target"})
         if unknown:
             raise LoadError(f"{where} has unknown keys: {', '.join(map(repr, unknown))}")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import attrs
 
-from octtwisted._core.checker import ConfigError, _Checker
+from octtwisted._core.checker import Checker, ConfigError
 
 
 @attrs.frozen
@@ -34,7 +34,7 @@ class TLSOptions:
     client_key: Path | None = None
 
 
-def _tls_options(check: _Checker, path: Path, warnings: list[str]) -> TLSOptions:
+def parse_tls_options(check: Checker, path: Path, warnings: list[str]) -> TLSOptions:
     """
     The ``tls_*`` keys, with their files read and checked now (a missing
     file, one that is not PEM, or a key that does not match its
