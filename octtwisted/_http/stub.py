@@ -22,7 +22,7 @@ from twisted.test import iosim
 from twisted.web.resource import IResource
 from twisted.web.server import Site
 
-from octtwisted._http.fast.client import _DEFAULT, FastHTTPClient
+from octtwisted._http.fast.client import DEFAULT_TIMEOUT, FastHTTPClient
 from octtwisted._http.fast.options import HeadersArg
 from octtwisted._http.fast.response import FastResponse
 from octtwisted._http.fast.session import FastSession
@@ -122,7 +122,7 @@ class StubFastHTTP(FastSession):
         url: str,
         body: bytes | None = None,
         headers: HeadersArg = None,
-        timeout: float | None = _DEFAULT,
+        timeout: float | None = DEFAULT_TIMEOUT,
         allow_redirects: bool = True,
         **options: Any,
     ) -> Deferred[FastResponse]:

@@ -11,19 +11,23 @@ of that. Scripts see it through a per-cannon :class:`FastSession`
 (cookies, redirects, decoding). For streaming bodies, HTTP/2 or proxies
 use treq (``self.http``).
 
-The package, module by module (each under ~400 lines):
+The package, module by module, from the top; each imports only modules
+listed below it:
 
+* :mod:`.session`, :mod:`.cookies`: the per-cannon session;
 * :mod:`.client`: :class:`FastHTTPClient`, request bytes and their cache;
 * :mod:`.pool`: the connections to one host and the requests queued for
   them;
-* :mod:`.connection`: one HTTP/1.1 connection, the response parser;
-* :mod:`.tlsconn`: the same over TLS;
+* :mod:`.tlsconn`: an HTTP/1.1 connection over TLS;
+* :mod:`.connection`: one HTTP/1.1 connection, the request it carries, the
+  response parser; what it uses of the pool, the client and the session
+  above it is written there as protocols (types only);
 * :mod:`.response`: :class:`FastResponse`;
-* :mod:`.session`, :mod:`.cookies`: the per-cannon session;
 * :mod:`.options`: ``params=``, ``data=``, ``json=``, ``auth=``;
-* :mod:`.errors`: what can go wrong, one class each;
 * :mod:`.tlserrors`: the words of TLS failures, for both clients (treq's
-  too: :mod:`octtwisted._http.treqtls`).
+  too: :mod:`octtwisted._http.treqtls`);
+* :mod:`.errors`: what can go wrong, one class each;
+* :mod:`.sockwrite`: the write that gives bytes to the socket at once.
 
 What one request costs on the hot path (an idle kept-alive connection is
 free):

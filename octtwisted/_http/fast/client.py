@@ -12,14 +12,15 @@ from urllib.parse import urlsplit
 from twisted.internet import defer
 from twisted.internet.defer import Deferred
 
-from octtwisted._http.fast.connection import _cancel_request, _Request
+from octtwisted._http.fast.connection import Request, Session, cancel_request
 from octtwisted._http.fast.errors import ClientClosed, HTTPError
-from octtwisted._http.fast.options import _CLIENT_OPTIONS, HeadersArg, _apply_options
-from octtwisted._http.fast.pool import _HostPool
+from octtwisted._http.fast.options import CLIENT_OPTIONS, HeadersArg, apply_options
+from octtwisted._http.fast.pool import HostPool
 from octtwisted._http.fast.response import FastResponse
 
-#: Marks "use the client's default timeout" (``None`` means no timeout).
-_DEFAULT: Any = object()
+#: The ``timeout`` argument's default: "use the client's default timeout"
+#: (``None`` means no timeout).
+DEFAULT_TIMEOUT: Any = object()
 
 #: Methods whose request may be sent a second time (see the module doc).
 _IDEMPOTENT = frozenset({b"GET", b"HEAD", b"PUT", b"DELETE", b"OPTIONS"})
@@ -35,7 +36,6 @@ _TOKEN_CHARS = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijkl
 _TARGET_CACHE_SIZE = 4096
 
 
-
 class _Target:
     """
     What a ``(method, url)`` turns into, cached by the client.
@@ -43,7 +43,7 @@ class _Target:
 
     __slots__ = ("pool", "method", "line", "host_line", "full", "idempotent", "head")
 
-    def __init__(self, pool: _HostPool, method: bytes, line: bytes, host_line: bytes) -> None:
+    def __init__(self, pool: HostPool, method: bytes, line: bytes, host_line: bytes) -> None:
         self.pool = pool
         self.method = method
         #: ``GET /path HTTP/1.1\r\n``
@@ -55,7 +55,6 @@ class _Target:
         self.full = line + host_line + b"User-Agent: oct-twisted\r\n" + length + b"\r\n"
         self.idempotent = method in _IDEMPOTENT
         self.head = method == b"HEAD"
-
 
 
 
@@ -112,7 +111,7 @@ class FastHTTPClient:
         self.connections_opened = 0
         self.closed = False
         self.tls_context = tls_context
-        self._pools: dict[tuple[str, int, bool], _HostPool] = {}
+        self._pools: dict[tuple[str, int, bool], HostPool] = {}
         self._targets: dict[tuple[bytes | str, str], _Target] = {}
 
     # -- making requests ------------------------------------------------------
@@ -123,7 +122,7 @@ class FastHTTPClient:
         url: str,
         body: bytes | None = None,
         headers: HeadersArg = None,
-        timeout: float | None = _DEFAULT,
+        timeout: float | None = DEFAULT_TIMEOUT,
         **options: Any,
     ) -> Deferred[FastResponse]:
         """
@@ -153,7 +152,7 @@ class FastHTTPClient:
         """
         if options:
             try:
-                url, body, headers = _apply_options(url, body, headers, options, _CLIENT_OPTIONS)
+                url, body, headers = apply_options(url, body, headers, options, CLIENT_OPTIONS)
             except Exception as exc:
                 return defer.fail(exc)
         return self._send(method, url, body, headers, timeout, None)
@@ -165,7 +164,7 @@ class FastHTTPClient:
         body: bytes | None,
         headers: HeadersArg,
         timeout: float | None,
-        session: Any,
+        session: Session | None,
         follow: int = -1,
         history: tuple[FastResponse, ...] | list[FastResponse] = (),
     ) -> Deferred[FastResponse]:
@@ -187,9 +186,9 @@ class FastHTTPClient:
                 data = self._build(target, body, headers)
         except Exception as exc:
             return defer.fail(exc)
-        req = _Request(_cancel_request)  # type: ignore[arg-type]  # its canceller takes the request itself
+        req = Request(cancel_request)  # type: ignore[arg-type]  # its canceller takes the request itself
         req.data = data
-        req.timeout = self.timeout if timeout is _DEFAULT else timeout
+        req.timeout = self.timeout if timeout is DEFAULT_TIMEOUT else timeout
         if session is not None:
             req.session = session
             req.origin = (method, url, body, headers, follow, history)
@@ -288,7 +287,7 @@ class FastHTTPClient:
         key = (host, port, tls)
         pool = self._pools.get(key)
         if pool is None:
-            pool = self._pools[key] = _HostPool(self, host, port, address, self._tls() if tls else None)
+            pool = self._pools[key] = HostPool(self, host, port, address, self._tls() if tls else None)
         made = _Target(
             pool,
             method_bytes,
@@ -365,7 +364,7 @@ class FastHTTPClient:
         """
         self.closed = True
         waits: list[Deferred[None]] = []
-        failed: list[_Request] = []
+        failed: list[Request] = []
         for pool in list(self._pools.values()):
             while pool.waiting:
                 req = pool.waiting.popleft()

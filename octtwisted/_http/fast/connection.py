@@ -1,15 +1,24 @@
 """
-One HTTP/1.1 connection (:class:`_Connection`) and the request object it
-carries (:class:`_Request`).
+One HTTP/1.1 connection (:class:`Connection`) and the request object it
+carries (:class:`Request`).
 
 A connection sends one request at a time, parses the response with
 httptools (llhttp), and hands itself back to its pool when the response
 allows keep-alive. :mod:`.tlsconn` subclasses it for ``https://``.
+
+This module is the bottom of the request path: it imports none of the
+modules above it. What it uses of them is said here, as protocols that
+they fulfil: :class:`Pool` (a :class:`~octtwisted._http.fast.pool.HostPool`),
+:class:`Client` (a :class:`~octtwisted._http.fast.client.FastHTTPClient`)
+and :class:`Session` (a :class:`~octtwisted._http.fast.session.FastSession`).
+They are types only: no call goes through them.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+import ssl
+import typing
+from typing import Any, Callable
 
 from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
 from twisted.internet import error
@@ -22,15 +31,74 @@ from octtwisted._http.fast.errors import (
     ConnectionLost,
     ProtocolError,
     ResponseTimeout,
-    _connect_reason,
-    _one_line,
+    connect_reason,
+    one_line,
 )
-from octtwisted._http.fast.response import FastResponse, _parse_head
+from octtwisted._http.fast.response import FastResponse, parse_head
 from octtwisted._http.fast.sockwrite import socket_writer
 
-if TYPE_CHECKING:
-    from octtwisted._http.fast.pool import _HostPool
-    from octtwisted._http.fast.session import FastSession
+
+class Client(typing.Protocol):
+    """
+    What the connections and the pools of a client read of it (and count
+    in it): a :class:`~octtwisted._http.fast.client.FastHTTPClient`.
+    """
+
+    reactor: Any
+    connections_per_host: int
+    connect_timeout: float
+    #: Connections attempted so far (a pool counts those it opens).
+    connections_opened: int
+    #: The client was closed: nothing is sent again, nothing is opened.
+    closed: bool
+
+
+class Pool(typing.Protocol):
+    """
+    What a connection (and a request's canceller) uses of the pool the
+    connection belongs to: a :class:`~octtwisted._http.fast.pool.HostPool`.
+    """
+
+    client: Client
+    reactor: Any
+    #: ``host:port``, for error messages.
+    address: str
+    #: TLS (for :mod:`.tlsconn`): the context, the name sent as SNI and
+    #: checked, and the last session (offered again to a new connection).
+    tls: ssl.SSLContext | None
+    server_hostname: str
+    tls_session: ssl.SSLSession | None
+
+    def open(self, req: Request, delay: float | None) -> None:
+        """Open a new connection for ``req``."""
+
+    def release(self, conn: Connection) -> None:
+        """``conn`` finished a response and may be reused."""
+
+    def retire(self, conn: Connection) -> None:
+        """``conn`` is closing: hand it no more requests."""
+
+    def forget(self, conn: Connection) -> None:
+        """``conn`` is closed (or never opened): free its place."""
+
+    def pump(self) -> None:
+        """Open connections for queued requests while there is room."""
+
+    def unqueue(self, req: Request) -> None:
+        """Take a waiting request out of the queue."""
+
+
+class Session(typing.Protocol):
+    """
+    What sees a request's response before its caller: a
+    :class:`~octtwisted._http.fast.session.FastSession`.
+    """
+
+    def received(self, req: Request, response: FastResponse) -> bool:
+        """
+        Act on ``response`` (cookies, decoding, redirects); True if ``req``
+        has been (or will be) fired there.
+        """
 
 
 class _AfterTheEnd(Exception):
@@ -40,7 +108,7 @@ class _AfterTheEnd(Exception):
     """
 
 
-class _Request(Deferred):  # type: ignore[type-arg]
+class Request(Deferred):  # type: ignore[type-arg]
     """
     The Deferred handed to the caller, also carrying the request's state so
     that a request costs one object.
@@ -58,21 +126,21 @@ class _Request(Deferred):  # type: ignore[type-arg]
     #: The request is a HEAD (its response has no body whatever it says).
     head: bool = False
     #: The connection the request was given to, while it is there.
-    conn: _Connection | None = None
+    conn: Connection | None = None
     #: The pool whose queue holds the request, while it is queued.
-    queued_in: _HostPool | None = None
+    queued_in: Pool | None = None
     #: When a queued request times out (reactor seconds).
     deadline: float = 0.0
     #: The timer of a queued request.
     qtimer: Any = None
     #: The session that sent it (cookies, redirects, decoding), if any.
-    session: FastSession | None = None
+    session: Session | None = None
     #: For a session: what to send again on a redirect (method, URL,
     #: headers, redirects left, responses so far).
     origin: Any = None
 
 
-def _cancel_request(req: _Request) -> None:
+def cancel_request(req: Request) -> None:
     """
     Canceller of every request's Deferred: close the connection it is on
     (it is never reused), or take it out of the queue. The Deferred then
@@ -89,27 +157,25 @@ def _cancel_request(req: _Request) -> None:
         pool.unqueue(req)
 
 
-
-
-class _ConnectionFactory(ClientFactory):
+class ConnectionFactory(ClientFactory):
     """
-    Hands one prepared :class:`_Connection` to ``connectTCP`` and reports a
+    Hands one prepared :class:`Connection` to ``connectTCP`` and reports a
     failed connection attempt to it.
     """
 
     noisy = False
 
-    def __init__(self, conn: _Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
-    def buildProtocol(self, addr: Any) -> _Connection:
+    def buildProtocol(self, addr: Any) -> Connection:
         return self.conn
 
     def clientConnectionFailed(self, connector: Any, reason: Failure) -> None:
         self.conn.connect_failed(reason)
 
 
-class _Connection(Protocol):
+class Connection(Protocol):
     """
     One HTTP/1.1 connection: sends one request at a time and parses the
     response with httptools.
@@ -124,12 +190,12 @@ class _Connection(Protocol):
     #: done for HTTPS); ``None`` until then.
     write: Callable[[bytes], None] | None = None
 
-    def __init__(self, pool: _HostPool) -> None:
+    def __init__(self, pool: Pool) -> None:
         self.pool = pool
         self.parser = HttpResponseParser(self)
         self.connector: Any = None
         #: The request in flight (or waiting for the connection to open).
-        self.req: _Request | None = None
+        self.req: Request | None = None
         #: Responses completed on this connection (> 0: it is a reused one).
         self.responses = 0
         #: The shared per-connection timeout timer, and whether it applies
@@ -152,7 +218,7 @@ class _Connection(Protocol):
 
     # -- sending -----------------------------------------------------------
 
-    def send(self, req: _Request, delay: float | None) -> None:
+    def send(self, req: Request, delay: float | None) -> None:
         """
         Make ``req`` this connection's request and write it (now if the
         connection is open, else once it opens); its timeout runs from
@@ -178,7 +244,7 @@ class _Connection(Protocol):
     def connectionMade(self) -> None:
         self.connector = None
         transport = self.transport
-        _no_delay(transport)
+        no_delay(transport)
         self.write = write = socket_writer(transport)
         req = self.req
         if req is not None:
@@ -242,7 +308,7 @@ class _Connection(Protocol):
         except HttpParserUpgrade:
             problem = "unexpected protocol upgrade"
         except HttpParserError as exc:
-            problem = _one_line(str(exc)) or type(exc).__name__
+            problem = one_line(str(exc)) or type(exc).__name__
         else:
             if self.complete or self.head_done:
                 self.finish(req)
@@ -260,7 +326,7 @@ class _Connection(Protocol):
 
     dataReceived = http_received
 
-    def finish(self, req: _Request) -> None:
+    def finish(self, req: Request) -> None:
         """
         Deliver the completed response, then reuse or close the connection.
         """
@@ -303,7 +369,7 @@ class _Connection(Protocol):
         Whether a HEAD response the parser did not finish allows reuse.
         """
         connection = b""
-        for name, value in _parse_head(head):
+        for name, value in parse_head(head):
             if name == b"connection":
                 connection = value.lower()
         if self.parser.get_http_version() == "1.1":
@@ -376,7 +442,7 @@ class _Connection(Protocol):
         """
         if self.status in (204, 304) or self.status < 200:
             return False
-        for name, _ in _parse_head(b"".join(self.raw)):
+        for name, _ in parse_head(b"".join(self.raw)):
             if name == b"content-length" or name == b"transfer-encoding":
                 return False
         return True
@@ -392,7 +458,7 @@ class _Connection(Protocol):
         pool.pump()
         if req is not None:
             req.conn = None
-            req.errback(ConnectError(pool.address, _connect_reason(reason, pool.client.connect_timeout)))
+            req.errback(ConnectError(pool.address, connect_reason(reason, pool.client.connect_timeout)))
         self.parser = None  # type: ignore[assignment]
         self.fire_lost_waiters()
 
@@ -426,9 +492,7 @@ class _Connection(Protocol):
         return waiter
 
 
-
-
-def _no_delay(transport: Any) -> None:
+def no_delay(transport: Any) -> None:
     """
     Set ``TCP_NODELAY`` where the transport has it (in-memory transports
     of tests and :mod:`octtwisted.testing` do not).

@@ -128,11 +128,12 @@ def _tls_text(what: str, address: str | None, reason: str, hint: str) -> str:
     return f"{what}: {reason}" + (f" ({address})" if address else "") + (f"; {hint}" if hint else "")
 
 
-def _one_line(text: str) -> str:
+def one_line(text: str) -> str:
+    """``text`` on one line: each run of white space made one space."""
     return " ".join(text.split())
 
 
-def _connect_reason(failure: Failure, connect_timeout: float) -> str:
+def connect_reason(failure: Failure, connect_timeout: float) -> str:
     """
     A short description of why a connection attempt failed.
     """
@@ -147,6 +148,6 @@ def _connect_reason(failure: Failure, connect_timeout: float) -> str:
         return "DNS lookup failed"
     if isinstance(exc, error.NoRouteError):
         return "no route to host"
-    return _one_line(f"cannot connect ({failure.getErrorMessage()})")
+    return one_line(f"cannot connect ({failure.getErrorMessage()})")
 
 

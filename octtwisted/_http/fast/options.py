@@ -15,10 +15,10 @@ HeadersArg = Union[Mapping[Any, Any], Iterable[tuple[Any, Any]], None]
 
 
 #: The per-request options the bare client takes.
-_CLIENT_OPTIONS = frozenset({"params", "data", "json", "auth"})
+CLIENT_OPTIONS = frozenset({"params", "data", "json", "auth"})
 
 
-def _apply_options(
+def apply_options(
     url: str,
     body: bytes | None,
     headers: HeadersArg,

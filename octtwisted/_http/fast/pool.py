@@ -1,22 +1,22 @@
 """
-:class:`_HostPool`: the connections to one ``(host, port)`` (and scheme),
-and the requests waiting for one.
+:class:`HostPool`: the connections to one ``(host, port)`` (and scheme),
+and the requests waiting for one. It is the
+:class:`~octtwisted._http.fast.connection.Pool` its connections report to,
+and it knows its client as a
+:class:`~octtwisted._http.fast.connection.Client`.
 """
 
 from __future__ import annotations
 
 import ssl
 from collections import deque
-from typing import TYPE_CHECKING
 
-from octtwisted._http.fast.connection import _Connection, _ConnectionFactory, _Request
+from octtwisted._http.fast.connection import Client, Connection, ConnectionFactory, Request
 from octtwisted._http.fast.errors import ResponseTimeout
-
-if TYPE_CHECKING:
-    from octtwisted._http.fast.client import FastHTTPClient
+from octtwisted._http.fast.tlsconn import TLSConnection
 
 
-class _HostPool:
+class HostPool:
     """
     The connections to one ``(host, port)`` and the requests waiting for
     one.
@@ -29,7 +29,7 @@ class _HostPool:
 
     def __init__(
         self,
-        client: FastHTTPClient,
+        client: Client,
         host: str,
         port: int,
         address: str,
@@ -45,11 +45,11 @@ class _HostPool:
         self.port = port
         self.address = address
         self.limit = client.connections_per_host
-        self.idle: list[_Connection] = []
-        self.waiting: deque[_Request] = deque()
+        self.idle: list[Connection] = []
+        self.waiting: deque[Request] = deque()
         #: Connections open or opening.
         self.total = 0
-        self.conns: set[_Connection] = set()
+        self.conns: set[Connection] = set()
         #: TLS: the context, the name sent as SNI and checked against the
         #: certificate, and the session the last handshake gave (offered
         #: again when a new connection is opened, for resumption).
@@ -57,13 +57,11 @@ class _HostPool:
         self.server_hostname = host
         self.tls_session: ssl.SSLSession | None = None
         if tls is not None:
-            from octtwisted._http.fast.tlsconn import _TLSConnection
-
-            self.conn_class: type[_Connection] = _TLSConnection
+            self.conn_class: type[Connection] = TLSConnection
         else:
-            self.conn_class = _Connection
+            self.conn_class = Connection
 
-    def submit(self, req: _Request) -> None:
+    def submit(self, req: Request) -> None:
         """
         Send ``req`` on an idle connection, a new one, or queue it.
         """
@@ -80,7 +78,7 @@ class _HostPool:
                 req.qtimer = self.reactor.callLater(timeout, self.queue_timed_out, req)
             self.waiting.append(req)
 
-    def open(self, req: _Request, delay: float | None) -> None:
+    def open(self, req: Request, delay: float | None) -> None:
         """
         Open a new connection for ``req``.
         """
@@ -90,10 +88,10 @@ class _HostPool:
         self.conns.add(conn)
         conn.send(req, delay)
         conn.connector = self.reactor.connectTCP(
-            self.host, self.port, _ConnectionFactory(conn), timeout=self.client.connect_timeout
+            self.host, self.port, ConnectionFactory(conn), timeout=self.client.connect_timeout
         )
 
-    def release(self, conn: _Connection) -> None:
+    def release(self, conn: Connection) -> None:
         """
         ``conn`` finished a response and may be reused.
         """
@@ -103,7 +101,7 @@ class _HostPool:
         else:
             conn.send(*found)
 
-    def next_waiting(self) -> tuple[_Request, float | None] | None:
+    def next_waiting(self) -> tuple[Request, float | None] | None:
         """
         The next queued request whose time is not up, with its time left;
         None when the queue is empty.
@@ -117,7 +115,7 @@ class _HostPool:
                 return req, delay
         return None
 
-    def dequeued(self, req: _Request) -> float | None:
+    def dequeued(self, req: Request) -> float | None:
         """
         Stop a dequeued request's queue timer; return its time left (a
         request whose time is up has been failed, and gets ``0.0``).
@@ -143,7 +141,7 @@ class _HostPool:
                 return
             self.open(*found)
 
-    def forget(self, conn: _Connection) -> None:
+    def forget(self, conn: Connection) -> None:
         """
         ``conn`` is closed (or never opened): free its place.
         """
@@ -153,14 +151,14 @@ class _HostPool:
             if conn in self.idle:
                 self.idle.remove(conn)
 
-    def retire(self, conn: _Connection) -> None:
+    def retire(self, conn: Connection) -> None:
         """
         ``conn`` is closing: hand it no more requests.
         """
         if conn in self.idle:
             self.idle.remove(conn)
 
-    def unqueue(self, req: _Request) -> None:
+    def unqueue(self, req: Request) -> None:
         """
         Take a waiting request out of the queue (cancelled or timed out).
         """
@@ -173,10 +171,8 @@ class _HostPool:
         except ValueError:
             pass
 
-    def queue_timed_out(self, req: _Request) -> None:
+    def queue_timed_out(self, req: Request) -> None:
         req.qtimer = None
         if req.queued_in is self:
             self.unqueue(req)
             req.errback(ResponseTimeout(req.timeout))  # type: ignore[arg-type]
-
-

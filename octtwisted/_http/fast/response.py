@@ -13,7 +13,7 @@ import orjson
 _NO_HISTORY: tuple["FastResponse", ...] = ()
 
 
-def _parse_head(head: bytes) -> list[tuple[bytes, bytes]]:
+def parse_head(head: bytes) -> list[tuple[bytes, bytes]]:
     """
     The header fields of the final response at the start of ``head`` (raw
     bytes the parser has already accepted, possibly followed by body
@@ -87,7 +87,7 @@ class FastResponse:
         headers = self._headers
         if headers is None:
             head, self._head = self._head, None
-            headers = self._headers = _parse_head(head) if head else []
+            headers = self._headers = parse_head(head) if head else []
         return headers
 
     @property

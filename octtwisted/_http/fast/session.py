@@ -20,21 +20,18 @@ from __future__ import annotations
 
 import re
 import zlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from twisted.internet import defer
 from twisted.internet.defer import Deferred
 
-from octtwisted._http.fast.client import _DEFAULT
+from octtwisted._http.fast.client import DEFAULT_TIMEOUT, FastHTTPClient
+from octtwisted._http.fast.connection import Request
 from octtwisted._http.fast.cookies import CookieJar
 from octtwisted._http.fast.errors import HTTPError, ProtocolError
-from octtwisted._http.fast.options import _CLIENT_OPTIONS, HeadersArg, _apply_options
+from octtwisted._http.fast.options import CLIENT_OPTIONS, HeadersArg, apply_options
 from octtwisted._http.fast.response import FastResponse
-
-if TYPE_CHECKING:
-    from octtwisted._http.fast.client import FastHTTPClient
-    from octtwisted._http.fast.connection import _Request
 
 #: Status codes that are followed.
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -84,7 +81,7 @@ class FastSession:
         url: str,
         body: bytes | None = None,
         headers: HeadersArg = None,
-        timeout: float | None = _DEFAULT,
+        timeout: float | None = DEFAULT_TIMEOUT,
         allow_redirects: bool = True,
         **options: Any,
     ) -> Deferred[FastResponse]:
@@ -101,7 +98,7 @@ class FastSession:
         """
         if options:
             try:
-                url, body, headers = _apply_options(url, body, headers, options, _CLIENT_OPTIONS)
+                url, body, headers = apply_options(url, body, headers, options, CLIENT_OPTIONS)
             except Exception as exc:
                 return defer.fail(exc)
         if self.cookies._cookies:
@@ -139,7 +136,7 @@ class FastSession:
 
     # -- called by the connection, before the caller sees the response ------
 
-    def received(self, req: _Request, response: FastResponse) -> bool:
+    def received(self, req: Request, response: FastResponse) -> bool:
         """
         Keep the response's cookies, decode its body, follow it if it is a
         redirect. True if ``req`` has been (or will be) fired here.
@@ -166,7 +163,7 @@ class FastSession:
 
     def _redirect(
         self,
-        req: _Request,
+        req: Request,
         response: FastResponse,
         method: Any,
         url: str,

@@ -1,5 +1,5 @@
 """
-:class:`_TLSConnection`: an ``https://`` connection, TLS done with the
+:class:`TLSConnection`: an ``https://`` connection, TLS done with the
 standard library's :class:`ssl.SSLObject` over two :class:`ssl.MemoryBIO`
 buffers, under a plain Twisted TCP connection.
 
@@ -8,7 +8,7 @@ on this project's machine, a keep-alive GET costs about 92 us of CPU over
 Twisted's TLS and 52-71 us over the standard library's ``ssl`` (plain TCP:
 32-36 us): pyOpenSSL pays a cffi round trip and Python bookkeeping per
 record in each direction, ``SSLObject`` one C call. The HTTP side is the
-same :class:`~octtwisted._http.fast.connection._Connection`; only the bytes
+same :class:`~octtwisted._http.fast.connection.Connection`; only the bytes
 in and out go through here:
 
 * the handshake starts as soon as TCP is up, with SNI and the
@@ -30,8 +30,8 @@ from typing import Any
 from twisted.internet.protocol import connectionDone
 from twisted.python.failure import Failure
 
-from octtwisted._http.fast.connection import _Connection, _no_delay
-from octtwisted._http.fast.errors import TLSError, _one_line
+from octtwisted._http.fast.connection import Connection, no_delay
+from octtwisted._http.fast.errors import TLSError, one_line
 from octtwisted._http.fast.sockwrite import socket_writer
 from octtwisted._http.fast.tlserrors import from_ssl_error
 
@@ -39,7 +39,7 @@ from octtwisted._http.fast.tlserrors import from_ssl_error
 _READ_SIZE = 262144
 
 
-class _TLSConnection(_Connection):
+class TLSConnection(Connection):
     """
     One HTTP/1.1 connection over TLS (see the module doc).
     """
@@ -51,7 +51,7 @@ class _TLSConnection(_Connection):
     def connectionMade(self) -> None:
         self.connector = None
         transport = self.transport
-        _no_delay(transport)
+        no_delay(transport)
         self.tcp_write = socket_writer(transport)
         pool = self.pool
         self.incoming = ssl.MemoryBIO()
@@ -180,7 +180,7 @@ class _TLSConnection(_Connection):
         if isinstance(exc, ssl.SSLError):
             problem = from_ssl_error(pool.address, exc, pool.server_hostname, self.sslobj)
         else:
-            problem = TLSError(pool.address, _one_line(str(exc)))
+            problem = TLSError(pool.address, one_line(str(exc)))
         req = self.req
         self.req = None
         self.abort()

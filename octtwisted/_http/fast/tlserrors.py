@@ -19,7 +19,7 @@ from __future__ import annotations
 import ssl
 from typing import Any, Sequence
 
-from octtwisted._http.fast.errors import CertificateError, TLSError, _one_line
+from octtwisted._http.fast.errors import CertificateError, TLSError, one_line
 
 #: OpenSSL's X509 verification codes (``X509_V_ERR_*``) in OpenSSL 3.0's
 #: words: the same text from both clients, whichever OpenSSL each one is
@@ -105,7 +105,7 @@ def certificate_error(
         else:
             reason = "hostname mismatch"
         return cls(address, reason, _VERIFY_HINT)
-    reason = _VERIFY_TEXTS.get(code) or _one_line(message) or f"X509 verify error {code}"
+    reason = _VERIFY_TEXTS.get(code) or one_line(message) or f"X509 verify error {code}"
     return cls(address, reason, _TRUST_HINT if code in _TRUST_CODES else _VERIFY_HINT)
 
 
@@ -118,7 +118,7 @@ def tls_error(address: str | None, reason: str, cls: type[TLSError] = TLSError) 
         (``tlsv13 alert certificate required``, pyOpenSSL's); the same
         reason gives the same text whichever OpenSSL reported it.
     """
-    text = _one_line(reason)
+    text = one_line(reason)
     if text and text.replace("_", "").isalnum() and text.upper() == text:
         text = text.lower().replace("_", " ")
     for prefix in _ALERT_PREFIXES:
