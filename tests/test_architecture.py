@@ -1,8 +1,13 @@
 """
 The shape of the package, checked: the public names are exactly those
 documented, each layer imports only what its ``__init__`` says it may, no
-module imports a cycle, and no module or class outgrows the limits of
-``docs/architecture.rst`` without a reason given there.
+circle of imports exists among octtwisted's modules, no module imports a
+private name of another, and no class outgrows the attribute limit of
+``docs/architecture.rst`` without a reason given there. Imports are read
+where they really are: at the top of a module, under
+``if TYPE_CHECKING:``, and inside functions. A module's length is only
+noted (:data:`MAX_LINES` is a guideline, not a wall to cut modules
+against).
 """
 
 from __future__ import annotations
@@ -11,7 +16,9 @@ import ast
 import importlib
 import pkgutil
 import re
+import warnings
 from pathlib import Path
+from typing import Iterable, Mapping
 
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -62,19 +69,26 @@ MAY_IMPORT = {
     "_edge": {"_core", "_scripts", "_stats", "_http", "_hq", "_firing"},
 }
 
-#: Modules allowed over MAX_LINES, with the reason docs/architecture.rst gives.
-LONG_MODULES = {"octtwisted._http.fast.connection"}
-
 #: Classes allowed over MAX_ATTRIBUTES, with the reason docs/architecture.rst gives.
 WIDE_CLASSES = {
     "octtwisted._firing.cannon.Cannon",
     "octtwisted._firing.threaded.ThreadedCannon",
-    "octtwisted._http.fast.connection._Connection",
+    "octtwisted._http.fast.connection.Connection",
     "octtwisted._stats.timeline.Timeline",
 }
 
+#: A guideline: a module longer than this is noted when the tests run (a
+#: hint to look at what it is about), never refused.
 MAX_LINES = 420
 MAX_ATTRIBUTES = 16
+
+#: Temporary: private names imported across modules that are being fixed
+#: elsewhere, as (importing module, imported name with its module).
+#: cannon core: being rewritten on branch arch-cannon
+PRIVATE_IMPORTS_ALLOWED = {
+    ("octtwisted._firing.cannon", "octtwisted._firing.outcome._step_or_none"),
+    ("octtwisted._firing.thread_side", "octtwisted._firing.outcome._step_or_none"),
+}
 
 
 def _modules() -> list[tuple[str, Path]]:
@@ -86,21 +100,107 @@ def _modules() -> list[tuple[str, Path]]:
     return found
 
 
-def _imports(path: Path) -> set[str]:
+def _imported(module: str, source: str, package: bool = False) -> list[tuple[str, str | None]]:
     """
-    The octtwisted modules a file imports, at any depth (function-level
-    imports included).
+    The octtwisted imports of ``module``'s source wherever they are (at the
+    top, under ``if TYPE_CHECKING:``, inside functions and classes):
+    ``(module, name)`` for ``from module import name``, ``(module, None)``
+    for ``import module``. Relative imports are resolved (``package``:
+    the source is a package's ``__init__``).
     """
-    tree = ast.parse(path.read_text())
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("octtwisted"):
-            names.add(node.module)
-            for alias in node.names:
-                names.add(f"{node.module}.{alias.name}")
+    found: list[tuple[str, str | None]] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = module.split(".")
+                parts = parts[: len(parts) - node.level + (1 if package else 0)]
+                base = ".".join(parts + ([base] if base else []))
+            if base == "octtwisted" or base.startswith("octtwisted."):
+                found.extend((base, alias.name) for alias in node.names)
         elif isinstance(node, ast.Import):
-            names.update(a.name for a in node.names if a.name.startswith("octtwisted"))
-    return names
+            found.extend(
+                (alias.name, None)
+                for alias in node.names
+                if alias.name == "octtwisted" or alias.name.startswith("octtwisted.")
+            )
+    return found
+
+
+def _dependencies(imports: Iterable[tuple[str, str | None]], modules: Iterable[str]) -> set[str]:
+    """
+    The modules of ``modules`` that ``imports`` load: ``from package
+    import module`` loads that module, ``from module import name`` loads
+    ``module``.
+    """
+    known = set(modules)
+    found = set()
+    for source, name in imports:
+        found.add(f"{source}.{name}" if name is not None and f"{source}.{name}" in known else source)
+    return found & known
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """
+    Each octtwisted module -> the octtwisted modules it imports, anywhere.
+    """
+    modules = dict(_modules())
+    graph = {}
+    for name, path in modules.items():
+        imports = _imported(name, path.read_text(), path.name == "__init__.py")
+        graph[name] = _dependencies(imports, modules) - {name}
+    return graph
+
+
+def _cycle(graph: Mapping[str, Iterable[str]]) -> list[str] | None:
+    """
+    A circle of ``graph`` as the path that closes it (its first module
+    again at its end), or None when there is none.
+    """
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def visit(node: str, path: list[str]) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for dep in sorted(graph.get(node, ())):
+            if state.get(dep) == 1:
+                return path[path.index(dep):] + [dep]
+            if dep not in state:
+                found = visit(dep, path)
+                if found is not None:
+                    return found
+        path.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state:
+            found = visit(node, [])
+            if found is not None:
+                return found
+    return None
+
+
+def _private_names(module: str, imports: Iterable[tuple[str, str | None]]) -> list[str]:
+    """
+    What ``module`` imports of another module that is private there: a
+    dotted name with a part that starts with an underscore (not a dunder),
+    but for the layered private packages themselves (``octtwisted._core``
+    and the like, :data:`MAY_IMPORT`).
+    """
+    found = []
+    for source, name in imports:
+        if source == module:
+            continue
+        dotted = source if name is None else f"{source}.{name}"
+        parts = dotted.split(".")
+        for index, part in enumerate(parts[1:], start=1):
+            dunder = part.startswith("__") and part.endswith("__")
+            layer = index == 1 and part in MAY_IMPORT
+            if part.startswith("_") and not dunder and not layer:
+                found.append(dotted)
+                break
+    return found
 
 
 def _layer(module: str) -> str | None:
@@ -179,17 +279,115 @@ class PublicSurfaceTests(SynchronousTestCase):
         self.assertIs(bound.source, lifecycle)
 
 
+class ImportReadingTests(SynchronousTestCase):
+    """
+    The readers the rules below rely on see every import, hidden or not.
+    """
+
+    SOURCE = """
+from typing import TYPE_CHECKING
+
+from octtwisted._core.config import TurretConfig
+from octtwisted._stats import table
+
+if TYPE_CHECKING:
+    from octtwisted._firing.run import Run
+
+def later():
+    from octtwisted._firing.stages import CannonStages
+    import octtwisted._http.fast.pool
+
+class Late:
+    def method(self):
+        from octtwisted._stats.points import _later
+"""
+
+    def test_hidden_imports_read(self) -> None:
+        """
+        Imports under ``if TYPE_CHECKING:``, inside functions and inside
+        methods are read like those at the top.
+        """
+        imports = _imported("octtwisted._firing.schedule", self.SOURCE)
+        self.assertEqual(
+            sorted(imports, key=str),
+            sorted(
+                [
+                    ("octtwisted._core.config", "TurretConfig"),
+                    ("octtwisted._stats", "table"),
+                    ("octtwisted._firing.run", "Run"),
+                    ("octtwisted._firing.stages", "CannonStages"),
+                    ("octtwisted._http.fast.pool", None),
+                    ("octtwisted._stats.points", "_later"),
+                ],
+                key=str,
+            ),
+        )
+
+    def test_relative_imports_resolved(self) -> None:
+        """
+        A relative import names the module it reaches, from a module or
+        from a package's ``__init__``.
+        """
+        source = "from . import arrival\nfrom .timed import ProfileSchedule\nfrom .. import _core\n"
+        self.assertEqual(
+            _imported("octtwisted._firing.schedule", source),
+            [
+                ("octtwisted._firing", "arrival"),
+                ("octtwisted._firing.timed", "ProfileSchedule"),
+                ("octtwisted", "_core"),
+            ],
+        )
+        self.assertEqual(
+            _imported("octtwisted._firing", source, package=True)[0], ("octtwisted._firing", "arrival")
+        )
+
+    def test_hidden_circle_found(self) -> None:
+        """
+        A circle closed only by an import under ``if TYPE_CHECKING:`` or
+        inside a function is a circle.
+        """
+        sources = {
+            "octtwisted.a": "from octtwisted.b import B\n",
+            "octtwisted.b": "if TYPE_CHECKING:\n    from octtwisted.c import C\n",
+            "octtwisted.c": "def f():\n    from octtwisted import a\n",
+            "octtwisted.d": "from octtwisted.a import A\n",
+        }
+        graph = {name: _dependencies(_imported(name, source), sources) for name, source in sources.items()}
+        self.assertEqual(_cycle(graph), ["octtwisted.a", "octtwisted.b", "octtwisted.c", "octtwisted.a"])
+        del graph["octtwisted.c"]
+        self.assertIsNone(_cycle(graph))
+
+    def test_private_names(self) -> None:
+        """
+        A private name imported from another module is found; a public
+        name, a dunder, a layer package, an alias and the module itself
+        are not.
+        """
+        source = """
+from octtwisted import __version__, _core
+from octtwisted._core.checker import Checker, _Checker
+from octtwisted._core.hqaddress import ipv6 as _ipv6
+from octtwisted._stats.table import _shorten
+import octtwisted._http.fast.client
+import octtwisted._http._hidden
+"""
+        self.assertEqual(
+            _private_names("octtwisted._stats.table", _imported("octtwisted._stats.table", source)),
+            ["octtwisted._core.checker._Checker", "octtwisted._http._hidden"],
+        )
+
+
 class LayerTests(SynchronousTestCase):
     def test_layers_import_only_what_they_may(self) -> None:
         """
-        No module imports a layer its layer may not import (which also
-        rules out cycles between layers).
+        No module imports a layer its layer may not import, wherever the
+        import is (which also rules out circles between layers).
         """
-        for name, path in _modules():
+        for name, imports in _import_graph().items():
             layer = _layer(name)
             if layer is None:
                 continue
-            for imported in _imports(path):
+            for imported in imports:
                 other = _layer(imported)
                 if other is None or other == layer:
                     continue
@@ -197,60 +395,52 @@ class LayerTests(SynchronousTestCase):
 
     def test_no_import_cycles(self) -> None:
         """
-        The module import graph (module-level imports) has no cycle.
+        The octtwisted modules' import graph, counting imports under
+        ``if TYPE_CHECKING:`` and inside functions, has no circle: the
+        modules of a layer stand in layers too.
         """
-        graph: dict[str, set[str]] = {}
+        cycle = _cycle(_import_graph())
+        if cycle is not None:
+            self.fail("import circle: " + " -> ".join(cycle))
+
+    def test_no_private_names_imported(self) -> None:
+        """
+        No module imports another module's private name (one with a
+        leading underscore): a name a sibling uses is not private, it is
+        named without the underscore.
+        """
         modules = dict(_modules())
+        found = set()
         for name, path in modules.items():
-            tree = ast.parse(path.read_text())
-            deps = set()
-            for node in tree.body:
-                if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("octtwisted"):
-                    for alias in node.names:
-                        full = f"{node.module}.{alias.name}"
-                        deps.add(full if full in modules else node.module)
-                elif isinstance(node, ast.Import):
-                    deps.update(a.name for a in node.names if a.name in modules)
-            graph[name] = {d for d in deps if d in modules and d != name}
-        state: dict[str, int] = {}
-
-        def visit(node: str, path: list[str]) -> None:
-            state[node] = 1
-            for dep in graph[node]:
-                if state.get(dep) == 1:
-                    self.fail("import cycle: " + " -> ".join(path + [node, dep]))
-                if dep not in state:
-                    visit(dep, path + [node])
-            state[node] = 2
-
-        for node in graph:
-            if node not in state:
-                visit(node, [])
+            imports = _imported(name, path.read_text(), path.name == "__init__.py")
+            found.update((name, dotted) for dotted in _private_names(name, imports))
+        self.assertEqual(sorted(found - PRIVATE_IMPORTS_ALLOWED), [])
+        self.assertEqual(
+            sorted(PRIVATE_IMPORTS_ALLOWED - found), [], "no longer imported: remove it from PRIVATE_IMPORTS_ALLOWED"
+        )
 
 
 class SizeTests(SynchronousTestCase):
-    def test_modules_small(self) -> None:
+    def test_long_modules_noted(self) -> None:
         """
-        No module is over MAX_LINES lines, but those listed (with their
-        reason in docs/architecture.rst).
+        A module over the MAX_LINES guideline (which the docs state) is
+        noted, as a warning in the test output, never refused: a module is
+        cut along what it is about, not to a length.
         """
-        too_long = {}
+        self.assertIn(f"{MAX_LINES} lines", (DOCS / "architecture.rst").read_text(), "state the guideline")
         for name, path in _modules():
             lines = len(path.read_text().splitlines())
-            if name not in LONG_MODULES and lines > MAX_LINES:
-                too_long[name] = lines
-        self.assertEqual(too_long, {})
-        documented = (DOCS / "architecture.rst").read_text()
-        for name in LONG_MODULES | WIDE_CLASSES:
-            self.assertIn(name, documented)
-        for name in LONG_MODULES:
-            path = next(path for module, path in _modules() if module == name)
-            self.assertGreater(len(path.read_text().splitlines()), MAX_LINES, f"{name}: no longer an exception")
+            if lines > MAX_LINES:
+                warnings.warn(f"note: {name} has {lines} lines (guideline: {MAX_LINES}); is it about one thing?")
 
     def test_classes_small(self) -> None:
         """
-        No class sets more than MAX_ATTRIBUTES attributes on ``self``.
+        No class sets more than MAX_ATTRIBUTES attributes on ``self``, but
+        those listed (with their reason in docs/architecture.rst).
         """
+        documented = (DOCS / "architecture.rst").read_text()
+        for name in WIDE_CLASSES:
+            self.assertIn(name, documented, f"{name}: give the reason in docs/architecture.rst")
         too_big = {}
         for name, path in _modules():
             tree = ast.parse(path.read_text())
