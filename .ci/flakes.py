@@ -23,6 +23,7 @@ import time
 
 SEPARATOR = "=" * 79
 TEST_ID = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+$")
+EXCEPTION = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|FailTest|Check|Timeout)\b")
 VERDICT = re.compile(r"^(\d+) passed, (\d+) failed")
 
 
@@ -33,6 +34,7 @@ def failures(log: str) -> list[tuple[str, str, str]]:
     """
     found = []
     for block in log.split(SEPARATOR):
+        block = block.split("-" * 79)[0]  # the summary after the last one
         lines = [line for line in block.strip().splitlines() if line.strip()]
         if not lines or lines[0] not in ("[FAIL]", "[ERROR]"):
             continue
@@ -42,10 +44,8 @@ def failures(log: str) -> list[tuple[str, str, str]]:
             if not TEST_ID.match(line.strip()):
                 break
             ids.append(line.strip())
-        reason = next(
-            (line for line in reversed(lines[: len(lines) - len(ids)]) if not line.startswith(" ")),
-            "",
-        )
+        body = [line for line in lines[1 : len(lines) - len(ids)] if not line.startswith(" ")]
+        reason = next((line for line in body if EXCEPTION.match(line)), body[-1] if body else "")
         found.extend((test, kind, reason[:160]) for test in ids)
     return found
 
