@@ -454,10 +454,13 @@ def tail(path: Path, lines: int = 15) -> str:
     return "\n".join(text[-lines:])
 
 
-def turret_command(side: str, config: dict[str, Any], script: Path, run_dir: Path) -> list[str]:
+def turret_command(
+    side: str, config: dict[str, Any], script: Path, run_dir: Path, twistd: Path | None = None
+) -> list[str]:
     """
     Write the turret's files into ``run_dir`` and return its command:
-    ours is ``twistd oct-turret -c config.json``; oct-turrets gets a turret
+    ours is ``twistd oct-turret -c config.json`` (``twistd``: another
+    checkout's, for ``--baseline``); oct-turrets gets a turret
     package (``--tar``), its one working way in 0.2.8 (its ``--config-file``
     option crashes: the code reads ``args.config``).
     """
@@ -465,7 +468,7 @@ def turret_command(side: str, config: dict[str, Any], script: Path, run_dir: Pat
     if side == "ours":
         (run_dir / script.name).write_text(script.read_text())
         (run_dir / "config.json").write_text(json.dumps(config, indent=1))
-        return [str(TWISTD), "-n", "--pidfile=", "--logfile=-", "oct-turret", "-c", str(run_dir / "config.json")]
+        return [str(twistd or TWISTD), "-n", "--pidfile=", "--logfile=-", "oct-turret", "-c", str(run_dir / "config.json")]
     package = run_dir / "turret.tar.gz"
     with tarfile.open(package, "w:gz") as tar:
         data = json.dumps(config, indent=1).encode()
@@ -494,6 +497,7 @@ def run_turret(
     twistd_extra: Iterable[str] = (),
     turret_extra: Iterable[str] = (),
     end_turret: Callable[[subprocess.Popen], str] | None = None,
+    twistd: Path | None = None,
 ) -> dict[str, Any]:
     """
     One run: the fake HQ, then the turret; the HQ starts it, counts its
@@ -527,7 +531,7 @@ def run_turret(
         "hq_rc": first["pull"],
         **(extra_config or {}),
     }
-    argv = turret_command(side, config, script, run_dir)
+    argv = turret_command(side, config, script, run_dir, twistd)
     argv[1:1] = list(twistd_extra) if side == "ours" else []
     if side == "ours":
         # oct-turret options, e.g. --results {run_dir}/results.csv

@@ -5,6 +5,8 @@ oct-twisted benchmarks: our turret against its peers, in one command.
     make bench BENCH_ARGS="--quick"         # smoke run: short, 1 run each
     make bench BENCH_ARGS="--only density"  # one scenario (comma-separated list)
     make bench BENCH_ARGS="--profile"       # cProfile of our turret (bench/profile.py)
+    make bench BENCH_ARGS="--only empty,http,plain --baseline ../before/.venv/bin/twistd"
+                                            # our rows with the code before a change too
 
 (or ``.venv/bin/python bench/run.py [--quick] [--only S]``).
 
@@ -180,9 +182,10 @@ def turret(side: str, script: str, cannons: int, rampup: float, warmup: float, w
     return run
 
 
-def density(side: str, script: str, cannons: int, s: Settings, extra: dict[str, Any] | None = None) -> Callable[[Path], dict[str, Any]]:
+def density(side: str, script: str, cannons: int, s: Settings, extra: dict[str, Any] | None = None,
+            **kw: Any) -> Callable[[Path], dict[str, Any]]:
     base = turret(side, script, cannons, s.density_rampup, s.density_rampup + s.density_settle, s.density_window,
-                  extra_config=extra)
+                  extra_config=extra, **kw)
 
     def run(run_dir: Path) -> dict[str, Any]:
         result = base(run_dir)
@@ -214,10 +217,10 @@ def accuracy(side: str, script: str, s: Settings) -> Callable[[Path], dict[str, 
     return run
 
 
-def plain_accuracy(s: Settings) -> Callable[[Path], dict[str, Any]]:
+def plain_accuracy(s: Settings, **kw: Any) -> Callable[[Path], dict[str, Any]]:
     base = turret(
         "ours", "plain_wait.py", 5, 0.1, s.empty_warmup, s.empty_window,
-        mode="timers", tag="twenty", extra_config={"bench_wait": 0.02, "bench_tag": "twenty"},
+        mode="timers", tag="twenty", extra_config={"bench_wait": 0.02, "bench_tag": "twenty"}, **kw,
     )
 
     def run(run_dir: Path) -> dict[str, Any]:
@@ -283,21 +286,42 @@ def locust(locustfile: str, nginx: harness.Nginx, s: Settings, tls: bool = False
 RESULTS_FILE = ("--results", "{run_dir}/results.csv")
 
 
-def variants_for(scenario: str, s: Settings, nginx: harness.Nginx | None) -> list[Variant]:
+#: The scenarios whose rows of ours ``--baseline`` runs again with another
+#: checkout's turret, and the metric each is compared on.
+BASELINE_SCENARIOS = {"empty": "rate", "http": "rate", "plain": "rate"}
+
+
+def baseline_variants(scenario: str, s: Settings, nginx: harness.Nginx | None, twistd: Path) -> list[Variant]:
+    """
+    The rows of ours of ``scenario``, run with ``twistd`` (another
+    checkout's, e.g. the code before a change), interleaved with the rest:
+    keys end in ``@before``.
+    """
+    if scenario not in BASELINE_SCENARIOS:
+        return []
+    out = []
+    for v in variants_for(scenario, s, nginx, twistd=twistd):
+        if v.side == "ours" and "results" not in v.key:
+            out.append(Variant(f"{v.key}@before", scenario, "ours", f"before: {v.label}", v.run, v.reps))
+    return out
+
+
+def variants_for(scenario: str, s: Settings, nginx: harness.Nginx | None, twistd: Path | None = None) -> list[Variant]:
+    kw: dict[str, Any] = {"twistd": twistd} if twistd else {}
     if scenario == "http":
         assert nginx is not None
         target = {"target_url": nginx.url}
         http = dict(warmup=s.http_warmup, window=s.http_window, extra_config=target)
         return [
-            Variant("http/ours-fast", scenario, "ours", "ours, fast_http", turret("ours", "ours_fast_get.py", 50, 1, **http)),
+            Variant("http/ours-fast", scenario, "ours", "ours, fast_http", turret("ours", "ours_fast_get.py", 50, 1, **http, **kw)),
             Variant("http/ours-fast-results", scenario, "ours", "ours, fast_http, --results",
                     turret("ours", "ours_fast_get.py", 50, 1, turret_extra=RESULTS_FILE, **http)),
             Variant("http/locust-fast", scenario, "peer", "Locust FastHttpUser", locust("locust_fast.py", nginx, s)),
-            Variant("http/ours-treq", scenario, "ours", "ours, treq", turret("ours", "ours_treq_get.py", 50, 1, **http)),
+            Variant("http/ours-treq", scenario, "ours", "ours, treq", turret("ours", "ours_treq_get.py", 50, 1, **http, **kw)),
             Variant("http/oct-turrets", scenario, "peer", "oct-turrets, requests.Session", turret("peer", "peer_requests_get.py", 50, 1, **http)),
             Variant("http/locust-http", scenario, "peer", "Locust HttpUser", locust("locust_http.py", nginx, s)),
-            Variant("http/ours-classic", scenario, "ours", "ours, same requests.Session script", turret("ours", "peer_requests_get.py", 50, 1, **http)),
-            Variant("http/ours-classic-10", scenario, "ours", "ours, same script, 10 cannons", turret("ours", "peer_requests_get.py", 10, 1, **http)),
+            Variant("http/ours-classic", scenario, "ours", "ours, same requests.Session script", turret("ours", "peer_requests_get.py", 50, 1, **http, **kw)),
+            Variant("http/ours-classic-10", scenario, "ours", "ours, same script, 10 cannons", turret("ours", "peer_requests_get.py", 10, 1, **http, **kw)),
             Variant("http/oct-turrets-10", scenario, "peer", "oct-turrets, 10 cannons", turret("peer", "peer_requests_get.py", 10, 1, **http)),
         ]
     if scenario == "https":
@@ -314,16 +338,16 @@ def variants_for(scenario: str, s: Settings, nginx: harness.Nginx | None) -> lis
         out = []
         for n in (10, 100):
             w = dict(warmup=s.empty_warmup, window=s.empty_window)
-            out.append(Variant(f"empty/ours-{n}", scenario, "ours", f"ours, {n} cannons", turret("ours", "ours_empty.py", n, 1, **w)))
+            out.append(Variant(f"empty/ours-{n}", scenario, "ours", f"ours, {n} cannons", turret("ours", "ours_empty.py", n, 1, **w, **kw)))
             out.append(Variant(f"empty/ours-{n}-results", scenario, "ours", f"ours, {n} cannons, --results",
                                turret("ours", "ours_empty.py", n, 1, turret_extra=RESULTS_FILE, **w)))
             out.append(Variant(f"empty/oct-turrets-{n}", scenario, "peer", f"oct-turrets, {n} cannons", turret("peer", "peer_empty.py", n, 1, **w)))
-            out.append(Variant(f"empty/ours-classic-{n}", scenario, "ours", f"ours, same BaseTransaction script, {n} cannons", turret("ours", "peer_empty.py", n, 1, **w)))
+            out.append(Variant(f"empty/ours-classic-{n}", scenario, "ours", f"ours, same BaseTransaction script, {n} cannons", turret("ours", "peer_empty.py", n, 1, **w, **kw)))
         return out
     if scenario == "plain":
         return [
-            Variant("plain/ours-5", scenario, "ours", "ours, 5 cannons x deferLater(0.02)", plain_accuracy(s)),
-            Variant("plain/ours-10000", scenario, "ours", "ours, 10,000 x deferLater(2 s)", density("ours", "plain_wait.py", 10_000, s)),
+            Variant("plain/ours-5", scenario, "ours", "ours, 5 cannons x deferLater(0.02)", plain_accuracy(s, **kw)),
+            Variant("plain/ours-10000", scenario, "ours", "ours, 10,000 x deferLater(2 s)", density("ours", "plain_wait.py", 10_000, s, **kw)),
         ]
     if scenario == "density":
         return [
@@ -599,6 +623,26 @@ def _jiffies(pid: int) -> int | None:
     return int(fields[11]) + int(fields[12]) if fields else None
 
 
+def before_after_rows(variants: dict[str, Variant]) -> list[list[str]]:
+    """
+    For ``--baseline``: each row of ours run with both codes, the medians
+    side by side (after / before; for times, lower is better).
+    """
+    rows = []
+    for key, before in variants.items():
+        if not key.endswith("@before"):
+            continue
+        after = variants.get(key[: -len("@before")])
+        if after is None:
+            continue
+        metrics = [("rate", 0)] + ([("median_ms", 2)] if after.median("median_ms") is not None else [])
+        for metric, digits in metrics:
+            b, a = before.median(metric), after.median(metric)
+            ratio = f"{a / b:.3f}x" if a is not None and b else "-"
+            rows.append([after.label, metric, fmt(b, digits), fmt(a, digits), ratio])
+    return rows
+
+
 def write_report(path: Path, *, command: str, settings: Settings, variants: dict[str, Variant],
                  nginx: harness.Nginx | None, started: float, load: dict[str, Any]) -> str:
     summary = markdown_table(["Scenario", "Metric", "Ours (median)", "Peer (median)", "Ours / peer", "Target"], summary_rows(variants))
@@ -639,6 +683,12 @@ def write_report(path: Path, *, command: str, settings: Settings, variants: dict
         "",
         "Ratios are ours / peer; for RSS and time errors lower is better.",
         *open_model.report_sections(variants),
+        *(["", "## Before / after (--baseline)", "",
+           "The same rows of ours run with the baseline checkout's turret (before) and this one "
+           "(after), interleaved in this run.", "",
+           markdown_table(["Variant", "Metric", "Before (median)", "After (median)", "After / before"],
+                          before_after_rows(variants))]
+          if before_after_rows(variants) else []),
         "",
         "## Every run",
         "",
@@ -739,6 +789,9 @@ def main() -> int:
     parser.add_argument("--reps", type=int, default=None, help="runs per variant (default 3, --quick 1)")
     parser.add_argument("--output", type=Path, default=None, help="where to write the Markdown report")
     parser.add_argument("--profile", action="store_true", help="profile our turret instead (bench/profile.py)")
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="also run our rows of empty, http and plain with this twistd (another "
+                             "checkout's .venv/bin/twistd, e.g. the code before a change), interleaved")
     args = parser.parse_args()
     if args.profile:
         import importlib.util
@@ -756,7 +809,7 @@ def main() -> int:
         unknown = [s for s in scenarios if s not in SCENARIO_NAMES]
         if unknown:
             parser.error(f"unknown scenario(s) {unknown}; choose from {', '.join(SCENARIO_NAMES)}")
-    full = not args.quick and not args.only and args.reps in (None, 3)
+    full = not args.quick and not args.only and args.reps in (None, 3) and not args.baseline
     stamp = time.strftime("%Y%m%d-%H%M%S")
     work = WORK / stamp
     output = args.output or (BENCH / "RESULTS.md" if full else work / "RESULTS.md")
@@ -780,8 +833,13 @@ def main() -> int:
             nginx = harness.Nginx()
             nginx.start()
         for scenario in scenarios:
+            before = {}
+            if args.baseline:
+                before = {v.key: v for v in baseline_variants(scenario, settings, nginx, args.baseline.absolute())}
             for v in variants_for(scenario, settings, nginx):
                 variants[v.key] = v
+                if f"{v.key}@before" in before:  # right after its twin: the same drift for both
+                    variants[f"{v.key}@before"] = before[f"{v.key}@before"]
         total = sum(v.reps or settings.reps for v in variants.values())
         done = 0
         log(f"{len(variants)} variants, {total} runs; work files in {work}")
