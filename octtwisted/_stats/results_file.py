@@ -7,9 +7,9 @@ column per custom timer (seconds; empty where a result has no such timer).
 (``turret_name``, ``epoch``, ``elapsed``, ``scriptrun_time``, ``error``,
 ``custom_timers``).
 
-The hot path only appends the result to a list, or the HQ link's batch of
-frames to a ``bytearray``. Every :data:`FLUSH_INTERVAL` seconds that is handed over
-at once to a worker thread, which writes it (one batch at a time, in
+The hot path only appends the result to a list, or a batch of the frames
+sent to the HQ to a ``bytearray``. Every :data:`FLUSH_INTERVAL` seconds
+that is handed over at once to a worker thread, which writes it (one batch at a time, in
 order); :meth:`close` hands over the rest and fires once everything is on
 disk. What a batch costs the reactor depends on what the turret already
 has:
@@ -175,8 +175,8 @@ class _ChildFile:
 
 class _Frames:
     """
-    Result frames, copied end to end into one ``bytearray`` a batch of the
-    HQ link at a time (up to 64 frames), and taken for the results file's
+    Result frames, copied end to end into one ``bytearray`` a batch sent
+    to the HQ at a time (up to 64 frames), and taken for the results file's
     own process, which cuts them apart (:mod:`.framewriter`). Measured at
     190,000 results/s: holding the frames themselves until the batch is
     taken cost 15% of the rate, cutting them into lines on the reactor (one
