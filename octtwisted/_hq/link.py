@@ -29,7 +29,7 @@ import zmq
 from twisted.application.service import Service
 from twisted.internet import defer, threads
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from txzmq import ZmqConnection, ZmqEndpoint, ZmqEndpointType, ZmqFactory
 from txzmq.pubsub import ZmqSubConnection
 from txzmq.pushpull import ZmqPushConnection
@@ -75,6 +75,9 @@ class _ResultSocket(ZmqPushConnection):
     A PUSH socket with a finite high-water mark.
     """
 
+    #: txzmq's: the read scheduled after a write, if any
+    read_scheduled: IDelayedCall | None
+
     def __init__(self, factory: ZmqFactory, options: SocketOptions) -> None:
         self.highWaterMark = options.send_hwm
         super().__init__(factory)
@@ -91,7 +94,7 @@ class _ResultSocket(ZmqPushConnection):
         for part in message[:-1]:
             send(part, _MORE_PARTS)
         send(message[-1], _LAST_PART)
-        if self.read_scheduled is None:  # type: ignore[has-type]  # txzmq's, untyped
+        if self.read_scheduled is None:
             self.read_scheduled = self.factory.reactor.callLater(0, self.doRead)
 
 
