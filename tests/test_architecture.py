@@ -49,6 +49,25 @@ PUBLIC = {
         "StubFastHTTP",
         "make_turret",
     ],
+    "octtwisted.conformance": [
+        "Bounds",
+        "CHECKS",
+        "Check",
+        "CheckResult",
+        "ConformanceMixin",
+        "FAIL",
+        "FAILING_MESSAGE",
+        "FAILS",
+        "PASS",
+        "QUICK",
+        "Report",
+        "SKIP",
+        "SUCCEEDS",
+        "TurretLauncher",
+        "command_launcher",
+        "main",
+        "run_conformance",
+    ],
 }
 
 #: Which layers each layer may import (besides itself).
