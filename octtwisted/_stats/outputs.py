@@ -142,7 +142,8 @@ class RunOutputs(Service):
         One batch of result frames as they go to the HQ (up to 64; a call
         per batch, never per result): written to the results file of the
         run under way, if one is open. The sender hands over a run's last
-        frames before it is told the run ended.
+        frames when the run stops, before the turret closes it (and calls
+        :meth:`run_ended`, which closes the file).
         """
         write = self._write_frames
         if write is not None:
