@@ -1,6 +1,8 @@
 """
-Shared helpers for the tests: turret configs on disk, and the real
-``twistd oct-turret`` process driven from a test.
+Shared helpers for the tests: turret configs on disk, the real
+``twistd oct-turret`` process driven from a test, and
+:class:`TurretTestCase`, which starts fake HQs and turret processes for a
+test and stops them after it.
 """
 
 from __future__ import annotations
@@ -12,12 +14,14 @@ import signal
 import sys
 import uuid as uuidlib
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Sequence
 
 from twisted.internet import defer, protocol, reactor
 from twisted.internet.defer import Deferred
+from twisted.trial.unittest import TestCase
 
 from octtwisted._core.deferreds import cancel_call, on_fired
+from octtwisted.testing import FakeHQ
 
 SCRIPTS = Path(__file__).parent / "scripts"
 TWISTD = str(Path(sys.executable).parent / "twistd")
@@ -190,3 +194,72 @@ class TurretProcess:
             return defer.succeed(None)
         self.kill()
         return self._collector.ended
+
+
+#: The config keys that point a turret at an HQ, left out of a standalone
+#: turret's config.
+NO_HQ = {"hq_address": None, "hq_publisher": None, "hq_rc": None}
+
+
+class TurretTestCase(TestCase):
+    """
+    A test case that drives real turret processes: :meth:`start_hq`
+    starts a :class:`FakeHQ`, :meth:`launch` a turret with a config of its
+    own; both are stopped at the end of the test.
+
+    :cvar turret_keys: the config keys of every turret the test case
+        launches (the HQ's keys and those given to :meth:`launch` come
+        after them).
+    :cvar turret_script: the script they run unless told.
+    :ivar hq: the test's HQ, which :meth:`launch` points turrets at unless
+        told (a test case sets it in ``setUp``: ``self.hq =
+        self.start_hq()``).
+    """
+
+    turret_keys: ClassVar[dict[str, Any]] = {}
+    turret_script: ClassVar[str] = "deferred_sleep.py"
+    hq: FakeHQ | None = None
+
+    def start_hq(self, *, receive_hwm: int = 0, **ports: int) -> FakeHQ:
+        """
+        A FakeHQ, bound (``ports``: ``publisher_port``, ``rc_port``; free
+        ones by default), closed at the end of the test.
+        """
+        hq = FakeHQ(receive_hwm=receive_hwm)
+        hq.start(**ports)
+        self.addCleanup(hq.stop)
+        return hq
+
+    def launch(
+        self,
+        script: str | None = None,
+        *,
+        hq: FakeHQ | None = None,
+        standalone: bool = False,
+        args: Sequence[str] = (),
+        env: dict[str, str] | None = None,
+        use_pty: bool = False,
+        **keys: Any,
+    ) -> TurretProcess:
+        """
+        Write ``config.json`` and ``script`` (default :attr:`turret_script`)
+        in a new folder and start ``twistd oct-turret -c config.json`` there,
+        followed by ``args``; it is killed at the end of the test if it
+        still runs.
+
+        :param hq: the HQ the turret obeys (default :attr:`hq`).
+        :param standalone: fire without an HQ: ``--standalone``, and no
+            ``hq_*`` keys in the config.
+        :param keys: more config keys (a key set to None is left out).
+        """
+        hq = hq if hq is not None else self.hq
+        if standalone:
+            keys = {**NO_HQ, **keys}
+            args = ("--standalone", *args)
+        elif hq is not None:
+            keys = {**hq.turret_config(), **keys}
+        folder = Path(self.mktemp()).absolute()
+        config = write_config(folder, script=script or self.turret_script, **{**self.turret_keys, **keys})
+        turret = TurretProcess(["-c", str(config), *args], cwd=folder, env=env, use_pty=use_pty)
+        self.addCleanup(turret.cleanup)
+        return turret

@@ -6,32 +6,19 @@ End to end: the real ``twistd -n oct-turret`` process against
 from __future__ import annotations
 
 import signal
-from pathlib import Path
 from typing import Any
 
-from twisted.trial.unittest import TestCase
-
-from octtwisted.testing import FakeHQ
-from tests.helpers import TurretProcess, write_config
+from tests.helpers import TurretProcess, TurretTestCase
 
 RESULT_KEYS = {"turret_name", "elapsed", "epoch", "scriptrun_time", "error", "custom_timers"}
 
 
-class EndToEndTests(TestCase):
+class EndToEndTests(TurretTestCase):
     timeout = 90
+    turret_keys = {"cannons": 3, "rampup": 0.3}
 
     def setUp(self) -> None:
-        self.hq = FakeHQ()
-        self.hq.start()
-        self.addCleanup(self.hq.stop)
-        self.folder = Path(self.mktemp()).absolute()
-
-    def launch(self, script: str = "deferred_sleep.py", **keys: Any) -> TurretProcess:
-        keys = {**self.hq.turret_config(), "cannons": 3, "rampup": 0.3, **keys}
-        config = write_config(self.folder, script=script, **keys)
-        turret = TurretProcess(["-c", str(config)], cwd=self.folder)
-        self.addCleanup(turret.cleanup)
-        return turret
+        self.hq = self.start_hq()
 
     async def barrier(self, turret: TurretProcess) -> dict[str, Any]:
         """

@@ -9,13 +9,9 @@ from __future__ import annotations
 
 import signal
 import statistics
-from pathlib import Path
 from typing import Any
 
-from twisted.trial.unittest import TestCase
-
-from octtwisted.testing import FakeHQ
-from tests.helpers import TurretProcess, write_config
+from tests.helpers import TurretProcess, TurretTestCase
 
 #: How far the median scriptrun_time may be above the scripted wait.
 MEDIAN_TOLERANCE = 0.010
@@ -23,21 +19,12 @@ MEDIAN_TOLERANCE = 0.010
 MISUSE_FIX = 'set blocking = False on the Transaction class (or "blocking": false in the config)'
 
 
-class ExecutionEndToEnd(TestCase):
+class ExecutionEndToEnd(TurretTestCase):
     timeout = 90
+    turret_keys = {"cannons": 2, "rampup": 0}
 
     def setUp(self) -> None:
-        self.hq = FakeHQ()
-        self.hq.start()
-        self.addCleanup(self.hq.stop)
-
-    def launch(self, name: str, script: str, **keys: Any) -> TurretProcess:
-        folder = Path(self.mktemp()).absolute()
-        keys = {**self.hq.turret_config(), "name": name, "cannons": 2, "rampup": 0, **keys}
-        config = write_config(folder, script=script, **keys)
-        turret = TurretProcess(["-c", str(config)], cwd=folder)
-        self.addCleanup(turret.cleanup)
-        return turret
+        self.hq = self.start_hq()
 
     async def fire(
         self, turrets: dict[str, TurretProcess], each: int, context: dict[str, Any] | None = None
@@ -83,9 +70,9 @@ class ExecutionEndToEnd(TestCase):
         (20 ms waits: scriptrun_time at least 20 ms, median within 10 ms).
         """
         turrets = {
-            "deferred": self.launch("deferred", "plain_deferred.py"),
-            "async": self.launch("async", "plain_async.py"),
-            "inline": self.launch("inline", "plain_inline.py"),
+            "deferred": self.launch("plain_deferred.py", name="deferred"),
+            "async": self.launch("plain_async.py", name="async"),
+            "inline": self.launch("plain_inline.py", name="inline"),
         }
         got = await self.fire(turrets, 20)
         for name in turrets:
@@ -110,10 +97,10 @@ class ExecutionEndToEnd(TestCase):
         "timeout after 0.1s", timed about 0.1 s.
         """
         turrets = {
-            "fails": self.launch("fails", "plain_deferred.py", outcome="fail"),
-            "async-fails": self.launch("async-fails", "plain_async.py", outcome="fail"),
-            "inline-fails": self.launch("inline-fails", "plain_inline.py", outcome="fail"),
-            "never": self.launch("never", "plain_deferred.py", outcome="never", transaction_timeout=0.1),
+            "fails": self.launch("plain_deferred.py", name="fails", outcome="fail"),
+            "async-fails": self.launch("plain_async.py", name="async-fails", outcome="fail"),
+            "inline-fails": self.launch("plain_inline.py", name="inline-fails", outcome="fail"),
+            "never": self.launch("plain_deferred.py", name="never", outcome="never", transaction_timeout=0.1),
         }
         got = await self.fire(turrets, 6)
         self.assertEqual({r["error"] for r in got["fails"]}, {"ValueError: bad value"})
@@ -135,9 +122,9 @@ class ExecutionEndToEnd(TestCase):
         gives "Type: message".
         """
         turrets = {
-            "classic": self.launch("classic", "style_classic.py", wait=0.02),
-            "sync": self.launch("sync", "plain_sync.py"),
-            "sync-fails": self.launch("sync-fails", "plain_sync.py", outcome="fail"),
+            "classic": self.launch("style_classic.py", name="classic", wait=0.02),
+            "sync": self.launch("plain_sync.py", name="sync"),
+            "sync-fails": self.launch("plain_sync.py", name="sync-fails", outcome="fail"),
         }
         got = await self.fire(turrets, 20, context={"user_id": 7})
         for name in ("classic", "sync"):
@@ -159,7 +146,7 @@ class ExecutionEndToEnd(TestCase):
         the time is up ("timeout after 0.2s", timed 0.2 s, no custom timers
         of the run still going), and the cannon goes on when run returns.
         """
-        turrets = {"slow": self.launch("slow", "plain_sync.py", wait=0.6, transaction_timeout=0.2, cannons=1)}
+        turrets = {"slow": self.launch("plain_sync.py", name="slow", wait=0.6, transaction_timeout=0.2, cannons=1)}
         got = await self.fire(turrets, 3)
         results = got["slow"]
         self.assertEqual({r["error"] for r in results}, {"timeout after 0.2s"})
@@ -179,9 +166,9 @@ class ExecutionEndToEnd(TestCase):
         fails with a clear error.
         """
         turrets = {
-            "deferred": self.launch("deferred", "plain_deferred.py", blocking=True),
-            "async": self.launch("async", "plain_async.py", blocking=True),
-            "http": self.launch("http", "http_in_thread.py"),
+            "deferred": self.launch("plain_deferred.py", name="deferred", blocking=True),
+            "async": self.launch("plain_async.py", name="async", blocking=True),
+            "http": self.launch("http_in_thread.py", name="http"),
         }
         got = await self.fire(turrets, 10)
         self.assertEqual(
@@ -213,10 +200,10 @@ class ExecutionEndToEnd(TestCase):
         final status sent.
         """
         turrets = {
-            "reactor": self.launch("reactor", "plain_deferred.py", outcome="never", stop_timeout=0.5),
-            "async": self.launch("async", "plain_async.py", outcome="never", stop_timeout=0.5),
-            "threads": self.launch("threads", "plain_sync.py", outcome="never", stop_timeout=0.5),
-            "classic": self.launch("classic", "style_classic.py", wait=1000, stop_timeout=0.5),
+            "reactor": self.launch("plain_deferred.py", name="reactor", outcome="never", stop_timeout=0.5),
+            "async": self.launch("plain_async.py", name="async", outcome="never", stop_timeout=0.5),
+            "threads": self.launch("plain_sync.py", name="threads", outcome="never", stop_timeout=0.5),
+            "classic": self.launch("style_classic.py", name="classic", wait=1000, stop_timeout=0.5),
         }
         for turret in turrets.values():
             await self.hq.wait_for_status("ready", turret.uuid)
@@ -250,10 +237,7 @@ class ExecutionEndToEnd(TestCase):
             ("classic_fails.py", {}),
             ("plain_sync.py", {"outcome": "fail"}),
         ):
-            folder = Path(self.mktemp()).absolute()
-            config = write_config(folder, script=script, cannons=1, **keys)
-            turret = TurretProcess(["-c", str(config), "--standalone", "--duration", "0.5"], cwd=folder)
-            self.addCleanup(turret.cleanup)
+            turret = self.launch(script, standalone=True, args=("--duration", "0.5"), cannons=1, **keys)
             runs.append((script, turret))
         for script, turret in runs:
             self.assertEqual(await turret.wait_exit(), 1, f"{script}:\n{turret.output}")

@@ -6,32 +6,19 @@ process against FakeHQ, and standalone.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
-from twisted.trial.unittest import TestCase
-
-from octtwisted.testing import FakeHQ
-from tests.helpers import TurretProcess, write_config
+from tests.helpers import TurretProcess, TurretTestCase
 
 RESULT_KEYS = {"turret_name", "elapsed", "epoch", "scriptrun_time", "error", "custom_timers"}
 
 
-class OpenModelEndToEnd(TestCase):
+class OpenModelEndToEnd(TurretTestCase):
     timeout = 90
+    turret_keys = {"rampup": 0}
 
     def setUp(self) -> None:
-        self.hq = FakeHQ()
-        self.hq.start()
-        self.addCleanup(self.hq.stop)
-        self.folder = Path(self.mktemp()).absolute()
-
-    def launch(self, script: str, **keys: Any) -> TurretProcess:
-        keys = {**self.hq.turret_config(), "rampup": 0, **keys}
-        config = write_config(self.folder, script=script, **keys)
-        turret = TurretProcess(["-c", str(config)], cwd=self.folder)
-        self.addCleanup(turret.cleanup)
-        return turret
+        self.hq = self.start_hq()
 
     async def test_rate_holds_while_transactions_slow_down(self) -> None:
         """
@@ -62,23 +49,19 @@ class OpenModelEndToEnd(TestCase):
         self.assertEqual(await turret.wait_exit(), 0)
 
 
-class StandaloneLoadEndToEnd(TestCase):
+class StandaloneLoadEndToEnd(TurretTestCase):
     timeout = 90
 
     async def run_standalone(
         self, script: str, *, extra: tuple[str, ...] = (), **keys: Any
     ) -> tuple[TurretProcess, dict[str, Any]]:
-        folder = Path(self.mktemp()).absolute()
-        config = write_config(folder, script=script, **{"hq_address": None, "hq_publisher": None, "hq_rc": None, **keys})
-        summary_path = folder / "summary.json"
-        self.folder = folder
-        turret = TurretProcess(
-            ["-c", str(config), "--standalone", "--summary-json", str(summary_path), *extra], cwd=folder
+        turret = self.launch(
+            script, standalone=True, args=("--summary-json", "summary.json", *extra), **keys
         )
-        self.addCleanup(turret.cleanup)
+        self.folder = turret.folder
         code = await turret.wait_exit(timeout=60)
         self.assertEqual(code, 0, turret.output)
-        return turret, json.loads(summary_path.read_text())
+        return turret, json.loads((turret.folder / "summary.json").read_text())
 
     async def test_stages_run_ends_with_the_last_stage(self) -> None:
         """

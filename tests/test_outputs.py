@@ -45,7 +45,7 @@ class RunOutputsTests(SynchronousTestCase):
         ), standalone=True)
 
     def outputs(self, **settings: Any) -> RunOutputs:
-        return RunOutputs(config=self.config, settings=OutputSettings(**settings),
+        return RunOutputs(config=self.config, settings=OutputSettings(version="9.8.7", **settings),
                           clock=self.clock, turret_id="id-1", run_in_thread=now,
                           wall_clock=lambda: 1796139204.0)
 
@@ -87,6 +87,29 @@ class RunOutputsTests(SynchronousTestCase):
         page = (self.folder / "r.html").read_text()
         self.assertIn("plain.py", page)
         self.assertIn("boom", page)
+        self.assertEqual(settings_of(page)["oct-twisted"], "9.8.7", "the version given")
+
+    def test_results_from_frames(self) -> None:
+        """
+        With ``results_from_frames`` the results file takes the batches
+        given to ``frames_sent`` while a run is under way (those before
+        and after it go nowhere), not the results: ``on_result`` stays
+        None, and ``copies_frames`` says to plug a sender in.
+        """
+        self.assertFalse(self.outputs(results_from_frames=True).copies_frames, "no --results")
+        outputs = self.outputs(results=self.folder / "r.jsonl", results_from_frames=True)
+        self.assertTrue(outputs.copies_frames)
+        frame = b'{"turret_name":"t","epoch":1.0,"elapsed":0.5,"scriptrun_time":0.1,' \
+                b'"error":"","custom_timers":{}}'
+        outputs.frames_sent([frame])  # before the run
+        outputs.run_started(RunStats(), lambda: 2)
+        self.assertIsNone(outputs.on_result)
+        outputs.frames_sent([frame, frame])
+        outputs.frames_sent([frame])
+        outputs.run_ended(RunStats().summary(duration=1.0, cannons=2, cannons_reached=2))
+        outputs.frames_sent([frame])  # after it
+        self.successResultOf(outputs.idle())
+        self.assertEqual((self.folder / "r.jsonl").read_bytes(), (frame + b"\n") * 3)
 
     def test_per_run_names(self) -> None:
         """
@@ -116,7 +139,7 @@ class LoadSettingsTests(SynchronousTestCase):
         folder = Path(self.mktemp()).absolute()
         config = load_config(write_config(folder, hq_address=None, hq_publisher=None,
                                           hq_rc=None, **keys), standalone=True)
-        outputs = RunOutputs(config=config, settings=OutputSettings(report=folder / "r.html"),
+        outputs = RunOutputs(config=config, settings=OutputSettings(version="1", report=folder / "r.html"),
                              clock=Clock(), turret_id="id-1", run_in_thread=now)
         stats = RunStats()
         outputs.run_started(stats, lambda: 1)
@@ -177,7 +200,7 @@ class OpenModelReportTests(SynchronousTestCase):
         folder = Path(self.mktemp()).absolute()
         config = load_config(write_config(folder, hq_address=None, hq_publisher=None, hq_rc=None,
                                           cannons=10, arrival_rate=100), standalone=True)
-        outputs = RunOutputs(config=config, settings=OutputSettings(report=folder / "r.html"),
+        outputs = RunOutputs(config=config, settings=OutputSettings(version="1", report=folder / "r.html"),
                              clock=clock, turret_id="id-1", run_in_thread=now)
         orders = FakeOrderSource()
         turret = TurretService(config=config, uuid="id-1", transaction_class=waiting(clock, 0.5),

@@ -1,7 +1,8 @@
 """
 The result queue on its own (:class:`~octtwisted._hq.queue.ResultQueue`),
 with ``task.Clock`` and a fake transport: batching, retry while the
-transport is full, room and flush waiters, and the dropped count.
+transport is full, room and flush waiters, and the dropped count; and the
+HQ link's copy of the frames it sends, at the edges of a run.
 """
 
 from __future__ import annotations
@@ -9,7 +10,9 @@ from __future__ import annotations
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
+from octtwisted._core.messages import Result, StatusReport
 from octtwisted._hq.queue import RETRY_INTERVAL, ResultQueue
+from octtwisted._hq.wire import encode_result
 
 
 class FakeTransport:
@@ -245,3 +248,48 @@ class RetryTests(SynchronousTestCase):
         self.assertEqual((self.queue.pending(), self.queue.dropped), (0, 3))
         self.clock.advance(1)
         self.assertEqual(self.transport.frames, frames(2))
+
+
+class LinkCopyTests(SynchronousTestCase):
+    """
+    The HQ link's ``frames_sent`` (what the composition root connects to
+    the results file), on a link that is not started: no socket, the
+    batches wait in its queue.
+    """
+
+    def setUp(self) -> None:
+        from octtwisted._hq.link import HQLink
+
+        self.clock = Clock()
+        self.copied: list[list[bytes]] = []
+        self.link = HQLink(
+            order_address="tcp://127.0.0.1:9",
+            result_address="tcp://127.0.0.1:9",
+            uuid="t",
+            reactor=self.clock,
+            linger=0,
+            frames_sent=self.copied.append,
+        )
+
+    def result(self, n: int) -> Result:
+        return Result("t", float(n), 1.0, 0.1, "", {})
+
+    def test_run_edges(self) -> None:
+        """
+        A run's frames still in this turn's batch are handed over when the
+        run ends (before the turret closes the run and its file), and those
+        queued before a run starts are handed over at its start (so they
+        are not taken for the run's); a status is never handed over; every
+        frame once.
+        """
+        self.link.send_result(self.result(0))
+        self.link.run_started()
+        self.assertEqual(self.copied, [[encode_result(self.result(0))]])
+        self.link.send_result(self.result(1))
+        self.clock.advance(0)
+        self.link.send_result(self.result(2))
+        self.link.send_status(StatusReport("t", "Killed", "t", 0.0, "s.py", 1))
+        self.link.run_ended()
+        self.assertEqual(self.copied[1:], [[encode_result(self.result(n))] for n in (1, 2)])
+        self.clock.advance(0)
+        self.assertEqual(len(self.copied), 3, "copied again when the batch left")

@@ -8,18 +8,16 @@ dropped count. Unit tests with ``task.Clock``, then the real process.
 from __future__ import annotations
 
 import signal
-from pathlib import Path
-from typing import Any
 
 from twisted.internet import reactor
 from twisted.internet.defer import CancelledError, Deferred
 from twisted.internet.task import Clock, deferLater
-from twisted.trial.unittest import SynchronousTestCase, TestCase
+from twisted.trial.unittest import SynchronousTestCase
 
 from octtwisted import Transaction
 from octtwisted._firing.lifecycle import State
-from octtwisted.testing import FakeHQ, RecordingSink, make_turret
-from tests.helpers import TurretProcess, write_config
+from octtwisted.testing import RecordingSink, make_turret
+from tests.helpers import TurretTestCase
 
 
 def waits(clock: Clock, seconds: float) -> type:
@@ -183,20 +181,12 @@ class PerRunDroppedTests(SynchronousTestCase):
         self.assertEqual(made.turret.last_summary.dropped, 7)
 
 
-class RacesEndToEnd(TestCase):
+class RacesEndToEnd(TurretTestCase):
     timeout = 90
+    turret_keys = {"rampup": 0}
 
     def setUp(self) -> None:
-        self.hq = FakeHQ()
-        self.hq.start()
-        self.addCleanup(self.hq.stop)
-        self.folder = Path(self.mktemp()).absolute()
-
-    def launch(self, script: str, **keys: Any) -> TurretProcess:
-        config = write_config(self.folder, script=script, **{**self.hq.turret_config(), "rampup": 0, **keys})
-        turret = TurretProcess(["-c", str(config)], cwd=self.folder)
-        self.addCleanup(turret.cleanup)
-        return turret
+        self.hq = self.start_hq()
 
     async def test_start_while_stopping(self) -> None:
         """

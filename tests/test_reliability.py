@@ -14,12 +14,12 @@ from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock, deferLater
 from twisted.logger import Logger
-from twisted.trial.unittest import SynchronousTestCase, TestCase
+from twisted.trial.unittest import SynchronousTestCase
 
 from octtwisted import Transaction
 from octtwisted._firing.watchdog import ReactorWatchdog
 from octtwisted.testing import RecordingSink, make_turret
-from tests.helpers import TurretProcess, write_config
+from tests.helpers import TurretProcess, TurretTestCase
 
 
 class SlowSink(RecordingSink):
@@ -121,17 +121,9 @@ class WatchdogTests(SynchronousTestCase):
         dog.stopService()
 
 
-class ProcessReliabilityTests(TestCase):
+class ProcessReliabilityTests(TurretTestCase):
     timeout = 60
-
-    def launch(self, *args: str, **keys: Any) -> TurretProcess:
-        folder = Path(self.mktemp()).absolute()
-        keys = {"hq_address": None, "hq_publisher": None, "hq_rc": None, "cannons": 1, **keys}
-        config = write_config(folder, **keys)
-        turret = TurretProcess(["-c", str(config), "--standalone", *args], cwd=folder)
-        self.addCleanup(turret.cleanup)
-        return turret
-
+    turret_keys = {"cannons": 1}
 
     async def test_blocked_reactor_reported(self) -> None:
         """
@@ -139,7 +131,7 @@ class ProcessReliabilityTests(TestCase):
         the step that blocked and the advice blocking = True, and the run
         goes on.
         """
-        turret = self.launch("--duration", "1.5", script="blocks_reactor.py", block=1.0)
+        turret = self.launch("blocks_reactor.py", standalone=True, args=("--duration", "1.5"), block=1.0)
         await turret.wait_exit()
         self.assertIn("the reactor was blocked for 1.", turret.output)
         self.assertIn("s in Transaction.run (blocks_reactor.py line 10)", turret.output)
@@ -150,7 +142,7 @@ class ProcessReliabilityTests(TestCase):
         While a graceful stop waits for a hung transaction (stop timeout
         30 s), a second SIGTERM ends the process at once.
         """
-        turret = self.launch(script="hangs.py", stop_timeout=30)
+        turret = self.launch("hangs.py", standalone=True, stop_timeout=30)
         await turret.wait_output("open fire")
         turret.signal(signal.SIGTERM)
         await turret.wait_output("running -> stopping")
@@ -221,23 +213,9 @@ def fuzz_frames(count: int = 150) -> list[Any]:
     return frames
 
 
-class HQEndToEndReliabilityTests(TestCase):
+class HQEndToEndReliabilityTests(TurretTestCase):
     timeout = 120
-
-    def launch(self, hq_keys: dict[str, Any], script: str = "deferred_sleep.py", **keys: Any) -> TurretProcess:
-        folder = Path(self.mktemp()).absolute()
-        config = write_config(folder, script=script, **{**hq_keys, "cannons": 3, **keys})
-        turret = TurretProcess(["-c", str(config)], cwd=folder)
-        self.addCleanup(turret.cleanup)
-        return turret
-
-    def hq(self, **ports: int) -> Any:
-        from octtwisted.testing import FakeHQ
-
-        hq = FakeHQ()
-        hq.start(**ports)
-        self.addCleanup(hq.stop)
-        return hq
+    turret_keys = {"cannons": 3}
 
     async def test_fuzzed_orders(self) -> None:
         """
@@ -245,8 +223,8 @@ class HQEndToEndReliabilityTests(TestCase):
         the process stays up, keeps firing and answering status_request,
         and the warnings are rate-limited.
         """
-        hq = self.hq()
-        turret = self.launch(hq.turret_config())
+        hq = self.start_hq()
+        turret = self.launch(hq=hq)
         frames = fuzz_frames()
         await hq.wait_for_status("ready", turret.uuid)
         await hq.handshake(turret.uuid)
@@ -276,13 +254,13 @@ class HQEndToEndReliabilityTests(TestCase):
         """
         ports = {"publisher_port": _free_port(), "rc_port": _free_port()}
         turret = self.launch(
-            {"hq_address": "127.0.0.1", "hq_publisher": ports["publisher_port"], "hq_rc": ports["rc_port"]}
+            hq_address="127.0.0.1", hq_publisher=ports["publisher_port"], hq_rc=ports["rc_port"]
         )
         while "ready:" not in turret.output:
             await deferLater(reactor, 0.1, lambda: None)
         await deferLater(reactor, 30, lambda: None)  # the scenario: HQ down for 30 s
         self.assertTrue(turret.running)
-        hq = self.hq(**ports)
+        hq = self.start_hq(**ports)
         await hq.wait_for_status("ready", turret.uuid)
         await hq.handshake(turret.uuid)
         hq.publish("start", "open fire")
@@ -296,8 +274,8 @@ class HQEndToEndReliabilityTests(TestCase):
         BaseException that is not an Exception) sends ``Aborted`` to the
         HQ, then the process exits with status 70.
         """
-        hq = self.hq()
-        turret = self.launch(hq.turret_config(), script="fatal.py", cannons=1)
+        hq = self.start_hq()
+        turret = self.launch("fatal.py", hq=hq, cannons=1)
         await hq.wait_for_status("ready", turret.uuid)
         await hq.handshake(turret.uuid)
         hq.publish("start", "open fire")
@@ -337,22 +315,13 @@ def _made(turret: TurretProcess) -> int:
     return int(turret.output.split("turret killed: ")[1].split(" results")[0])
 
 
-class HQTroubleTests(TestCase):
+class HQTroubleTests(TurretTestCase):
     """
     The HQ restarts, or stalls: every result the turret made arrives, once.
     """
 
     timeout = 120
-
-    def launch(
-        self, hq: Any, script: str = "deferred_sleep.py", args: tuple[str, ...] = (), **keys: Any
-    ) -> TurretProcess:
-        folder = Path(self.mktemp()).absolute()
-        config = write_config(folder, script=script, **{**hq.turret_config(), "cannons": 20, **keys})
-        turret = TurretProcess(["-c", str(config), *args], cwd=folder)
-        self.addCleanup(turret.cleanup)
-        return turret
-
+    turret_keys = {"cannons": 20}
 
     def assertConserved(self, hq: Any, turret: TurretProcess) -> None:
         made = _made(turret)
@@ -370,12 +339,8 @@ class HQTroubleTests(TestCase):
         :return: the HQ, the turret and how many results the HQ had read
             when it went away.
         """
-        from octtwisted.testing import FakeHQ
-
-        hq = FakeHQ()
-        hq.start()
-        self.addCleanup(hq.stop)
-        turret = self.launch(hq, args=("--results", "sent.jsonl"))
+        hq = self.start_hq()
+        turret = self.launch(hq=hq, args=("--results", "sent.jsonl"))
         await hq.wait_for_status("ready", turret.uuid)
         await hq.handshake(turret.uuid)
         hq.publish("start", "open fire")
@@ -465,13 +430,8 @@ class HQTroubleTests(TestCase):
         results the turret finishes after that are discarded (logged), not
         kept for the next HQ, whose run gets only its own results.
         """
-
-        from octtwisted.testing import FakeHQ
-
-        hq = FakeHQ()
-        hq.start()
-        self.addCleanup(hq.stop)
-        turret = self.launch(hq, script="style_deferred.py", wait=0.2)
+        hq = self.start_hq()
+        turret = self.launch("style_deferred.py", hq=hq, wait=0.2)
         await hq.wait_for_status("ready", turret.uuid)
         await hq.handshake(turret.uuid)
         hq.publish("start", "open fire")
@@ -499,12 +459,8 @@ class HQTroubleTests(TestCase):
         cannons pause (memory stays flat), and when the HQ reads again they
         resume and everything arrives.
         """
-        from octtwisted.testing import FakeHQ
-
-        hq = FakeHQ(receive_hwm=500)
-        hq.start()
-        self.addCleanup(hq.stop)
-        turret = self.launch(hq, max_pending_results=3000)
+        hq = self.start_hq(receive_hwm=500)
+        turret = self.launch(hq=hq, max_pending_results=3000)
         await hq.wait_for_status("ready", turret.uuid)
         await hq.handshake(turret.uuid)
         hq.publish("start", "open fire")
@@ -528,19 +484,12 @@ class HQTroubleTests(TestCase):
         self.assertConserved(hq, turret)
 
 
-class SignalTests(TestCase):
+class SignalTests(TurretTestCase):
     timeout = 60
 
     async def check_signal(self, number: int, start: bool) -> None:
-        from octtwisted.testing import FakeHQ
-
-        hq = FakeHQ()
-        hq.start()
-        self.addCleanup(hq.stop)
-        folder = Path(self.mktemp()).absolute()
-        config = write_config(folder, script="deferred_sleep.py", stop_timeout=3, **hq.turret_config())
-        turret = TurretProcess(["-c", str(config)], cwd=folder)
-        self.addCleanup(turret.cleanup)
+        hq = self.start_hq()
+        turret = self.launch(hq=hq, stop_timeout=3)
         await hq.wait_for_status("ready", turret.uuid)
         await hq.handshake(turret.uuid)
         if start:

@@ -7,39 +7,28 @@ from __future__ import annotations
 import os
 import statistics
 import sys
-from pathlib import Path
 from typing import Any
 
 from twisted.internet import defer
 from twisted.internet.defer import Deferred
-from twisted.trial.unittest import SynchronousTestCase, TestCase
+from twisted.trial.unittest import SynchronousTestCase
 
 from octtwisted import CustomTimer, timed
 from octtwisted._scripts.compat import install_oct_turrets_fallback
 from octtwisted._scripts.loading import is_blocking, load_transaction_class
-from octtwisted.testing import FakeHQ
-from tests.helpers import SCRIPTS, TurretProcess, write_config
+from tests.helpers import SCRIPTS, TurretProcess, TurretTestCase
 
 #: How far above the scripted wait scriptrun_time may be (median / each).
 MEDIAN_TOLERANCE = 0.010
 EACH_TOLERANCE = 0.050
 
 
-class ScriptStylesEndToEnd(TestCase):
+class ScriptStylesEndToEnd(TurretTestCase):
     timeout = 90
+    turret_keys = {"cannons": 3, "rampup": 0}
 
     def setUp(self) -> None:
-        self.hq = FakeHQ()
-        self.hq.start()
-        self.addCleanup(self.hq.stop)
-
-    def launch(self, script: str, env: dict[str, str] | None = None, **keys: Any) -> TurretProcess:
-        folder = Path(self.mktemp()).absolute()
-        keys = {**self.hq.turret_config(), "cannons": 3, "rampup": 0, **keys}
-        config = write_config(folder, script=script, **keys)
-        turret = TurretProcess(["-c", str(config)], cwd=folder, env=env)
-        self.addCleanup(turret.cleanup)
-        return turret
+        self.hq = self.start_hq()
 
     async def run_turrets(self, *turrets: TurretProcess, results: int) -> list[dict[str, Any]]:
         for turret in turrets:

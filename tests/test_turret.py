@@ -15,7 +15,8 @@ from twisted.trial.unittest import SynchronousTestCase
 from octtwisted import Transaction
 from octtwisted._core.config import load_config
 from octtwisted._firing.lifecycle import State
-from octtwisted._firing.turret import EXIT_ABORTED, TurretService
+from octtwisted._firing.leaving import EXIT_ABORTED
+from octtwisted._firing.turret import TurretService
 from octtwisted.testing import RecordingSink, make_turret
 from tests.helpers import write_config
 

@@ -27,8 +27,12 @@ class OrderSource(Protocol):
 
 
 class ResultSink(Protocol):
-    #: results that could not be delivered and were given up on
-    dropped: int
+    @property
+    def dropped(self) -> int:
+        """
+        Results that could not be delivered and were given up on, since
+        the process started.
+        """
 
     def send_status(self, status: StatusReport) -> None:
         """

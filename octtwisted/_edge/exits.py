@@ -19,6 +19,7 @@ from types import FrameType
 from typing import Any, Callable
 
 from twisted.internet import error
+from twisted.internet.interfaces import IReactorCore
 
 #: The signals that stop the turret.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -70,7 +71,7 @@ class ProcessExit:
     (with 128 + the signal's number), after the cleanups.
     """
 
-    def __init__(self, reactor: Any, cleanups: ExitCleanups) -> None:
+    def __init__(self, reactor: IReactorCore, cleanups: ExitCleanups) -> None:
         self._reactor = reactor
         self._cleanups = cleanups
         self.code: int | None = None

@@ -4,7 +4,9 @@ The ``twistd oct-turret`` command line.
 :class:`Options` validates everything (the command line, the config file,
 the script, a ``--tar`` package) before anything starts; a problem ends the
 process with one line on stderr and exit status 2, no traceback, no socket
-opened.
+opened. It decides every setting once: the config the turret runs with
+(:attr:`Options.turret_config`), the live line and the outputs'
+settings; ``makeService`` hands each part what it needs.
 """
 
 from __future__ import annotations
@@ -13,11 +15,15 @@ import sys
 import uuid as uuidlib
 from typing import NoReturn
 
+import attrs
 from twisted.python import usage
 
+from octtwisted import __version__
 from octtwisted._core.config import ConfigError, TurretConfig, load_config
+from octtwisted._edge.outputs_options import check_output_paths, live_status_wanted, output_settings
 from octtwisted._edge.package import ExtractedPackage, PackageError
 from octtwisted._scripts.loading import ScriptError, load_transaction_class
+from octtwisted._stats.outputs import OutputSettings
 
 #: Exit status for a bad command line, config or script.
 EXIT_BAD_INPUT = 2
@@ -57,8 +63,14 @@ class Options(usage.Options):
          "then print a summary."],
     ]
 
+    #: the config the turret runs with (the live line turns the progress
+    #: lines off)
     turret_config: TurretConfig
     transaction_class: type
+    #: show the live status line (a standalone run in a terminal)
+    live_status: bool = False
+    #: what ``--report`` and ``--results`` ask for
+    output_settings: OutputSettings
     #: the extracted turret package (``--tar``), removed when the turret exits
     package: ExtractedPackage | None = None
 
@@ -93,8 +105,6 @@ class Options(usage.Options):
             if not duration > 0 or duration == float("inf"):
                 fail(f"--duration must be a number of seconds > 0, got {self['duration']!r}")
             self["duration"] = duration
-        from octtwisted._edge.outputs_options import check_output_paths
-
         problem = check_output_paths(self["report"], self["results"])
         if problem:
             fail(problem)
@@ -111,6 +121,20 @@ class Options(usage.Options):
             if self.package is not None:
                 self.package.close()
             fail(str(e))
+        self._decide_outputs(standalone)
+
+    def _decide_outputs(self, standalone: bool) -> None:
+        self.live_status = live_status_wanted(standalone)
+        if self.live_status:
+            # The live line takes the place of the progress log lines.
+            self.turret_config = attrs.evolve(self.turret_config, progress_interval=0.0)
+        self.output_settings = output_settings(
+            report=self["report"],
+            results=self["results"],
+            standalone=standalone,
+            duration=self.standalone_duration,
+            version=__version__,
+        )
 
 
 def _check_addresses(config: TurretConfig) -> None:

@@ -1,17 +1,18 @@
 """
-The ``--report`` and ``--results`` options: their checks at start, and the
-:class:`~octtwisted._stats.outputs.RunOutputs` they make (kept out of
-``tap.py`` so that it only calls two functions).
+The ``--report`` and ``--results`` options and the live line: their checks
+at start, the settings :class:`~octtwisted._edge.options.Options` decides
+from them, and the :class:`~octtwisted._stats.outputs.RunOutputs` that
+``makeService`` makes of those settings.
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
 
-import attrs
+from twisted.internet.interfaces import IReactorTime
 
+from octtwisted._core.config import TurretConfig
 from octtwisted._stats.outputs import OutputSettings, RunOutputs
 from octtwisted._stats.results_file import results_format
 
@@ -37,48 +38,66 @@ def check_output_paths(report: str | None, results: str | None) -> str | None:
     return None
 
 
-def live_status_wanted(options: Any) -> bool:
+def live_status_wanted(standalone: bool) -> bool:
     """
     A standalone run whose standard output is a terminal shows a live
     status line.
     """
     out = sys.__stdout__
-    return bool(options["standalone"]) and out is not None and out.isatty()
+    return standalone and out is not None and out.isatty()
 
 
-def make_outputs(options: Any, reactor: Any, link: Any = None) -> RunOutputs | None:
+def output_settings(
+    *,
+    report: str | None,
+    results: str | None,
+    standalone: bool,
+    duration: float | None,
+    version: str,
+) -> OutputSettings:
     """
-    The run outputs the options and config ask for, or None when there
+    The settings of the run outputs: a standalone run writes its files
+    where they are named, from its results; a turret obeying an HQ makes
+    many runs, names each run's files apart, and copies its results file
+    from the frames it sends.
+    """
+    return OutputSettings(
+        version=version,
+        report=Path(report).absolute() if report else None,
+        results=Path(results).absolute() if results else None,
+        per_run_names=not standalone,
+        duration=duration if standalone else None,
+        mode="standalone" if standalone else "HQ",
+        results_from_frames=not standalone,
+    )
+
+
+def make_outputs(
+    *,
+    config: TurretConfig,
+    settings: OutputSettings,
+    clock: IReactorTime,
+    turret_id: str,
+    live: bool,
+) -> RunOutputs | None:
+    """
+    The run outputs the settings and config ask for, or None when there
     are none (no report, results, thresholds or live line).
 
-    :param link: the HQ link, if any: a ``.jsonl`` results file copies the
-        frames it sends.
+    :param live: show the live status line.
     """
     from octtwisted._stats.live import LiveStatus
 
-    config = options.turret_config
-    live = live_status_wanted(options)
-    report, results = options["report"], options["results"]
-    if not (report or results or config.thresholds or live):
+    if not (settings.report or settings.results or config.thresholds or live):
         return None
-    standalone = bool(options["standalone"])
     status_line = None
     if live:
         assert sys.__stdout__ is not None
-        status_line = LiveStatus(sys.__stdout__, options.standalone_duration, config.cannons)
-        # The live line takes the place of the progress log lines.
-        config = attrs.evolve(config, progress_interval=0.0)
+        status_line = LiveStatus(sys.__stdout__, settings.duration, config.cannons)
     return RunOutputs(
         config=config,
-        settings=OutputSettings(
-            report=Path(report).absolute() if report else None,
-            results=Path(results).absolute() if results else None,
-            per_run_names=not standalone,
-            duration=options.standalone_duration if standalone else None,
-            mode="standalone" if standalone else "HQ",
-        ),
-        clock=reactor,
-        turret_id=options["uuid"],
+        settings=settings,
+        clock=clock,
+        turret_id=turret_id,
         status_line=status_line,
-        frames=link,
     )

@@ -4,29 +4,36 @@ turret from small services, each given its collaborators.
 
 Stopping goes last first, one at a time (:class:`SequentialMultiService`):
 the standalone run ends the run, the turret sends its final status, the
-thread pool stops, the HQ link flushes and closes its sockets, and the
-extracted package is removed last.
+run outputs finish their files, the cannons' threads stop, the HQ link
+flushes and closes its sockets, and the extracted package is removed last.
 """
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from twisted.application.service import IService, MultiService, Service
 from twisted.internet import defer
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
 
 from octtwisted._core import logs
 from octtwisted._core.clocks import Clocks
+from octtwisted._core.config import TurretConfig
+from octtwisted._core.interfaces import ResultSink
 from octtwisted._edge.exits import ExitCleanups, ProcessExit
 from octtwisted._edge.options import Options
+from octtwisted._edge.outputs_options import make_outputs
 from octtwisted._edge.package import ExtractedPackage
 from octtwisted._firing.gcpolicy import CalmGC
-from octtwisted._firing.steps import StepCaller, make_step_caller
+from octtwisted._firing.steps import make_step_caller
 from octtwisted._firing.watchdog import ReactorWatchdog
-from octtwisted._scripts.loading import Decision, decide
+from octtwisted._scripts.loading import decide
+
+if TYPE_CHECKING:
+    from octtwisted._hq.link import HQLink
 
 
 class SequentialMultiService(MultiService):
@@ -76,56 +83,48 @@ class PackageCleanup(Service):
         self._package.close()
 
 
-def step_caller(decision: Decision, reactor: Any, parent: MultiService) -> StepCaller:
-    """
-    Where the script's steps run (see
-    :func:`~octtwisted._scripts.loading.decide`); the services that takes
-    (the log of the decision, a blocking script's threads) go under
-    ``parent``.
-    """
-    return make_step_caller(decision, reactor, parent)
-
-
 def makeService(options: Options) -> IService:
+    """
+    The service tree of the options. Each setting was decided once, by
+    :class:`Options`; each part is given what it needs of them, and the
+    parts are connected here: the HQ link is the turret's order source and
+    result sink, and gives the batches of frames it sends to the results
+    file (:meth:`RunOutputs.frames_sent`).
+    """
     from twisted.internet import reactor
 
     from octtwisted._firing.turret import TurretService
 
     config = options.turret_config
+    uuid = options["uuid"]
     top = SequentialMultiService()
     cleanups = ExitCleanups()
     if options.package is not None:
         PackageCleanup(options.package, options["tar"], cleanups).setServiceParent(top)
     exit = ProcessExit(reactor, cleanups)
-    sink: Any
+    outputs = make_outputs(
+        config=config,
+        settings=options.output_settings,
+        clock=reactor,
+        turret_id=uuid,
+        live=options.live_status,
+    )
+    link: HQLink | None = None
+    sink: ResultSink
     if options["standalone"]:
         from octtwisted._hq.localsink import LocalSink
 
-        link = None
         sink = LocalSink()
     else:
-        from octtwisted._hq.link import HQLink
-        from octtwisted._hq.sockopts import SocketOptions
-
-        link = sink = HQLink(
-            order_address=config.order_address,
-            result_address=config.result_address,
-            uuid=options["uuid"],
-            reactor=reactor,
-            linger=config.linger,
-            options=SocketOptions(ipv6=config.hq_ipv6, silence_timeout=config.hq_silence_timeout),
-        )
+        frames_sent = outputs.frames_sent if outputs is not None and outputs.copies_frames else None
+        link = sink = _hq_link(config, uuid, reactor, frames_sent)
         link.setServiceParent(top)
-    steps = step_caller(decide(options.transaction_class, config.blocking), reactor, top)
-    from octtwisted._edge.outputs_options import make_outputs
-
-    outputs = make_outputs(options, reactor, link)
+    steps = make_step_caller(decide(options.transaction_class, config.blocking), reactor, top)
     if outputs is not None:
         outputs.setServiceParent(top)  # before the turret: it stops after it
-        config = outputs.config
     turret = TurretService(
         config=config,
-        uuid=options["uuid"],
+        uuid=uuid,
         transaction_class=options.transaction_class,
         steps=steps,
         orders=link,
@@ -151,4 +150,28 @@ def makeService(options: Options) -> IService:
             summary_json=Path(summary_json).absolute() if summary_json else None,
             outputs=outputs,
         ).setServiceParent(top)
-    return top  # type: ignore[return-value]  # MultiService provides IService
+    return top
+
+
+def _hq_link(
+    config: TurretConfig,
+    uuid: str,
+    reactor: IReactorTime,
+    frames_sent: Callable[[list[bytes]], None] | None,
+) -> HQLink:
+    """
+    The link to the HQ the config names. (Imported here: txzmq installs
+    the reactor when it is imported, and twistd imports this module first.)
+    """
+    from octtwisted._hq.link import HQLink
+    from octtwisted._hq.sockopts import SocketOptions
+
+    return HQLink(
+        order_address=config.order_address,
+        result_address=config.result_address,
+        uuid=uuid,
+        reactor=reactor,
+        linger=config.linger,
+        options=SocketOptions(ipv6=config.hq_ipv6, silence_timeout=config.hq_silence_timeout),
+        frames_sent=frames_sent,
+    )

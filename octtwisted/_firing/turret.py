@@ -1,11 +1,13 @@
 """
 The turret: obeys the HQ's orders and fires its cannons.
 
-:class:`TurretService` keeps the lifecycle, the orders and the
-collaborators; everything that lives for one run is a
-:class:`~octtwisted._firing.run.Run`. It knows nothing of ZeroMQ: orders
-come from an :class:`~octtwisted._core.interfaces.OrderSource`, status and
-results go to a :class:`~octtwisted._core.interfaces.ResultSink`.
+:class:`TurretService` keeps the lifecycle and the orders; everything that
+lives for one run is a :class:`~octtwisted._firing.run.Run`, which its
+:class:`~octtwisted._firing.runkeeper.RunKeeper` makes, stops and closes;
+the ways the turret ends are :class:`~octtwisted._firing.leaving.Leaving`'s.
+It knows nothing of ZeroMQ: orders come from an
+:class:`~octtwisted._core.interfaces.OrderSource`, status and results go
+to a :class:`~octtwisted._core.interfaces.ResultSink`.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from twisted.application.service import Service
-from twisted.internet import defer
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
@@ -24,15 +25,14 @@ from octtwisted._core.interfaces import OrderSource, ResultSink
 from octtwisted._core.messages import Order
 from octtwisted._firing.gcpolicy import GCPolicy, NoGCPolicy
 from octtwisted._firing.hqwatch import HQLossWatch
+from octtwisted._firing.leaving import Leaving
 from octtwisted._firing.lifecycle import FINAL_STATES, Lifecycle, State
 from octtwisted._firing.run import Run
+from octtwisted._firing.runkeeper import RunKeeper
 from octtwisted._firing.status import StatusPublisher
 from octtwisted._firing.steps import StepCaller
 from octtwisted._stats.outputs import RunOutputs
 from octtwisted._stats.summary import Summary
-
-#: Exit status of a turret that died of its own error (EX_SOFTWARE).
-EXIT_ABORTED = 70
 
 
 class TurretService(Service):
@@ -70,18 +70,15 @@ class TurretService(Service):
         self.uuid = uuid
         self._orders = orders
         self._sink = sink
-        self._clocks = clocks
-        self._exit = exit
-        self._new_run = lambda context: Run(
+        self._runs = RunKeeper(
             config=config,
             transaction_class=transaction_class,
-            context=context,
             steps=steps,
             clocks=clocks,
             sink=sink,
             gc=gc if gc is not None else NoGCPolicy(),
-            on_crash=self.abort,
             outputs=outputs,
+            on_crash=self.abort,
         )
         self.lifecycle = Lifecycle(self._state_changed)
         self.context: dict[str, Any] = {}
@@ -89,12 +86,14 @@ class TurretService(Service):
         self._hq_watch = HQLossWatch(
             clocks.reactor, config.hq_lost_timeout, self._firing, self._hq_gone
         )
-        #: the run under way (firing or stopping), if any
-        self.run: Run | None = None
-        self._stopping: Deferred[None] | None = None
-        #: the summary of the last run, once it has stopped
-        self.last_summary: Summary | None = None
-        self._earlier = (0, 0)  # results and errors of the runs that ended
+        self._leaving = Leaving(
+            lifecycle=self.lifecycle,
+            runs=self._runs,
+            sink=sink,
+            linger=config.linger,
+            close_run=self._close_run,
+            exit=exit,
+        )
 
     # Queries
 
@@ -103,18 +102,28 @@ class TurretService(Service):
         return self.lifecycle.state
 
     @property
+    def run(self) -> Run | None:
+        """The run under way (firing or stopping), if any."""
+        return self._runs.current
+
+    @property
+    def last_summary(self) -> Summary | None:
+        """The summary of the last run, once it has stopped."""
+        return self._runs.last_summary
+
+    @property
     def cannons_started(self) -> int:
         return self.run.cannons_started if self.run is not None else 0
 
     @property
     def results(self) -> int:
         """Results made since the process started."""
-        return self._earlier[0] + (self.run.stats.transactions if self.run else 0)
+        return self._runs.results
 
     @property
     def errors(self) -> int:
         """Error results made since the process started."""
-        return self._earlier[1] + (self.run.stats.errors if self.run else 0)
+        return self._runs.errors
 
     def _firing(self) -> bool:
         return self.state is State.RUNNING
@@ -148,10 +157,7 @@ class TurretService(Service):
         flush queued results (bounded by the linger).
         """
         super().stopService()
-        if self.state in FINAL_STATES or self.state in (State.KILLING, State.SHUTTING_DOWN):
-            # Already on its way out (kill, abort): that way ends the same.
-            return self._stopping or defer.succeed(None)
-        return self._leave(State.SHUTTING_DOWN, State.STOPPED)
+        return self._leaving.shut_down()
 
     def _connected(self) -> None:
         self._hq_watch.back()
@@ -214,8 +220,7 @@ class TurretService(Service):
         """
         self.lifecycle.move(State.RUNNING)
         self._sink.run_started()
-        self.run = self._new_run(dict(self.context))
-        self.run.start()
+        self._runs.start(dict(self.context))
 
     def cease_fire(self) -> Deferred[None]:
         """
@@ -223,7 +228,7 @@ class TurretService(Service):
         again at once if a ``start`` came meanwhile).
         """
         self.lifecycle.move(State.STOPPING)
-        d = self._end_run()
+        d = self._runs.stop()
         d.addCallback(lambda _: self._back_to_ready())
         d.addErrback(self.abort)
         return d
@@ -258,77 +263,16 @@ class TurretService(Service):
         """
         The ``kill`` order: stop, report ``Killed``, flush, exit 0.
         """
-        return self._leave(State.KILLING, State.KILLED, exit_code=0, failed=self.abort)
+        return self._leaving.kill()
 
     def abort(self, failure: Failure) -> None:
         """
         The turret itself failed: send ``Aborted``, stop, exit non-zero.
         """
-        self.log.failure("turret error; aborting", failure=failure)
-        if self.state is State.STOPPED:
-            self._exit(EXIT_ABORTED)
-            return
-        if self.state in FINAL_STATES:
-            return
-        def failed(failure: Failure) -> None:
-            self._report_failure(failure)
-            self._exit(EXIT_ABORTED)
-
-        self._leave(State.ABORTED, State.ABORTED, exit_code=EXIT_ABORTED, failed=failed)
-
-    def _report_failure(self, failure: Failure) -> None:
-        self.log.failure("error while stopping", failure=failure)
-
-    def _leave(
-        self,
-        via: State,
-        final: State,
-        *,
-        exit_code: int | None = None,
-        failed: Callable[[Failure], None] | None = None,
-    ) -> Deferred[None]:
-        """
-        The way out of every path that ends the turret (a signal, ``kill``,
-        an abort): move to ``via``, end the run, move to ``final``, flush
-        the results (bounded by the linger), and exit with ``exit_code`` if
-        one is given.
-        """
-        self.lifecycle.move(via)
-        d = self._end_run()
-        if final is not via:
-            d.addCallback(lambda _: self.lifecycle.move(final))
-        d.addCallback(lambda _: self._sink.flush(self.config.linger))
-        d.addCallback(lambda _: self._close_run())
-        if exit_code is not None:
-            d.addCallback(lambda _: self._exit(exit_code))
-        d.addErrback(failed if failed is not None else self._report_failure)
-        self._stopping = d
-        return d
-
-    def _end_run(self) -> Deferred[None]:
-        """
-        The one stop sequence of every path: stop the run under way, if
-        any. A second path during a stop waits for the same stop.
-        """
-        if self.run is None:
-            return defer.succeed(None)
-        return self.run.stop()
+        self._leaving.abort(failure)
 
     def _close_run(self) -> None:
-        """
-        The run has stopped and its results were flushed (or given up on):
-        take and log its summary, and forget it.
-        """
-        run, self.run = self.run, None
-        if run is None:
-            return
-        summary = run.close()
-        self.last_summary = summary
-        self._earlier = (
-            self._earlier[0] + summary.transactions,
-            self._earlier[1] + summary.errors,
-        )
-        run.log_summary(as_table=self.summary_table_in_log)
+        self._runs.close(as_table=self.summary_table_in_log)
 
     def _state_changed(self, old: State, new: State) -> None:
         self._status.state_changed(new)

@@ -13,17 +13,23 @@ Frames go out through a :class:`~octtwisted._hq.queue.ResultQueue`
 waiters for room and for the flush). Results are never lost silently: only
 at shutdown, when the linger runs out, or when the HQ left after a run, are
 frames given up on, and then they are counted in ``dropped`` and logged.
+
+Each batch of result frames can also go to ``frames_sent`` (the results
+file of a run obeying an HQ is a copy of what was sent), which the
+composition root plugs in. A run's last frames are handed over when it
+ends (:meth:`HQLink.run_ended`) or when the link flushes, before the
+turret closes the run.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Callable
 
-import attrs
 import zmq
 from twisted.application.service import Service
 from twisted.internet import defer, threads
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from txzmq import ZmqConnection, ZmqEndpoint, ZmqEndpointType, ZmqFactory
 from txzmq.pubsub import ZmqSubConnection
 from txzmq.pushpull import ZmqPushConnection
@@ -34,7 +40,7 @@ from octtwisted._core.interfaces import OrderHandler
 from octtwisted._core.messages import ABORTED, KILLED, Result, StatusReport
 from octtwisted._hq.orders import OrderReader
 from octtwisted._hq.queue import ResultQueue
-from octtwisted._hq.sockopts import SocketOptions  # SEND_HWM: where it was
+from octtwisted._hq.sockopts import SocketOptions
 from octtwisted._hq.wire import encode_result, encode_status
 
 
@@ -46,7 +52,9 @@ class _OrderSocket(ZmqSubConnection):
     ``"<topic> <json>"``, so the frames are parsed by :mod:`octtwisted._hq.wire`.
     """
 
-    def __init__(self, factory: ZmqFactory, options: SocketOptions, on_frames: Any) -> None:
+    def __init__(
+        self, factory: ZmqFactory, options: SocketOptions, on_frames: Callable[[list[bytes]], None]
+    ) -> None:
         self._on_frames = on_frames
         super().__init__(factory)
         options.apply(self.socket)
@@ -67,6 +75,9 @@ class _ResultSocket(ZmqPushConnection):
     A PUSH socket with a finite high-water mark.
     """
 
+    #: txzmq's: the read scheduled after a write, if any
+    read_scheduled: IDelayedCall | None
+
     def __init__(self, factory: ZmqFactory, options: SocketOptions) -> None:
         self.highWaterMark = options.send_hwm
         super().__init__(factory)
@@ -83,7 +94,7 @@ class _ResultSocket(ZmqPushConnection):
         for part in message[:-1]:
             send(part, _MORE_PARTS)
         send(message[-1], _LAST_PART)
-        if self.read_scheduled is None:  # type: ignore[has-type]  # txzmq's, untyped
+        if self.read_scheduled is None:
             self.read_scheduled = self.factory.reactor.callLater(0, self.doRead)
 
 
@@ -94,7 +105,9 @@ class _MonitorSocket(ZmqConnection):
 
     socketType = zmq.PAIR
 
-    def __init__(self, factory: ZmqFactory, endpoint: ZmqEndpoint, on_event: Any) -> None:
+    def __init__(
+        self, factory: ZmqFactory, endpoint: ZmqEndpoint, on_event: Callable[[int], None]
+    ) -> None:
         self._on_event = on_event
         super().__init__(factory, endpoint)
 
@@ -108,12 +121,15 @@ class HQLink(Service):
     :param result_address: the HQ's PULL socket.
     :param uuid: this turret's id; orders addressed to it are obeyed, like
         broadcasts, and orders addressed to other turrets are ignored.
-    :param reactor: the reactor the sockets are registered with.
+    :param reactor: times the batches, the retries and the reports of bad
+        orders; txzmq registers the sockets with it too (so it is the
+        reactor itself, not a ``task.Clock``).
     :param linger: seconds ZeroMQ may take to send what is queued when the
         sockets close.
     :param options: the sockets' options (IPv6, heartbeats, send queue).
-    :param send_hwm: the results socket's send high-water mark, in place
-        of ``options.send_hwm`` (default :data:`SEND_HWM`).
+    :param frames_sent: given every batch of result frames (up to
+        :data:`~octtwisted._hq.queue.BATCH_FRAMES`) as it leaves the
+        queue, sent or not, or None.
     """
 
     log = logs.logger(logs.HQ_LINK)
@@ -124,21 +140,22 @@ class HQLink(Service):
         order_address: str,
         result_address: str,
         uuid: str,
-        reactor: Any,
+        reactor: IReactorTime,
         linger: float,
         options: SocketOptions = SocketOptions(),
-        send_hwm: int | None = None,
+        frames_sent: Callable[[list[bytes]], None] | None = None,
     ) -> None:
         self._order_address = order_address
         self._result_address = result_address
         self._reactor = reactor
         self._linger = linger
-        self._options = options if send_hwm is None else attrs.evolve(options, send_hwm=send_hwm)
+        self._options = options
         self._reader = OrderReader(reactor, uuid)
         self._factory: ZmqFactory | None = None
         self._orders: _OrderSocket | None = None
         self._push: _ResultSocket | None = None
         self.queue = ResultQueue(reactor)
+        self.queue.copy_batch = frames_sent
         self._monitor: _MonitorSocket | None = None
         self._sockets_made = 0
         self._run_over = False
@@ -196,21 +213,6 @@ class HQLink(Service):
         """
         queue = self.queue
         return queue.sent + queue.pending() + queue.dropped - self._statuses
-
-    @property
-    def copy_results(self) -> Callable[[list[bytes]], None] | None:
-        """
-        Given every batch of result frames as it goes to the HQ
-        (``--results`` keeps a local copy of what was sent), or None.
-        """
-        return self.queue.copy_batch
-
-    @copy_results.setter
-    def copy_results(self, copy: Callable[[list[bytes]], None] | None) -> None:
-        # The frames of this turn still belong to the copy set so far (the
-        # run's last results, when its file is closed).
-        self.queue.copy_pending()
-        self.queue.copy_batch = copy
 
     def pending(self) -> int:
         """
@@ -297,6 +299,8 @@ class HQLink(Service):
     # The end of a run
 
     def run_started(self) -> None:
+        # Frames queued before the run are not the run's: handed over now.
+        self.queue.copy_pending()
         self._run_over = False
 
     def run_ended(self) -> None:
@@ -305,7 +309,11 @@ class HQLink(Service):
         has published ``stop``: results it did not take must not wait in the
         socket for the next HQ (they would be stored in the next run). So
         once the HQ has gone, the results socket is made anew, empty.
+
+        The run's frames still in this turn's batch go to ``frames_sent``
+        now, before the turret closes the run (and its results file).
         """
+        self.queue.copy_pending()
         self._run_over = True
         if not self.connected:
             self._discard_for_next_run()

@@ -139,8 +139,9 @@ class ResultQueue:
     def copy_pending(self) -> None:
         """
         Give :attr:`copy_batch` the frames of the current batch now, not
-        when the batch leaves (before the copy is replaced or removed: the
-        frames go to the copy that was there when they were added).
+        when the batch leaves (at the end of a run: its frames are copied
+        before its results file is closed; at the start of one: the frames
+        before it are not its own).
         """
         batch = self._batch
         if self.copy_batch is not None and len(batch) > self._copied:

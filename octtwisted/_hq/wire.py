@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any, Sequence
 
+import orjson
+
 from octtwisted._core.messages import (
     COMMANDS,
     SET_TRANSACTION_CONTEXT,
@@ -27,10 +29,6 @@ _ESCAPED_STATUS_WORD = b"\\u0073tatus"
 
 _encoder = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 
-try:
-    import orjson
-except ImportError:  # pragma: no cover - orjson is a dependency
-    orjson = None  # type: ignore[assignment]
 
 
 class BadOrder(ValueError):
@@ -115,9 +113,8 @@ def encode_result_dict(result: dict[str, Any]) -> bytes:
     """
     try:
         data = orjson.dumps(result)
-    except (TypeError, AttributeError):
-        # orjson refuses lone surrogates (and is optional): the standard
-        # encoder escapes them.
+    except TypeError:
+        # orjson refuses lone surrogates: the standard encoder escapes them.
         data = _encoder.encode(result).encode("ascii")
     if STATUS_WORD in data:
         data = data.replace(STATUS_WORD, _ESCAPED_STATUS_WORD)

@@ -48,7 +48,7 @@ class _MemoryReactor(MemoryReactorClock):
         self.site: Site | None = None
         self.pumps: list[iosim.IOPump] = []
 
-    def connectTCP(self, host: str, port: int, factory: Any, timeout: float = 30, bindAddress: Any = None) -> Any:  # type: ignore[override]
+    def connectTCP(self, host: str, port: int, factory: Any, timeout: float = 30, bindAddress: Any = None) -> Any:
         assert self.site is not None
         client_address = IPv4Address("TCP", "127.0.0.1", 40000 + len(self.pumps))
         server_address = IPv4Address("TCP", host, port)

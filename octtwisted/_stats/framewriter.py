@@ -36,7 +36,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, BinaryIO, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import orjson
 
@@ -174,7 +174,15 @@ class _CSVLines:
         self.frames.csv.finish(path)
 
 
-def write_file(kind: str, source: BinaryIO, path: Path) -> int:
+class Chunks(Protocol):
+    """
+    A binary stream read a chunk at a time (a buffered reader).
+    """
+
+    def read1(self, size: int, /) -> bytes: ...
+
+
+def write_file(kind: str, source: Chunks, path: Path) -> int:
     """
     Write the frames read from the binary stream ``source`` to ``path``
     as ``kind`` (``csv`` or ``jsonl``); return how many rows were written.
@@ -190,7 +198,7 @@ def write_file(kind: str, source: BinaryIO, path: Path) -> int:
             return whole.count(b"\n") + 1
 
         while True:
-            chunk = source.read1(READ_SIZE)  # type: ignore[attr-defined]
+            chunk = source.read1(READ_SIZE)
             if not chunk:
                 break
             data = rest + chunk if rest else chunk
@@ -212,7 +220,8 @@ def main(argv: list[str]) -> int:
         print("usage: python -m octtwisted._stats.framewriter csv|jsonl PATH", file=sys.stderr)
         return 2
     try:
-        write_file(argv[1], sys.stdin.buffer, Path(argv[2]))
+        with open(sys.stdin.fileno(), "rb", closefd=False) as source:
+            write_file(argv[1], source, Path(argv[2]))
     except OSError as e:
         print(e.strerror or str(e), file=sys.stderr)
         return 1

@@ -10,6 +10,12 @@ with every result (None when nothing needs results), and
 thresholds' outcomes. Files are written in a worker thread;
 :meth:`RunOutputs.idle` fires when every file is on disk, and stopping the
 service waits for that.
+
+Obeying an HQ, the results file is made from the frames sent
+(:attr:`OutputSettings.results_from_frames`): the composition root gives
+the sender's batches to :meth:`RunOutputs.frames_sent`, which writes them
+to the file of the run under way, if any. This module knows nothing of the
+sender.
 """
 
 from __future__ import annotations
@@ -24,7 +30,6 @@ from twisted.internet import defer, threads
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 
-from octtwisted import __version__
 from octtwisted._core import logs
 from octtwisted._core.config import TurretConfig
 from octtwisted._core.messages import Result
@@ -42,9 +47,10 @@ REPORT_ERRORS = 20
 REPORT_STAGES = 12
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class OutputSettings:
     """
+    :ivar version: the turret's version, for the report.
     :ivar report: ``--report``: where the HTML report goes, or None.
     :ivar results: ``--results``: where the results go, or None.
     :ivar per_run_names: name each run's files apart (HQ mode: a turret
@@ -54,22 +60,19 @@ class OutputSettings:
     :ivar duration: the configured duration, for the report (None: until
         stopped).
     :ivar mode: ``standalone`` or ``HQ``, for the report.
+    :ivar results_from_frames: the results file is made from the frames
+        sent to the HQ, given to :meth:`RunOutputs.frames_sent` a batch at
+        a time (obeying an HQ, every result is already one), not from the
+        results.
     """
 
+    version: str
     report: Path | None = None
     results: Path | None = None
     per_run_names: bool = False
     duration: float | None = None
     mode: str = "standalone"
-
-
-class FrameSource(Protocol):
-    """
-    The HQ link: it gives every batch of result frames it sends to
-    ``copy_results``.
-    """
-
-    copy_results: Callable[[list[bytes]], None] | None
+    results_from_frames: bool = False
 
 
 class StatusLine(Protocol):
@@ -103,7 +106,6 @@ class RunOutputs(Service):
         clock: IReactorTime,
         turret_id: str,
         status_line: StatusLine | None = None,
-        frames: FrameSource | None = None,
         run_in_thread: Callable[..., Deferred[Any]] | None = None,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
@@ -112,7 +114,6 @@ class RunOutputs(Service):
         self._clock = clock
         self._turret_id = turret_id
         self._status_line = status_line
-        self._frames = frames
         self._run_in_thread = run_in_thread or threads.deferToThread
         self._wall_clock = wall_clock
         self._runs = 0
@@ -120,6 +121,8 @@ class RunOutputs(Service):
         self._stats: RunStats | None = None
         self._timeline: Timeline | None = None
         self._results: ResultsFile | None = None
+        #: the open results file's frame writer (results_from_frames)
+        self._write_frames: Callable[[list[bytes]], None] | None = None
         self._pending: list[Deferred[Any]] = []
         #: called with every result while a run writes a results file
         self.on_result: Callable[[Result], None] | None = None
@@ -127,9 +130,24 @@ class RunOutputs(Service):
         self.written: list[Path] = []
 
     @property
-    def config(self) -> TurretConfig:
-        """The config the turret should run with (the live line turns progress lines off)."""
-        return self._config
+    def copies_frames(self) -> bool:
+        """
+        The results file is made from the frames sent: plug the sender's
+        batches into :meth:`frames_sent`.
+        """
+        return self._settings.results is not None and self._settings.results_from_frames
+
+    def frames_sent(self, frames: list[bytes]) -> None:
+        """
+        One batch of result frames as they go to the HQ (up to 64; a call
+        per batch, never per result): written to the results file of the
+        run under way, if one is open. The sender hands over a run's last
+        frames when the run stops, before the turret closes it (and calls
+        :meth:`run_ended`, which closes the file).
+        """
+        write = self._write_frames
+        if write is not None:
+            write(frames)
 
     @property
     def wants_timeline(self) -> bool:
@@ -159,14 +177,12 @@ class RunOutputs(Service):
             self._timeline.start()
         if self._settings.results is not None:
             path = self._path(self._settings.results)
-            # Obeying an HQ, the file is made from the frames sent.
-            copy = self._frames is not None
+            frames = self._settings.results_from_frames
             self._results = ResultsFile(
-                path, self._clock, run_in_thread=self._run_in_thread, frames=copy
+                path, self._clock, run_in_thread=self._run_in_thread, frames=frames
             )
-            if copy:
-                assert self._frames is not None
-                self._frames.copy_results = self._results.write_frames
+            if frames:
+                self._write_frames = self._results.write_frames
             else:
                 self.on_result = self._results.write
 
@@ -194,8 +210,7 @@ class RunOutputs(Service):
             self._status_line.close()
         results, self._results = self._results, None
         self.on_result = None
-        if self._frames is not None:
-            self._frames.copy_results = None
+        self._write_frames = None
         if results is not None:
             self._track(results.close(), results.path)
         if self._settings.report is not None and timeline is not None:
@@ -224,7 +239,7 @@ class RunOutputs(Service):
             ("Transaction timeout",
              "none" if config.transaction_timeout is None else f"{config.transaction_timeout:g} s"),
             ("Started", time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self._started))),
-            ("oct-twisted", __version__),
+            ("oct-twisted", self._settings.version),
         ]
         if self._runs > 1 or self._settings.per_run_names:
             rows.insert(3, ("Run", f"#{self._runs}"))

@@ -7,9 +7,9 @@ column per custom timer (seconds; empty where a result has no such timer).
 (``turret_name``, ``epoch``, ``elapsed``, ``scriptrun_time``, ``error``,
 ``custom_timers``).
 
-The hot path only appends the result to a list, or the HQ link's batch of
-frames to a ``bytearray``. Every :data:`FLUSH_INTERVAL` seconds that is handed over
-at once to a worker thread, which writes it (one batch at a time, in
+The hot path only appends the result to a list, or a batch of the frames
+sent to the HQ to a ``bytearray``. Every :data:`FLUSH_INTERVAL` seconds
+that is handed over at once to a worker thread, which writes it (one batch at a time, in
 order); :meth:`close` hands over the rest and fires once everything is on
 disk. What a batch costs the reactor depends on what the turret already
 has:
@@ -32,6 +32,7 @@ full header and the earlier rows padded.
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import subprocess
 import sys
@@ -63,6 +64,9 @@ CHILD_TIMEOUT = 120.0
 FORMATS = {".csv": "csv", ".jsonl": "jsonl"}
 
 RunInThread = Callable[..., "Deferred[object]"]
+
+#: A batch taken for the file: encodes it (on the reactor; it may raise).
+Encode = Callable[[], "bytes | bytearray"]
 
 
 def results_format(path: str | Path) -> str | None:
@@ -175,8 +179,8 @@ class _ChildFile:
 
 class _Frames:
     """
-    Result frames, copied end to end into one ``bytearray`` a batch of the
-    HQ link at a time (up to 64 frames), and taken for the results file's
+    Result frames, copied end to end into one ``bytearray`` a batch sent
+    to the HQ at a time (up to 64 frames), and taken for the results file's
     own process, which cuts them apart (:mod:`.framewriter`). Measured at
     190,000 results/s: holding the frames themselves until the batch is
     taken cost 15% of the rate, cutting them into lines on the reactor (one
@@ -194,43 +198,42 @@ class _Frames:
         self._bytes += b"".join(frames)
         self._count += len(frames)
 
-    def take(self) -> tuple[bytearray, int]:
+    def take(self) -> tuple[Encode, int]:
         """
-        The frames so far, end to end (no longer written to), and how
-        many there are.
+        The frames so far, end to end (no longer written to; they go to
+        the file's own process as they are), and how many there are.
         """
         data, self._bytes = self._bytes, bytearray()
         count, self._count = self._count, 0
-        return data, count
+        return (lambda: data), count
 
 
 class _Results:
     """
     Results, appended as they come (the hot path: a bound
-    ``list.append``) and taken a batch at a time.
+    ``list.append``) and taken a batch at a time, to be encoded in
+    ``format``.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, format: CSVFormat | _JSONLFormat) -> None:
+        self._format = format
         self._list: list[Result] = []
         self.write: Callable[[Result], None] = self._list.append
 
     def __bool__(self) -> bool:
         return bool(self._list)
 
-    def take(self) -> tuple[list[Result], int]:
+    def take(self) -> tuple[Encode, int]:
         # The same list stays: its append is bound where results are made.
         batch = self._list[:]
         del self._list[:]
-        return batch, len(batch)
+        return functools.partial(self._format.encode, batch), len(batch)
 
 
 class _FramesFormat:
     """
-    Frames go to the file's own process as they are.
+    Frames go to the file's own process as they are: it finishes the file.
     """
-
-    def encode(self, frames: bytearray) -> bytearray:
-        return frames
 
     def finish(self, path: Path) -> None:
         pass
@@ -285,9 +288,9 @@ class ResultsFile:
             self._format = _FramesFormat()
             self._file = _ChildFile(path, kind)
         else:
-            self._source = _Results()
-            self.write = self._source.write
             self._format = CSVFormat() if kind == "csv" else _JSONLFormat()
+            self._source = _Results(self._format)
+            self.write = self._source.write
             self._file = _File(path)
         self._chain: Deferred[object] = defer.succeed(None)
         self._failed = False
@@ -313,12 +316,12 @@ class ResultsFile:
         source = self._source
         if not source:
             return
-        batch, count = source.take()
+        encode, count = source.take()
         self.rows += count
         if self._failed:
             return
         try:
-            data = self._format.encode(batch)  # type: ignore[arg-type]
+            data = encode()
         except Exception as e:
             self._write_failed(e)
             return
