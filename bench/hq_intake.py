@@ -30,11 +30,19 @@ Figures of a run:
 Variants: ``hq-intake/1000``, ``/5000``, ``/10000``, ``/20000`` (results/s
 offered), and ``hq-intake/max`` (as fast as the turret goes; a shorter run,
 since its drain lasts about ten times as long).
+
+With ``HQ_INTAKE_DATABASE=URL`` (a peewee database URL, e.g.
+``postgresql://postgres@127.0.0.1:5432/octhq``, its driver installed in
+``.venv``: ``.venv/bin/pip install psycopg2-binary``), each variant also
+runs with that database as the project's ``results_database``
+(``hq-intake/10000@postgresql``...); its tables are dropped before each
+run.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import sqlite3
 import subprocess
@@ -48,6 +56,9 @@ from harness import SCENARIOS, TWISTD
 
 OCT_HQ = Path(sys.executable).parent / "oct-hq"
 
+#: Another results database to measure, besides SQLite (see above).
+DATABASE = os.environ.get("HQ_INTAKE_DATABASE")
+
 _PROGRESS = re.compile(rb"turrets: \d+, elapsed: (\d+)  messages received: (\d+)")
 _TOOK = re.compile(rb"\ntook ([\d.]+)")
 _TRANSACTIONS = re.compile(r"Transactions\s+([\d,]+)")
@@ -60,7 +71,7 @@ def _oct_hq(args: list[str], cwd: Path) -> None:
         raise RuntimeError(f"oct-hq {' '.join(args)} failed: {(done.stdout + done.stderr)[-500:]}")
 
 
-def _project(run_dir: Path, run_time: float, turret: dict[str, Any], script: str) -> Path:
+def _project(run_dir: Path, run_time: float, turret: dict[str, Any], script: str, database: str | None) -> Path:
     _oct_hq(["new-project", "P"], run_dir)
     project = run_dir / "P"
     (project / "test_scripts" / script).write_text((SCENARIOS / script).read_text())
@@ -69,6 +80,8 @@ def _project(run_dir: Path, run_time: float, turret: dict[str, Any], script: str
     config.update(run_time=run_time, results_ts_interval=1, min_turrets=1, publish_port=publish,
                   rc_port=rc, external_publisher=external,
                   turrets=[{"name": "intake", "rampup": 0, "script": f"test_scripts/{script}", **turret}])
+    if database:
+        config["results_database"] = {"db_uri": database, "params": {}}
     (project / "config.json").write_text(json.dumps(config, indent=1))
     _oct_hq(["pack-turrets", "P"], run_dir)
     return project
@@ -82,10 +95,27 @@ def _wait_for(path: Path, text: str, process: subprocess.Popen[bytes], timeout: 
         time.sleep(0.1)
 
 
-def intake(run_time: float, turret: dict[str, Any], script: str, offered: float | None) -> Callable[[Path], dict[str, Any]]:
+def _rows(database: str, drop: bool = False) -> int:
+    """Rows of oct's result table in ``database`` (a URL); ``drop``: drop oct's tables instead."""
+    from playhouse.db_url import connect
+
+    db = connect(database)
+    try:
+        if drop:
+            db.execute_sql("DROP TABLE IF EXISTS result, turret")
+            return 0
+        return int(db.execute_sql("SELECT count(*) FROM result").fetchone()[0])
+    finally:
+        db.close()
+
+
+def intake(run_time: float, turret: dict[str, Any], script: str, offered: float | None,
+           database: str | None = None) -> Callable[[Path], dict[str, Any]]:
     def run(run_dir: Path) -> dict[str, Any]:
         run_dir.mkdir(parents=True, exist_ok=True)
-        project = _project(run_dir, run_time, turret, script)
+        if database:
+            _rows(database, drop=True)
+        project = _project(run_dir, run_time, turret, script, database)
         turret_log = run_dir / "turret.log"
         shooter = harness.spawn(
             [str(TWISTD), "-n", "--pidfile=", "--logfile=-", "oct-turret", "--tar", str(project / "intake.tar.gz")],
@@ -119,9 +149,12 @@ def intake(run_time: float, turret: dict[str, Any], script: str, offered: float 
         duration = _DURATION.findall(summary)
         if not (progress and took and sent and duration):
             return {"ok": False, "why": f"missing figures in the logs: {harness.tail(hq_log, 3)}"}
-        (database,) = (project / "results").glob("*/results.sqlite")
-        with sqlite3.connect(database) as reader:
-            stored = reader.execute("SELECT count(*) FROM result").fetchone()[0]
+        if database:
+            stored = _rows(database)
+        else:
+            (path,) = (project / "results").glob("*/results.sqlite")
+            with sqlite3.connect(path) as reader:
+                stored = reader.execute("SELECT count(*) FROM result").fetchone()[0]
         received = int(progress[-1][1])
         sent_count = int(sent[-1].replace(",", ""))
         drain = float(took.group(1))
@@ -146,15 +179,21 @@ def intake(run_time: float, turret: dict[str, Any], script: str, offered: float 
     return run
 
 
+def _suffix(database: str | None) -> str:
+    return "" if database is None else "@" + database.split(":", 1)[0]
+
+
 def variants(Variant: Any, quick: bool) -> list[Any]:
     paced = 4 if quick else 10
     out = []
-    for rate in (1000, 5000, 10_000, 20_000):
-        turret = {"cannons": max(20, rate // 100), "arrival_rate": rate, "bench_wait": 0.001}
-        out.append(Variant(f"hq-intake/{rate}", "hq-intake", "ours", "oct-hq",
-                           intake(paced, turret, "ours_open_wait.py", rate)))
-    out.append(Variant("hq-intake/max", "hq-intake", "ours", "oct-hq",
-                       intake(3 if quick else 5, {"cannons": 100}, "ours_empty.py", None), reps=1))
+    for database in (None, DATABASE) if DATABASE else (None,):
+        suffix = _suffix(database)
+        for rate in (1000, 5000, 10_000, 20_000):
+            turret = {"cannons": max(20, rate // 100), "arrival_rate": rate, "bench_wait": 0.001}
+            out.append(Variant(f"hq-intake/{rate}{suffix}", "hq-intake", "ours", "oct-hq",
+                               intake(paced, turret, "ours_open_wait.py", rate, database)))
+        out.append(Variant(f"hq-intake/max{suffix}", "hq-intake", "ours", "oct-hq",
+                           intake(3 if quick else 5, {"cannons": 100}, "ours_empty.py", None, database), reps=1))
     return out
 
 
@@ -163,12 +202,20 @@ DETAIL_METRICS = [("sent_rate", 0), ("run_rate", 0), ("drain_s", 1), ("drain_rat
 
 
 def summary_rows(get: Callable[[str], Any], add: Callable[..., None]) -> None:
-    for key in ("1000", "5000", "10000", "20000", "max"):
-        v = get(f"hq-intake/{key}")
-        offered = "as fast as one turret goes" if key == "max" else f"{int(key):,} results/s offered"
-        add(f"Real HQ intake (SQLite), {offered}", "results/s sent by the turret", v, None, "sent_rate")
-        add("", "results/s stored by the HQ during the run", v, None, "run_rate")
-        add("", "drain after stop (s)", v, None, "drain_s", 1)
-        add("", "results/s stored while draining", v, None, "drain_rate")
-        add("", "results not stored (sent after the HQ stopped reading)", v, None, "not_stored")
-        add("", "HQ peak memory (MiB)", v, None, "hq_rss_mib")
+    for database in (None, DATABASE) if DATABASE else (None,):
+        for key in ("1000", "5000", "10000", "20000", "max"):
+            _summary_rows(get, add, key, database)
+
+
+def _summary_rows(get: Callable[[str], Any], add: Callable[..., None], key: str, database: str | None) -> None:
+    v = get(f"hq-intake/{key}{_suffix(database)}")
+    if v is None:
+        return
+    offered = "as fast as one turret goes" if key == "max" else f"{int(key):,} results/s offered"
+    store = "SQLite" if database is None else _suffix(database)[1:]
+    add(f"Real HQ intake ({store}), {offered}", "results/s sent by the turret", v, None, "sent_rate")
+    add("", "results/s stored by the HQ during the run", v, None, "run_rate")
+    add("", "drain after stop (s)", v, None, "drain_s", 1)
+    add("", "results/s stored while draining", v, None, "drain_rate")
+    add("", "results not stored (sent after the HQ stopped reading)", v, None, "not_stored")
+    add("", "HQ peak memory (MiB)", v, None, "hq_rss_mib")

@@ -487,8 +487,10 @@ class RealHQTests(TestCase):
             # one message before its loop and never stores it: at most one
             # result of the run is missing before the last one stored.
             dropped += stored[-1] + 1 - len(stored)
+            # The tail it did not take: the transactions in flight at stop,
+            # and what was on its way: at most the last half second's (of 8).
             late = len(sent) - stored[-1] - 1
-            self.assertLessEqual(late, 20, f"{name}: {late} of {len(sent)} not stored")
+            self.assertLessEqual(late, max(20, len(sent) // 16), f"{name}: {late} of {len(sent)} not stored")
             self.assertTrue(any("status 503" in row[4] for row in rows if row[0] == name), name)
         self.assertLessEqual(dropped, 1)
 
