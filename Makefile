@@ -4,15 +4,16 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_DURATION ?= 15
+DEMO_HQ_DURATION ?= 20
 
-.PHONY: test typecheck demo docs bench clean conformance browser
+.PHONY: test typecheck demo demo-hq docs bench clean conformance browser
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): $(PY) setup.cfg pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,docs]'
+	$(PY) -m pip install --quiet -e '.[test,docs,hq]'
 	touch $(STAMP)
 
 test: typecheck browser
@@ -32,6 +33,12 @@ browser:
 demo: $(STAMP)
 	$(PY) examples/demo.py --duration $(DEMO_DURATION)
 
+# `make demo-hq`: the whole OCT system here, every part real: the real HQ
+# (oct-hq, from the hq extra) with a project of two of our turrets, started
+# from the packages pack-turrets wrote, against a local HTTP target.
+demo-hq: $(STAMP)
+	$(PY) examples/demo_hq.py --duration $(DEMO_HQ_DURATION)
+
 docs: $(STAMP)
 	$(VENV)/bin/sphinx-build -W -q -b html docs docs/_build/html
 
@@ -46,7 +53,7 @@ bench: $(STAMP)
 	$(PY) bench/run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) docs/_build _trial_temp* *.egg-info twisted/plugins/dropin.cache demo-report.html demo-results.csv
+	rm -rf $(VENV) docs/_build _trial_temp* *.egg-info twisted/plugins/dropin.cache demo-report.html demo-results.csv demo-hq
 
 # `make typecheck` runs mypy (settings in setup.cfg); `make test` runs it first.
 typecheck: $(STAMP)

@@ -59,6 +59,11 @@ Scenarios (``--only`` names):
 ``rampup``    10,000 cannons over 10 s (transactions wait 2 s): the error of
               each cannon's first transaction start against k * rampup / N
               (p99). Also 1,000 cannons over 10 s, ours and oct-turrets.
+``open``      the open workload model and load stages (bench/open_model.py).
+``hq-intake`` the real OCT HQ (``oct-hq``, SQLite) with one of our turrets
+              sending 1,000 to 20,000 results/s, and as fast as it can:
+              results/s sent, stored during the run, the drain after
+              ``stop`` (bench/hq_intake.py).
 """
 
 from __future__ import annotations
@@ -83,10 +88,11 @@ _BENCH_DIR = str(Path(__file__).resolve().parent)
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _BENCH_DIR] + [_BENCH_DIR]
 
 import harness  # noqa: E402
+import hq_intake  # noqa: E402
 import open_model  # noqa: E402
 from harness import BENCH, SCENARIOS, WORK, log  # noqa: E402
 
-SCENARIO_NAMES = ("http", "https", "empty", "plain", "density", "accuracy", "rampup", "open")
+SCENARIO_NAMES = ("http", "https", "empty", "plain", "density", "accuracy", "rampup", "open", "hq-intake")
 
 
 # --------------------------------------------------------------------------
@@ -373,6 +379,8 @@ def variants_for(scenario: str, s: Settings, nginx: harness.Nginx | None, twistd
         ]
     if scenario == "open":
         return open_model.variants(Variant, s.reps == 1 and s.http_window < 10)
+    if scenario == "hq-intake":
+        return hq_intake.variants(Variant, s.reps == 1 and s.http_window < 10)
     raise ValueError(scenario)
 
 
@@ -506,6 +514,7 @@ def summary_rows(variants: dict[str, Variant]) -> list[list[str]]:
     add("Rampup: 1,000 over 10 s", "start error p99 (ms)", ours, peer, "p99_ms", 2)
     add("", "start error p50 (ms)", ours, peer, "p50_ms", 2)
     open_model.summary_rows(get, add)
+    hq_intake.summary_rows(get, add)
     return rows
 
 
@@ -524,6 +533,7 @@ DETAIL_METRICS = {
     "accuracy": [("p50_ms", 2), ("p99_ms", 2), ("max_ms", 1), ("tagged", 0), ("rate", 0)],
     "rampup": [("p50_ms", 2), ("p99_ms", 2), ("max_ms", 1), ("mean_signed_ms", 2), ("last_start_s", 2), ("missing", 0)],
     "open": open_model.DETAIL_METRICS,
+    "hq-intake": hq_intake.DETAIL_METRICS,
 }
 
 
@@ -771,6 +781,13 @@ METHOD = """\
   oct-turrets after it ends, so its start is `elapsed - scriptrun_time`.
 - CPU of other processes: machine busy time (/proc/stat) minus the CPU
   time of the benchmark's own process tree, during each window.
+- HQ intake: the real HQ, `oct-hq run --no-results` (oct 0.4.12, SQLite,
+  from the `hq` extra), with one turret of ours started from the package
+  `oct-hq pack-turrets` wrote. Sent: the turret's run summary (transactions
+  over duration). Stored during the run: the HQ's own last "messages
+  received" count before `stop`, over the seconds it shows. Drain: the
+  HQ's "took N" (from `stop` to its last row). Not stored: sent minus the
+  rows of `results.sqlite`. HQ memory: the highest VmRSS sampled.
 """
 
 

@@ -191,7 +191,7 @@ class FastSession:
         kept: list[tuple[Any, Any]] = []
         if headers is not None:
             items = headers.items() if hasattr(headers, "items") else headers
-            for name, value in items:  # type: ignore[union-attr]
+            for name, value in items:
                 name_b = name.encode("latin-1") if isinstance(name, str) else bytes(name)
                 if name_b.lower() not in dropped:
                     kept.append((name, value))
