@@ -132,6 +132,10 @@ class _Recorder:
         )
 
 
+#: Most messages FakeHQ's PULL socket reads in one turn of the reactor.
+READ_BATCH = 256
+
+
 class FakeHQ(_Recorder):
     """
     An OCT HQ in this process, over real ZeroMQ sockets on 127.0.0.1.
@@ -155,6 +159,8 @@ class FakeHQ(_Recorder):
         self._factory: Any = None
         self._pub: Any = None
         self._pull: Any = None
+        #: whether the PULL socket is not read (pause_results)
+        self._paused = False
 
     def start(self, publisher_port: int = 0, rc_port: int = 0) -> None:
         """
@@ -190,12 +196,41 @@ class FakeHQ(_Recorder):
         return connection
 
     def _make_pull(self, port: int) -> Any:
+        import zmq
         from txzmq.pushpull import ZmqPullConnection
 
         recorder = self
 
         class Pull(ZmqPullConnection):
             highWaterMark = self.receive_hwm
+            read_scheduled: Any  # txzmq's, untyped
+
+            def doRead(self) -> None:
+                """
+                txzmq's ``doRead`` reads for as long as messages come: a
+                turret that sends faster than this process records would
+                keep the reactor in it for ever (no order published, no
+                turret output read, a pause not obeyed). So read at most
+                READ_BATCH messages, then let the reactor turn.
+                """
+                from twisted.internet import reactor
+
+                if self.read_scheduled is not None:
+                    if not self.read_scheduled.called:
+                        self.read_scheduled.cancel()
+                    self.read_scheduled = None
+                for _ in range(READ_BATCH):
+                    if self.factory is None or recorder._paused:
+                        return
+                    if not self.socket.get(zmq.EVENTS) & zmq.POLLIN:
+                        return
+                    try:
+                        message = self._readMultipart()
+                    except zmq.Again:
+                        continue
+                    self.messageReceived(message)
+                # More may wait, and the descriptor is edge-triggered.
+                self.read_scheduled = reactor.callLater(0, self.doRead)
 
             def onPull(self, message: list[bytes]) -> None:
                 # A multipart message is read part by part, as the HQ's
@@ -207,10 +242,12 @@ class FakeHQ(_Recorder):
 
     def pause_results(self) -> None:
         """
-        Stop reading the PULL socket (a stalled HQ).
+        Stop reading the PULL socket (a stalled HQ), at once: not even the
+        rest of a burst being read is.
         """
         from twisted.internet import reactor
 
+        self._paused = True
         reactor.removeReader(self._pull)
 
     def resume_results(self) -> None:
@@ -219,6 +256,7 @@ class FakeHQ(_Recorder):
         """
         from twisted.internet import reactor
 
+        self._paused = False
         reactor.addReader(self._pull)
         self._pull.doRead()
 
@@ -241,6 +279,7 @@ class FakeHQ(_Recorder):
         """
         Bind the PULL socket again on the same port (the HQ is back).
         """
+        self._paused = False  # a new socket is read
         self._pull = self._make_pull(self.rc_port)
 
     def turret_config(self, **keys: Any) -> dict[str, Any]:

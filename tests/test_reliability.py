@@ -327,7 +327,7 @@ class HQTroubleTests(TurretTestCase):
         made = _made(turret)
         ids = [(r["epoch"], r["elapsed"]) for r in hq.results]
         self.assertEqual(len(set(ids)), len(ids), "a result arrived twice")
-        self.assertEqual(len(hq.results), made, "results lost")
+        self.assertEqual(len(hq.results), made, f"results lost; the turret said:\n{turret.output[-6000:]}")
         self.assertNotIn("are dropped", turret.output)
 
     async def restart_hq(self, unread: bool) -> tuple[Any, TurretProcess, int]:
@@ -458,29 +458,36 @@ class HQTroubleTests(TurretTestCase):
         An HQ that stops reading: the turret's queue reaches its bound, the
         cannons pause (memory stays flat), and when the HQ reads again they
         resume and everything arrives.
+
+        The HQ's queue is bounded (500 messages), so its ZeroMQ stops
+        reading too and the turret's pings wait behind the results: a stall
+        longer than ``hq_silence_timeout`` (20 s) is taken for a dead HQ
+        (docs/reliability.rst). The stall lasts while every buffer between
+        the two fills (about 50,000 results), then 3 s: quick transactions
+        fill them in a second or two, 10 ms ones took 20 to 30 s and
+        sometimes crossed the 20 s.
         """
         hq = self.start_hq(receive_hwm=500)
-        turret = self.launch(hq=hq, max_pending_results=3000)
+        turret = self.launch(hq=hq, script="quick.py", max_pending_results=3000)
         await hq.wait_for_status("ready", turret.uuid)
         await hq.handshake(turret.uuid)
         hq.publish("start", "open fire")
         await hq.wait_for_results(500)
         hq.pause_results()
-        while "cannons paused" not in turret.output:
-            await deferLater(reactor, 0.1, lambda: None)
+        await turret.wait_output("cannons paused")
         pid = turret.transport.pid
         rss_paused = _rss_kib(pid)
         await deferLater(reactor, 3, lambda: None)  # stay stalled a while
         self.assertLess(_rss_kib(pid), rss_paused * 1.05 + 1024, "memory grew while paused")
         hq.resume_results()
-        while "cannons resume" not in turret.output:
-            await deferLater(reactor, 0.1, lambda: None)
+        self.assertNotIn("lost its connection", turret.output, "the stall outlasted hq_silence_timeout")
+        await turret.wait_output("cannons resume")
         count = len(hq.results)
         await hq.wait_for_results(count + 1000)
         hq.publish("kill", None)
         self.assertEqual(await turret.wait_exit(), 0)
+        # Killed is the last frame on the connection: all that comes, came.
         await hq.wait_for_status("Killed", turret.uuid)
-        await hq.wait_for_results(_made(turret), timeout=10)
         self.assertConserved(hq, turret)
 
 
