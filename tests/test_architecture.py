@@ -67,8 +67,6 @@ LONG_MODULES = {"octtwisted._http.fast.connection"}
 
 #: Classes allowed over MAX_ATTRIBUTES, with the reason docs/architecture.rst gives.
 WIDE_CLASSES = {
-    "octtwisted._firing.cannon.Cannon",
-    "octtwisted._firing.threaded.ThreadedCannon",
     "octtwisted._http.fast.connection._Connection",
     "octtwisted._stats.timeline.Timeline",
 }

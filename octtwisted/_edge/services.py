@@ -24,7 +24,7 @@ from octtwisted._edge.exits import ExitCleanups, ProcessExit
 from octtwisted._edge.options import Options
 from octtwisted._edge.package import ExtractedPackage
 from octtwisted._firing.gcpolicy import CalmGC
-from octtwisted._firing.steps import StepCaller, make_step_caller
+from octtwisted._firing.steps import CannonFactory, make_cannon_factory
 from octtwisted._firing.watchdog import ReactorWatchdog
 from octtwisted._scripts.loading import Decision, decide
 
@@ -76,14 +76,14 @@ class PackageCleanup(Service):
         self._package.close()
 
 
-def step_caller(decision: Decision, reactor: Any, parent: MultiService) -> StepCaller:
+def step_caller(decision: Decision, reactor: Any, parent: MultiService) -> CannonFactory:
     """
     Where the script's steps run (see
     :func:`~octtwisted._scripts.loading.decide`); the services that takes
     (the log of the decision, a blocking script's threads) go under
     ``parent``.
     """
-    return make_step_caller(decision, reactor, parent)
+    return make_cannon_factory(decision, reactor, parent)
 
 
 def makeService(options: Options) -> IService:

@@ -38,7 +38,7 @@ from octtwisted._firing.account import RunAccount
 from octtwisted._firing.backpressure import Backpressure
 from octtwisted._firing.gcpolicy import GCPolicy
 from octtwisted._firing.schedule import StartSchedule, schedule_for
-from octtwisted._firing.steps import FiringCannon, StepCaller
+from octtwisted._firing.steps import CannonFactory, FiringCannon
 from octtwisted._firing.stopping import BoundedStop
 from octtwisted._http.shared import SharedHTTPClient
 from octtwisted._scripts.factory import TransactionFactory
@@ -77,7 +77,7 @@ class Run:
         config: TurretConfig,
         transaction_class: Callable[..., Any],
         context: dict[str, Any],
-        steps: StepCaller,
+        steps: CannonFactory,
         clocks: Clocks,
         sink: ResultSink,
         gc: GCPolicy,
