@@ -407,7 +407,7 @@ def make_turret(
 
     from octtwisted._core.clocks import Clocks
     from octtwisted._core.config import parse_config
-    from octtwisted._firing.steps import ReactorStepCaller
+    from octtwisted._firing.steps import ReactorCannonFactory
     from octtwisted._firing.turret import TurretService
 
     if config is None:
@@ -422,7 +422,7 @@ def make_turret(
         config=config,
         uuid=uuid,
         transaction_class=transaction_class,
-        steps=steps if steps is not None else ReactorStepCaller(),
+        steps=steps if steps is not None else ReactorCannonFactory(),
         orders=orders,
         sink=recorded,
         clocks=Clocks.fake(clock),

@@ -92,8 +92,6 @@ MAY_IMPORT = {
 
 #: Classes allowed over MAX_ATTRIBUTES, with the reason docs/architecture.rst gives.
 WIDE_CLASSES = {
-    "octtwisted._firing.cannon.Cannon",
-    "octtwisted._firing.threaded.ThreadedCannon",
     "octtwisted._http.fast.connection.Connection",
     "octtwisted._stats.timeline.Timeline",
 }
@@ -102,14 +100,6 @@ WIDE_CLASSES = {
 #: hint to look at what it is about), never refused.
 MAX_LINES = 420
 MAX_ATTRIBUTES = 16
-
-#: Temporary: private names imported across modules that are being fixed
-#: elsewhere, as (importing module, imported name with its module).
-#: cannon core: being rewritten on branch arch-cannon
-PRIVATE_IMPORTS_ALLOWED = {
-    ("octtwisted._firing.cannon", "octtwisted._firing.outcome._step_or_none"),
-    ("octtwisted._firing.thread_side", "octtwisted._firing.outcome._step_or_none"),
-}
 
 #: Classes held to fewer lines than MAX_LINES: the turret keeps its
 #: lifecycle and the orders; its runs (RunKeeper) and the ways it ends
@@ -440,10 +430,7 @@ class LayerTests(SynchronousTestCase):
         for name, path in modules.items():
             imports = _imported(name, path.read_text(), path.name == "__init__.py")
             found.update((name, dotted) for dotted in _private_names(name, imports))
-        self.assertEqual(sorted(found - PRIVATE_IMPORTS_ALLOWED), [])
-        self.assertEqual(
-            sorted(PRIVATE_IMPORTS_ALLOWED - found), [], "no longer imported: remove it from PRIVATE_IMPORTS_ALLOWED"
-        )
+        self.assertEqual(sorted(found), [])
 
 
 class SizeTests(SynchronousTestCase):

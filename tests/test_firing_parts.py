@@ -23,7 +23,7 @@ from octtwisted._firing.hqwatch import HQLossWatch
 from octtwisted._firing.lifecycle import Lifecycle, State
 from octtwisted._firing.run import Run
 from octtwisted._firing.status import STATUS_ANSWER_INTERVAL, StatusPublisher
-from octtwisted._firing.steps import ReactorStepCaller
+from octtwisted._firing.steps import ReactorCannonFactory
 from octtwisted._firing.stopping import CANCEL_GRACE
 from octtwisted.testing import RecordingSink
 
@@ -187,7 +187,7 @@ class RunStopTests(SynchronousTestCase):
             config=config(stop_timeout=2),
             transaction_class=Never,
             context={},
-            steps=ReactorStepCaller(),
+            steps=ReactorCannonFactory(),
             clocks=Clocks.fake(clock),
             sink=sink,
             gc=NoGCPolicy(),
@@ -223,7 +223,7 @@ class RunStopTests(SynchronousTestCase):
             config=config(stop_timeout=1, cannons=1),
             transaction_class=Stubborn,
             context={},
-            steps=ReactorStepCaller(),
+            steps=ReactorCannonFactory(),
             clocks=Clocks.fake(clock),
             sink=RecordingSink(),
             gc=NoGCPolicy(),

@@ -14,7 +14,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from octtwisted._core.clocks import Clocks
 from octtwisted._core.messages import Result
 from octtwisted._firing.nextturn import NextTurn
-from octtwisted._firing.steps import ReactorStepCaller
+from octtwisted._firing.steps import ReactorCannonFactory
 
 
 class NextTurnTests(SynchronousTestCase):
@@ -86,7 +86,7 @@ class CannonTurnTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.clock = Clock()
         self.results: list[Result] = []
-        self.steps = ReactorStepCaller()
+        self.steps = ReactorCannonFactory()
 
     def cannon(self, script: _Script, index: int = 0) -> Any:
         return self.steps.make_cannon(

@@ -19,7 +19,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from octtwisted._core.clocks import Clocks
 from octtwisted._core.config import load_config
-from octtwisted._firing.steps import ReactorStepCaller
+from octtwisted._firing.steps import ReactorCannonFactory
 from octtwisted._firing.turret import TurretService
 from octtwisted._stats.live import LiveStatus, status_text
 from octtwisted._stats.outputs import OutputSettings, RunOutputs, run_path
@@ -204,7 +204,7 @@ class OpenModelReportTests(SynchronousTestCase):
                              clock=clock, turret_id="id-1", run_in_thread=now)
         orders = FakeOrderSource()
         turret = TurretService(config=config, uuid="id-1", transaction_class=waiting(clock, 0.5),
-                               steps=ReactorStepCaller(), orders=orders, sink=RecordingSink(),
+                               steps=ReactorCannonFactory(), orders=orders, sink=RecordingSink(),
                                clocks=Clocks.fake(clock), exit=lambda code: None,
                                outputs=outputs)
         turret.startService()

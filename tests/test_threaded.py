@@ -17,8 +17,9 @@ from twisted.trial.unittest import SynchronousTestCase
 from octtwisted._core.clocks import Clocks
 from octtwisted._core.messages import Result
 from octtwisted._firing import thread_side as threaded
-from octtwisted._firing.steps import ThreadedSteps
-from octtwisted._firing.threaded import ThreadedCannon
+from octtwisted._firing.cannon import Cannon, CannonSettings
+from octtwisted._firing.steps import ThreadedCannonFactory
+from octtwisted._firing.threaded import threaded_cannon
 from octtwisted._firing.threads import Mailbox
 from octtwisted._scripts.loading import decide
 from octtwisted._scripts.transaction import Transaction
@@ -101,20 +102,23 @@ class ThreadedCannonTests(SynchronousTestCase):
         self.misuses: list[str] = []
         self.left: list[int] = []
 
-    def cannon(self, script: Script, **kwargs: Any) -> tuple[ThreadedCannon, PlayedThread]:
+    def cannon(self, script: Script, **kwargs: Any) -> tuple[Cannon, PlayedThread]:
         worker = PlayedThread()
-        cannon = ThreadedCannon(
+        settings = CannonSettings(
             index=0,
             turret_name="t",
             make_transaction=lambda: script,
-            worker=worker,
-            mailbox=self.mailbox,
             clocks=self.clocks,
             report=self.results.append,
             started_at=0.0,
+            **kwargs,
+        )
+        cannon = threaded_cannon(
+            settings,
+            worker,
+            self.mailbox,
             on_misuse=self.misuses.append,
             on_left_behind=lambda: self.left.append(1),
-            **kwargs,
         )
         return cannon, worker
 
@@ -329,9 +333,12 @@ class ThreadedCannonTests(SynchronousTestCase):
         def broken() -> Any:
             raise OSError("no config")
 
-        cannon = ThreadedCannon(
-            index=0, turret_name="t", make_transaction=broken, worker=worker,
-            mailbox=self.mailbox, clocks=self.clocks, report=self.results.append, started_at=0.0,
+        cannon = threaded_cannon(
+            CannonSettings(
+                index=0, turret_name="t", make_transaction=broken,
+                clocks=self.clocks, report=self.results.append, started_at=0.0,
+            ),
+            worker, self.mailbox,
         )
         cannon.start()
         worker.run()
@@ -356,9 +363,12 @@ class ThreadedCannonTests(SynchronousTestCase):
                 raise KeyboardInterrupt()
 
         worker = PlayedThread()
-        cannon = ThreadedCannon(
-            index=0, turret_name="t", make_transaction=Fatal, worker=worker, mailbox=self.mailbox,
-            clocks=self.clocks, report=self.results.append, started_at=0.0, on_crash=crashes.append,
+        cannon = threaded_cannon(
+            CannonSettings(
+                index=0, turret_name="t", make_transaction=Fatal,
+                clocks=self.clocks, report=self.results.append, started_at=0.0, on_crash=crashes.append,
+            ),
+            worker, self.mailbox,
         )
         cannon.start()
         worker.run()
@@ -368,19 +378,19 @@ class ThreadedCannonTests(SynchronousTestCase):
         self.assertFalse(cannon.running)
 
 
-class ThreadedStepsTests(SynchronousTestCase):
+class ThreadedCannonFactoryTests(SynchronousTestCase):
     def test_misuse_logged_once_per_run(self) -> None:
         """
-        ThreadedSteps logs a misused step once per run (cannons of one run
+        ThreadedCannonFactory logs a misused step once per run (cannons of one run
         share its make_transaction), and again for the next run.
         """
         events: list[dict[str, Any]] = []
-        steps = ThreadedSteps(FakeReactor(), new_worker=PlayedThread)
+        steps = ThreadedCannonFactory(FakeReactor(), new_worker=PlayedThread)
         steps.log = Logger(observer=events.append)
         first_run: Callable[[], Any] = lambda: None  # noqa: E731
         second_run: Callable[[], Any] = lambda: None  # noqa: E731
         for run in (first_run, first_run, second_run, second_run):
-            steps._misused("TypeError: run() returned a Deferred", run)
+            steps.misused("TypeError: run() returned a Deferred", run)
         self.assertEqual(len(events), 2)
 
 

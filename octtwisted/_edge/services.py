@@ -28,7 +28,7 @@ from octtwisted._edge.options import Options
 from octtwisted._edge.outputs_options import make_outputs
 from octtwisted._edge.package import ExtractedPackage
 from octtwisted._firing.gcpolicy import CalmGC
-from octtwisted._firing.steps import make_step_caller
+from octtwisted._firing.steps import make_cannon_factory
 from octtwisted._firing.watchdog import ReactorWatchdog
 from octtwisted._scripts.loading import decide
 
@@ -119,7 +119,7 @@ def makeService(options: Options) -> IService:
         frames_sent = outputs.frames_sent if outputs is not None and outputs.copies_frames else None
         link = sink = _hq_link(config, uuid, reactor, frames_sent)
         link.setServiceParent(top)
-    steps = make_step_caller(decide(options.transaction_class, config.blocking), reactor, top)
+    steps = make_cannon_factory(decide(options.transaction_class, config.blocking), reactor, top)
     if outputs is not None:
         outputs.setServiceParent(top)  # before the turret: it stops after it
     turret = TurretService(

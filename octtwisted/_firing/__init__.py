@@ -1,7 +1,7 @@
 """
 Private. Firing: the turret service (lifecycle and orders), the per-run
 object that lives from ``start`` to the end of a stop, the cannons, the
-start schedule that brings them in, the step callers (reactor or threads),
+start schedule that brings them in, the cannon factories (reactor or threads),
 and the small policies around a run (garbage collector, status answers,
 HQ-loss watch, backpressure, the reactor watchdog).
 

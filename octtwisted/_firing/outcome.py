@@ -1,14 +1,86 @@
 """
-What a cannon makes of a transaction's outcome besides its error text
-(:mod:`.errortext`): the custom timers fit to send (:func:`clean_timers`),
-and which steps need calling at all (:func:`_step_or_none`). Shared by
-:mod:`.cannon` and the threaded cannons.
+What a cannon makes of a transaction, wherever it runs: the steps worth
+calling (:func:`steps_of`), the custom timers fit to send
+(:func:`clean_timers`) and the one way a :class:`Result` is built
+(:func:`result_of`). The error text itself is :mod:`.errortext`'s.
 """
 
 from __future__ import annotations
 
 import math
 from typing import Any, Callable, Mapping
+
+import attrs
+
+from octtwisted._core.messages import Result
+from octtwisted._firing.cannon import CannonSettings
+from octtwisted._firing.errortext import describe_error
+
+
+@attrs.frozen
+class TransactionSteps:
+    """
+    A cannon's transaction and those of its steps worth calling.
+
+    :ivar transaction: the transaction (None before one was made).
+    :ivar setup: its bound ``setup``, or None when it has none or it does
+        nothing (see :func:`_step_or_none`).
+    :ivar tear_down: its bound ``tear_down``, or None likewise.
+    """
+
+    transaction: Any
+    setup: Callable[[], Any] | None
+    tear_down: Callable[[], Any] | None
+
+
+#: What a cannon has before its first transaction was made.
+NO_TRANSACTION = TransactionSteps(None, None, None)
+
+
+def steps_of(transaction: Any) -> TransactionSteps:
+    """
+    ``transaction`` and its steps worth calling (a blocking script saves a
+    trip to its thread for each one left out).
+    """
+    return TransactionSteps(
+        transaction, _step_or_none(transaction, "setup"), _step_or_none(transaction, "tear_down")
+    )
+
+
+def result_of(
+    settings: CannonSettings,
+    transaction: Any,
+    began: float,
+    epoch: float,
+    run_time: float,
+    error: str,
+) -> Result:
+    """
+    The result of a transaction of the cannon with ``settings``.
+
+    :param transaction: the transaction, whose custom timers are read and
+        cleaned (an error text naming those dropped joins ``error``); None
+        for none (a transaction not made, or one reported while its own
+        thread may still write them).
+    :param began: when it began, on ``settings.clocks.monotonic``.
+    :param epoch: when it began, on the wall clock.
+    :param run_time: seconds its ``run`` took.
+    :param error: its error text, ``""`` for none.
+    """
+    try:
+        timers, timer_error = clean_timers(getattr(transaction, "custom_timers", {}))
+    except Exception as e:
+        timers, timer_error = {}, "custom_timers: " + describe_error(e)
+    if timer_error:
+        error = f"{error}; {timer_error}" if error else timer_error
+    return Result(
+        turret_name=settings.turret_name,
+        elapsed=began - settings.started_at,
+        epoch=epoch,
+        scriptrun_time=run_time,
+        error=error,
+        custom_timers=timers,
+    )
 
 
 def clean_timers(timers: object) -> tuple[dict[str, float], str]:

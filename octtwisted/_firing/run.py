@@ -39,7 +39,7 @@ from octtwisted._firing.backpressure import Backpressure
 from octtwisted._firing.gcpolicy import GCPolicy
 from octtwisted._firing.schedule import StartSchedule
 from octtwisted._firing.schedule_choice import schedule_for
-from octtwisted._firing.steps import FiringCannon, StepCaller
+from octtwisted._firing.steps import CannonFactory, FiringCannon
 from octtwisted._firing.stopping import BoundedStop
 from octtwisted._http.shared import SharedHTTPClient
 from octtwisted._scripts.factory import TransactionFactory
@@ -79,7 +79,7 @@ class Run:
         config: TurretConfig,
         transaction_class: Callable[..., Any],
         context: dict[str, Any],
-        steps: StepCaller,
+        steps: CannonFactory,
         clocks: Clocks,
         sink: ResultSink,
         gc: GCPolicy,

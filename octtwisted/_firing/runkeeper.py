@@ -21,7 +21,7 @@ from octtwisted._core.config import TurretConfig
 from octtwisted._core.interfaces import ResultSink
 from octtwisted._firing.gcpolicy import GCPolicy
 from octtwisted._firing.run import Run
-from octtwisted._firing.steps import StepCaller
+from octtwisted._firing.steps import CannonFactory
 from octtwisted._stats.outputs import RunOutputs
 from octtwisted._stats.summary import Summary
 
@@ -38,7 +38,7 @@ class RunKeeper:
         *,
         config: TurretConfig,
         transaction_class: Callable[..., Any],
-        steps: StepCaller,
+        steps: CannonFactory,
         clocks: Clocks,
         sink: ResultSink,
         gc: GCPolicy,

@@ -2,16 +2,18 @@
 Where a transaction's steps (``setup``, ``run``, ``tear_down``) run.
 
 The decision is :func:`octtwisted._scripts.loading.decide`'s; this module
-carries it out. A reactor script's steps run on the reactor thread and may
-return a plain value, a Deferred or a coroutine (``async def``): its
-cannons are :class:`~octtwisted._firing.cannon.Cannon`. A blocking
-script's cannons each own a thread (:mod:`octtwisted._firing.threaded`).
-Either way the turret makes its cannons with ``steps.make_cannon(...)``.
+carries it out, with the :class:`CannonFactory` it asks for. Every cannon
+is a :class:`~octtwisted._firing.cannon.Cannon`; the factory gives it the
+barrel for its script: a reactor script's steps run on the reactor thread
+and may return a plain value, a Deferred or a coroutine (``async def``)
+(:class:`ReactorCannonFactory`, :mod:`octtwisted._firing.on_reactor`); a
+blocking script's cannons each own a thread
+(:class:`ThreadedCannonFactory`, :mod:`octtwisted._firing.threaded`).
+Either way the turret makes its cannons with ``make_cannon(...)``.
 """
 
 from __future__ import annotations
 
-from types import CoroutineType
 from typing import Any, Callable, Protocol
 
 from twisted.application.service import MultiService, Service
@@ -20,7 +22,10 @@ from twisted.python.failure import Failure
 
 from octtwisted._core import logs
 from octtwisted._core.clocks import Clocks
-from octtwisted._firing.threaded import ThreadedCannon
+from octtwisted._firing.cannon import CannonSettings
+from octtwisted._firing.nextturn import NextTurn
+from octtwisted._firing.on_reactor import reactor_cannon
+from octtwisted._firing.threaded import threaded_cannon
 from octtwisted._firing.threads import CannonThread, Mailbox, Reactorish, Worker
 from octtwisted._scripts.loading import Decision
 
@@ -31,7 +36,9 @@ class FiringCannon(Protocol):
     """
 
     index: int
-    fired: int
+
+    @property
+    def fired(self) -> int: ...
 
     @property
     def running(self) -> bool: ...
@@ -46,7 +53,11 @@ class FiringCannon(Protocol):
     def cancel_in_flight(self, reason: str) -> None: ...
 
 
-class StepCaller(Protocol):
+class CannonFactory(Protocol):
+    """
+    Makes the cannons of a script, with the barrel its steps need.
+    """
+
     def make_cannon(
         self,
         *,
@@ -62,37 +73,33 @@ class StepCaller(Protocol):
         throttle: Callable[[], Deferred[None] | None] | None = None,
     ) -> FiringCannon:
         """
-        A cannon that fires the script's steps where they belong.
+        A cannon that fires the script's steps where they belong (the
+        arguments are those of
+        :class:`~octtwisted._firing.cannon.CannonSettings`).
         """
 
 
-class ReactorStepCaller:
+class ReactorCannonFactory:
     """
-    Calls steps on the reactor thread; coroutines become Deferreds.
+    Makes cannons whose steps run on the reactor thread. The cannons made
+    for one reactor share one :class:`NextTurn`.
     """
 
-    def call(self, step: Callable[[], Any]) -> Any:
-        result = step()
-        if type(result) is CoroutineType:
-            return Deferred.fromCoroutine(result)
-        return result
-
-    _next_turn: Any = None
+    def __init__(self) -> None:
+        self._next_turn: NextTurn | None = None
 
     def make_cannon(self, **kwargs: Any) -> FiringCannon:
-        from octtwisted._firing.cannon import Cannon
-        from octtwisted._firing.nextturn import NextTurn
-
-        # One NextTurn for every cannon on the same reactor.
-        reactor = kwargs["clocks"].reactor
-        if self._next_turn is None or self._next_turn.reactor is not reactor:
-            self._next_turn = NextTurn(reactor)
-        return Cannon(steps=self, next_turn=self._next_turn, **kwargs)
+        settings = CannonSettings(**kwargs)
+        reactor = settings.clocks.reactor
+        next_turn = self._next_turn
+        if next_turn is None or next_turn.reactor is not reactor:
+            next_turn = self._next_turn = NextTurn(reactor)
+        return reactor_cannon(settings, next_turn)
 
 
-class ThreadedSteps(Service):
+class ThreadedCannonFactory(Service):
     """
-    The steps of a blocking script: each cannon gets a thread of its own
+    Makes the cannons of a blocking script: each gets a thread of its own
     (made by ``new_worker``), and one :class:`Mailbox` brings every
     cannon's results to the reactor.
 
@@ -113,23 +120,26 @@ class ThreadedSteps(Service):
         self.mailbox = Mailbox(reactor)
         self._warned_run: object = None
         self._left_behind = 0
-        self._left_behind_logged = 0
         #: cannon threads given up on since the process started
         self.left_behind = 0
 
-    def make_cannon(self, *, index: int, make_transaction: Callable[[], Any], **kwargs: Any) -> FiringCannon:
-        return ThreadedCannon(
-            index=index,
-            make_transaction=make_transaction,
-            worker=self._new_worker(f"oct-cannon-{index}"),
-            mailbox=self.mailbox,
-            on_misuse=lambda text: self._misused(text, make_transaction),
+    def make_cannon(self, **kwargs: Any) -> FiringCannon:
+        settings = CannonSettings(**kwargs)
+        make_transaction = settings.make_transaction
+        return threaded_cannon(
+            settings,
+            self._new_worker(f"oct-cannon-{settings.index}"),
+            self.mailbox,
+            on_misuse=lambda text: self.misused(text, make_transaction),
             on_left_behind=self._gave_up,
-            **kwargs,
         )
 
-    def _misused(self, text: str, run: object) -> None:
-        # Every cannon of one run shares that run's make_transaction.
+    def misused(self, text: str, run: object) -> None:
+        """
+        A step of the run whose cannons ``run`` makes was misused
+        (``text``): logged once per run (every cannon of one run shares
+        that run's make_transaction).
+        """
         if self._warned_run is run:
             return
         self._warned_run = run
@@ -172,13 +182,14 @@ class DecisionLog(Service):
         )
 
 
-def make_step_caller(decision: Decision, reactor: Any, parent: MultiService) -> StepCaller:
+def make_cannon_factory(decision: Decision, reactor: Any, parent: MultiService) -> CannonFactory:
     """
-    The step caller ``decision`` asks for; its services go under ``parent``.
+    The cannon factory ``decision`` asks for; its services go under
+    ``parent``.
     """
     DecisionLog(decision).setServiceParent(parent)
     if not decision.blocking:
-        return ReactorStepCaller()
-    steps = ThreadedSteps(reactor)
-    steps.setServiceParent(parent)
-    return steps
+        return ReactorCannonFactory()
+    factory = ThreadedCannonFactory(reactor)
+    factory.setServiceParent(parent)
+    return factory

@@ -2,25 +2,28 @@
 What runs in a blocking script's cannon thread: bursts of transactions,
 each made, set up, run (timed), torn down and turned into a result there.
 
-:class:`ThreadSide` is the thread's half of
-:class:`~octtwisted._firing.threaded.ThreadedCannon`; the attributes it
-shares with the reactor's half are described there.
+:class:`ThreadSide` is the thread's half of a threaded cannon (the
+reactor's half is :class:`~octtwisted._firing.threaded.ThreadBarrel`). It
+also keeps the handover between the two: which transaction the thread is
+in, and in which step; the reactor may *claim* that transaction (at the
+transaction timeout or the stop timeout) and report it itself, and the
+thread then drops its own result.
 """
 
 from __future__ import annotations
 
 import inspect
 import threading
-from typing import Any, Callable
 
+import attrs
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
-from octtwisted._core.clocks import Clocks
 from octtwisted._core.messages import Result
+from octtwisted._firing.cannon import CannonSettings
 from octtwisted._firing.errortext import describe_error
-from octtwisted._firing.outcome import _step_or_none, clean_timers
-from octtwisted._firing.threads import Mailbox
+from octtwisted._firing.outcome import NO_TRANSACTION, TransactionSteps, result_of, steps_of
+from octtwisted._firing.threads import Landed, Mailbox
 
 #: Most transactions one burst runs in the cannon's thread ...
 THREAD_BURST = 256
@@ -56,32 +59,113 @@ def misuse(step: str, value: object) -> str:
     )
 
 
+@attrs.frozen
+class Claimed:
+    """
+    The transaction the thread was in when the reactor claimed it.
+
+    :ivar stage: the step it was in (MAKING, SETUP, RUN or TEAR_DOWN).
+    :ivar began: when it began (monotonic clock).
+    :ivar epoch: when it began (wall clock).
+    :ivar run_began: when its ``run`` began, if ``stage`` is RUN.
+    """
+
+    stage: str
+    began: float
+    epoch: float
+    run_began: float
+
+
 class ThreadSide:
     """
-    The cannon's thread: :meth:`_burst` is the work it is handed.
+    The cannon's thread: :meth:`burst` is the work it is handed; the
+    reactor claims a transaction with :meth:`claim` or
+    :meth:`claim_late_run`.
+
+    :param landed: where each burst's results go, through ``mailbox``.
     """
 
-    _clocks: Clocks
-    _mailbox: Mailbox
-    _make_transaction: Callable[[], Any]
-    _turret_name: str
-    _started_at: float
-    _pacing: float
-    _timeout: float | None
-    _lock: threading.Lock
-    _stop_asked: bool
-    _seq: int
-    _current: int
-    _claimed: int
-    _stage: str
-    _began: float
-    _epoch: float
-    _run_began: float
-    _transaction: Any
-    _setup: Callable[[], Any] | None
-    _tear_down: Callable[[], Any] | None
+    # Slots: read and written on every transaction.
+    __slots__ = (
+        "_settings",
+        "_clocks",
+        "_mailbox",
+        "_landed",
+        "_lock",
+        "_seq",
+        "_current",
+        "_claimed",
+        "_stage",
+        "_epoch",
+        "_run_began",
+        "began",
+        "stop_asked",
+        "_steps",
+    )
 
-    def _burst(self) -> None:
+    def __init__(self, settings: CannonSettings, mailbox: Mailbox, landed: Landed) -> None:
+        self._settings = settings
+        self._clocks = settings.clocks
+        self._mailbox = mailbox
+        self._landed = landed
+        # Shared with the reactor. The thread writes the transaction's
+        # times and stage; _current (the transaction in a step, 0 between
+        # transactions) and _claimed (the one the reactor reported itself)
+        # change under _lock.
+        self._lock = threading.Lock()
+        self._seq = 0
+        self._current = 0
+        self._claimed = 0
+        self._stage = MAKING
+        self._epoch = 0.0
+        self._run_began = 0.0
+        #: when the last transaction began (monotonic clock); the reactor
+        #: reads it once the burst has come back
+        self.began = 0.0
+        #: set by the reactor: end the burst after the transaction under way
+        self.stop_asked = False
+        # The thread's own.
+        self._steps: TransactionSteps = NO_TRANSACTION
+
+    # The reactor's side of the handover.
+
+    def claim(self) -> tuple[bool, Claimed | None]:
+        """
+        (The reactor thread.) Claim the transaction the thread is in.
+
+        :return: whether the thread is in a transaction, and what was
+            claimed (None if the reactor had claimed it already).
+        """
+        with self._lock:
+            seq = self._current
+            if seq == 0:
+                return False, None
+            if self._claimed == seq:
+                return True, None
+            self._claimed = seq
+            return True, Claimed(self._stage, self.began, self._epoch, self._run_began)
+
+    def claim_late_run(self, now: float, timeout: float) -> tuple[Claimed | None, float]:
+        """
+        (The reactor thread.) Claim the transaction the thread is in if
+        its ``run`` has taken ``timeout`` seconds or more by ``now``.
+
+        :return: what was claimed (or None), and in how many seconds to
+            look again.
+        """
+        with self._lock:
+            seq = self._current
+            if seq == 0 or self._claimed == seq or self._stage != RUN:
+                return None, timeout
+            run_began = self._run_began
+            if now - run_began < timeout:
+                return None, max(0.0, run_began + timeout - now)
+            self._claimed = seq
+            return Claimed(RUN, self.began, self._epoch, run_began), timeout
+
+    # The thread's side.
+
+    def burst(self) -> None:
         """
         (The cannon's thread.) Transactions back to back, then post them.
         """
@@ -89,11 +173,11 @@ class ThreadSide:
             results, outcome = self._run_burst()
         except BaseException:
             results, outcome = [], Failure()
-        self._mailbox.post(self, results, outcome)  # type: ignore[arg-type]  # the cannon is the recipient
+        self._mailbox.post(self._landed, results, outcome)
 
     def _run_burst(self) -> tuple[list[Result], object]:
         monotonic = self._clocks.monotonic
-        limit = 1 if self._pacing > 0 else THREAD_BURST
+        limit = 1 if self._settings.pacing > 0 else THREAD_BURST
         deadline = monotonic() + THREAD_BURST_SECONDS
         results: list[Result] = []
         append = results.append
@@ -106,7 +190,7 @@ class ThreadSide:
                 outcome = problem
                 if problem == RETRY:
                     break
-            if self._stop_asked or monotonic() >= deadline:
+            if self.stop_asked or monotonic() >= deadline:
                 break
         return results, outcome
 
@@ -120,26 +204,27 @@ class ThreadSide:
         monotonic = clocks.monotonic
         self._seq += 1
         seq = self._seq
-        began = self._began = monotonic()
+        began = self.began = monotonic()
         self._epoch = epoch = clocks.wall()
         self._stage = MAKING
         self._current = seq
         error = ""
         problem = ""
         run_time = 0.0
-        transaction = self._transaction
-        if transaction is None:
+        steps = self._steps
+        if steps is NO_TRANSACTION:
             try:
-                transaction = self._adopt(self._make_transaction())
+                steps = self._steps = steps_of(self._settings.make_transaction())
             except Exception as e:
                 error = "Transaction() failed: " + describe_error(e)
                 problem = RETRY
+        transaction = steps.transaction
         if transaction is not None:
             try:
                 transaction.custom_timers = {}
             except Exception:
                 pass
-            setup = self._setup
+            setup = steps.setup
             if setup is not None:
                 self._stage = SETUP
                 try:
@@ -161,10 +246,10 @@ class ThreadSide:
                 except (Exception, SystemExit) as e:
                     run_time = monotonic() - run_began
                     error = describe_error(e)
-                timeout = self._timeout
+                timeout = self._settings.transaction_timeout
                 if timeout is not None and run_time > timeout and not error:
                     error = f"timeout after {timeout:g}s"
-            tear_down = self._tear_down
+            tear_down = steps.tear_down
             if tear_down is not None:
                 self._stage = TEAR_DOWN
                 try:
@@ -176,34 +261,9 @@ class ThreadSide:
                 except (Exception, SystemExit) as e:
                     if not error:
                         error = "tear_down: " + describe_error(e)
-            try:
-                timers, timer_error = clean_timers(getattr(transaction, "custom_timers", {}))
-            except Exception as e:
-                timers, timer_error = {}, "custom_timers: " + describe_error(e)
-            if timer_error:
-                error = f"{error}; {timer_error}" if error else timer_error
-        else:
-            timers = {}
         with self._lock:
             self._current = 0
             claimed = self._claimed == seq
         if claimed:
             return None, problem
-        return (
-            Result(
-                turret_name=self._turret_name,
-                elapsed=began - self._started_at,
-                epoch=epoch,
-                scriptrun_time=run_time,
-                error=error,
-                custom_timers=timers,
-            ),
-            problem,
-        )
-
-    def _adopt(self, transaction: Any) -> Any:
-        self._transaction = transaction
-        self._setup = _step_or_none(transaction, "setup")
-        self._tear_down = _step_or_none(transaction, "tear_down")
-        return transaction
-
+        return result_of(self._settings, transaction, began, epoch, run_time, error), problem

@@ -18,11 +18,8 @@ from typing import Any, Callable, Protocol
 from octtwisted._core.messages import Result
 
 
-class Recipient(Protocol):
-    def _landed(self, results: list[Result], outcome: object) -> None:
-        """
-        (The reactor thread.) A burst's results and outcome.
-        """
+#: (The reactor thread.) Takes a burst's results and outcome.
+Landed = Callable[[list[Result], object], None]
 
 
 class Worker(Protocol):
@@ -72,14 +69,15 @@ class Mailbox:
 
     def __init__(self, reactor: Reactorish) -> None:
         self._reactor = reactor
-        self._items: deque[tuple[Recipient, list[Result], object]] = deque()
+        self._items: deque[tuple[Landed, list[Result], object]] = deque()
         self._waking = False
 
-    def post(self, cannon: Recipient, results: list[Result], outcome: object) -> None:
+    def post(self, landed: Landed, results: list[Result], outcome: object) -> None:
         """
-        (Any thread.) Hand ``cannon`` its burst's results and outcome.
+        (Any thread.) Hand a burst's results and outcome to ``landed``, on
+        the reactor.
         """
-        self._items.append((cannon, results, outcome))
+        self._items.append((landed, results, outcome))
         if not self._waking:
             self._waking = True
             self._reactor.callFromThread(self._deliver)
@@ -89,5 +87,5 @@ class Mailbox:
         self._waking = False
         items = self._items
         while items:
-            cannon, results, outcome = items.popleft()
-            cannon._landed(results, outcome)
+            landed, results, outcome = items.popleft()
+            landed(results, outcome)

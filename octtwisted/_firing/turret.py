@@ -30,7 +30,7 @@ from octtwisted._firing.lifecycle import FINAL_STATES, Lifecycle, State
 from octtwisted._firing.run import Run
 from octtwisted._firing.runkeeper import RunKeeper
 from octtwisted._firing.status import StatusPublisher
-from octtwisted._firing.steps import StepCaller
+from octtwisted._firing.steps import CannonFactory
 from octtwisted._stats.outputs import RunOutputs
 from octtwisted._stats.summary import Summary
 
@@ -58,7 +58,7 @@ class TurretService(Service):
         config: TurretConfig,
         uuid: str,
         transaction_class: Callable[..., Any],
-        steps: StepCaller,
+        steps: CannonFactory,
         orders: OrderSource | None,
         sink: ResultSink,
         clocks: Clocks,
