@@ -657,6 +657,7 @@ def write_report(path: Path, *, command: str, settings: Settings, variants: dict
                  nginx: harness.Nginx | None, started: float, load: dict[str, Any]) -> str:
     summary = markdown_table(["Scenario", "Metric", "Ours (median)", "Peer (median)", "Ours / peer", "Target"], summary_rows(variants))
     details = markdown_table(["Variant", "Metric", "Median", "Runs"], detail_rows(variants))
+    compared = before_after_rows(variants)
     others = [r["cpu"]["other_cores"] for v in variants.values() for r in v.runs if r.get("cpu")]
     lines = [
         "# oct-twisted benchmark results",
@@ -696,9 +697,8 @@ def write_report(path: Path, *, command: str, settings: Settings, variants: dict
         *(["", "## Before / after (--baseline)", "",
            "The same rows of ours run with the baseline checkout's turret (before) and this one "
            "(after), interleaved in this run.", "",
-           markdown_table(["Variant", "Metric", "Before (median)", "After (median)", "After / before"],
-                          before_after_rows(variants))]
-          if before_after_rows(variants) else []),
+           markdown_table(["Variant", "Metric", "Before (median)", "After (median)", "After / before"], compared)]
+          if compared else []),
         "",
         "## Every run",
         "",

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from twisted.internet import reactor
-from twisted.internet.task import deferLater
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from octtwisted.testing import FakeHQ
@@ -37,10 +36,7 @@ class HostileOrderTests(TestCase):
         for _ in range(50):
             hq.publish_raw(b" " + b"[" * 100_000)
         self.assertEqual((await hq.handshake(turret.uuid))["status"], "ready")
-        deadline = reactor.seconds() + 30  # the limiter reports every 10 s
-        while "more bad orders ignored and not logged" not in turret.output:
-            self.assertTrue(turret.running and reactor.seconds() < deadline, turret.output[-3000:])
-            await deferLater(reactor, 0.1, lambda: None)
+        await turret.wait_output("more bad orders ignored and not logged", 30)  # reported every 10 s
         hq.publish("kill", None)
         self.assertEqual(await turret.wait_exit(), 0, turret.output[-3000:])
         self.assertNotIn("Traceback", turret.output)

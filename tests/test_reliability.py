@@ -239,8 +239,7 @@ class HQEndToEndReliabilityTests(TurretTestCase):
         self.assertEqual((await hq.handshake(turret.uuid))["status"], "Running")
         count = len(hq.results)
         await hq.wait_for_results(count + 100)
-        while "more bad orders ignored and not logged" not in turret.output:
-            await deferLater(reactor, 0.1, lambda: None)
+        await turret.wait_output("more bad orders ignored and not logged")  # reported every 10 s
         hq.publish("kill", None)
         self.assertEqual(await turret.wait_exit(), 0, turret.output[-3000:])
         warnings = turret.output.count("ignored a bad order")
@@ -256,8 +255,7 @@ class HQEndToEndReliabilityTests(TurretTestCase):
         turret = self.launch(
             hq_address="127.0.0.1", hq_publisher=ports["publisher_port"], hq_rc=ports["rc_port"]
         )
-        while "ready:" not in turret.output:
-            await deferLater(reactor, 0.1, lambda: None)
+        await turret.wait_output("ready:")
         await deferLater(reactor, 30, lambda: None)  # the scenario: HQ down for 30 s
         self.assertTrue(turret.running)
         hq = self.start_hq(**ports)
@@ -438,8 +436,7 @@ class HQTroubleTests(TurretTestCase):
         await hq.wait_for_results(100)
         hq.publish("stop", "premature stop")
         hq.close_results()
-        while "the HQ left after the run" not in turret.output:
-            await deferLater(reactor, 0.05, lambda: None)
+        await turret.wait_output("the HQ left after the run")
         hq.reopen_results()
         first_run = len(hq.results)
         await hq.wait_for_status("ready", turret.uuid, after=len(hq.statuses))

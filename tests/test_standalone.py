@@ -69,8 +69,7 @@ class StandaloneProcessTests(TestCase):
         an HQ ``stop`` would: summary printed, exit 0.
         """
         turret, folder = self.launch("--summary-json", "s.json")
-        while "open fire" not in turret.output:
-            await _tick()
+        await turret.wait_output("open fire")
         turret.signal(signal.SIGINT)
         self.assertEqual(await turret.wait_exit(), 0, turret.output)
         self.assertIn("Run summary", turret.output)
@@ -94,13 +93,6 @@ class StandaloneProcessTests(TestCase):
         port = int(url.rsplit(":", 1)[1].strip("/"))
         with socket.socket() as probe:
             self.assertNotEqual(probe.connect_ex(("127.0.0.1", port)), 0, "target still running")
-
-
-async def _tick() -> None:
-    from twisted.internet import reactor
-    from twisted.internet.task import deferLater
-
-    await deferLater(reactor, 0.05, lambda: None)
 
 
 class StartTests(SynchronousTestCase):
