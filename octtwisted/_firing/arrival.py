@@ -15,6 +15,15 @@ when it begins the transaction.
 
 Conservation: ``planned == started + dropped``, exactly; a start given to
 a cannon that the stop keeps from beginning it is counted as dropped.
+
+A process that makes a :class:`~octtwisted._core.share.LoadShare` of the
+load plans only the starts ``n`` of its share, each at the time start
+``n`` has in the whole schedule; it makes at most its share's cannons
+(numbered with their global indices), and its start figures count its own
+starts: the processes' planned starts add up to those of one process.
+(Only :data:`EARLY` depends on the other starts: one process wakes for
+every start, and makes those planned within ``EARLY`` after a wake-up in
+it; a process that does not wake then makes its start at its time.)
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ from typing import Callable
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 
+from octtwisted._core.share import LoadShare
 from octtwisted._firing.profile import Profile
 from octtwisted._firing.schedule import BringIn
 from octtwisted._firing.timed import ProfileSchedule
@@ -36,8 +46,11 @@ EARLY = 0.0005
 
 class ArrivalSchedule(ProfileSchedule):
     """
-    :param profile: starts per second over time.
-    :param cannons: the most cannons (transactions in flight at once).
+    :param profile: starts per second over time, over all the processes.
+    :param cannons: the config's cannons: the most transactions in flight
+        at once (a share's cannons in a share's process).
+    :param share: the part of the load this process makes (None: all of
+        it).
     """
 
     def __init__(
@@ -47,23 +60,26 @@ class ArrivalSchedule(ProfileSchedule):
         cannons: int,
         bring_in: BringIn,
         on_done: Callable[[], object],
+        share: LoadShare | None = None,
     ) -> None:
-        super().__init__(clock, profile, cannons, bring_in, on_done)
-        self._next: float | None = 0.0  # planned time of the next start
+        super().__init__(clock, profile, cannons, bring_in, on_done, share)
+        self._number = self._share.next_start(0)  # the next start this process plans
+        self._next = profile.time_of_total(self._number)  # its planned time (None: never)
         self._given: dict[int, float] = {}  # cannon -> planned time of its start
         self.starts: StartStats | None = StartStats()
 
     def _tick(self) -> None:
         starts = self.starts
         assert starts is not None
-        profile = self._profile
+        profile, share = self._profile, self._share
         now = self._now()
-        planned = self._next
+        planned, number = self._next, self._number
         while planned is not None and planned <= now + EARLY:
             starts.plan()
             self._give(planned)
-            planned = profile.time_of_total(starts.planned)
-        self._next = planned
+            number = share.next_start(number + 1)
+            planned = profile.time_of_total(number)
+        self._next, self._number = planned, number
         self._wake_at(planned)
 
     def _give(self, planned: float) -> None:
@@ -76,7 +92,7 @@ class ArrivalSchedule(ProfileSchedule):
             self._given[index] = planned
             self._release(index)
         elif self.started < self._cannons:
-            self._given[self.started] = planned
+            self._given[self._next_index()] = planned
             self._bring_in_next()
         else:
             assert self.starts is not None

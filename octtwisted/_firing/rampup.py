@@ -1,7 +1,10 @@
 """
 The classic OCT rampup (closed model): :class:`RampupScheduler` brings
 ``cannons`` in one by one over ``rampup`` seconds, at the times of
-:func:`start_delays`, and never holds them: they fire back to back.
+:func:`start_delays`, and never holds them: they fire back to back. A
+process that makes a :class:`~octtwisted._core.share.LoadShare` of the
+load brings in only its own cannons, each at its time in the whole
+schedule.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
 from octtwisted._core.deferreds import cancel_call
+from octtwisted._core.share import LoadShare
 from octtwisted._stats.starts import StartStats
 
 
@@ -39,6 +43,11 @@ class RampupScheduler:
     (delay 0) start synchronously in :meth:`start`. :meth:`cancel` drops
     those not yet started. ``on_done`` is called once every cannon has
     started.
+
+    With a ``share``, ``count`` is still the config's cannons, and only
+    the share's cannons come in, each at its time in the whole schedule:
+    ``start(i)`` gets the global index ``i``, and :attr:`started`
+    counts the cannons this process brought in.
     """
 
     def __init__(
@@ -48,9 +57,18 @@ class RampupScheduler:
         start: Callable[[int], object],
         rampup: float,
         on_done: Callable[[], object] | None = None,
+        share: LoadShare | None = None,
     ) -> None:
         self._clock = clock
-        self._count = self._cannons = count
+        if share is None:
+            # every cannon: the i-th comes in as cannon i
+            self._count, self._first, self._stride = count, 0, 1
+        else:
+            if share.total != count:
+                raise ValueError(f"a share of {share.total} cannons for a rampup of {count}")
+            # the share's j-th cannon is global cannon first + j * stride
+            self._count, self._first, self._stride = share.cannons, share.index, share.count
+        self._cannons = self._count
         self._start = start
         self._step = rampup / count if rampup > 0 and count else 0.0
         self._on_done = on_done
@@ -67,13 +85,15 @@ class RampupScheduler:
     def _tick(self) -> None:
         self._call = None
         elapsed = self._clock.seconds() - self._base
-        step = self._step
-        while self.started < self._count and self.started * step <= elapsed + 1e-9:
-            index = self.started
+        step, first, stride = self._step, self._first, self._stride
+        while self.started < self._count:
+            index = first + self.started * stride
+            if index * step > elapsed + 1e-9:
+                break
             self.started += 1
             self._start(index)
         if self.started < self._count:
-            wait = self.started * step - (self._clock.seconds() - self._base)
+            wait = (first + self.started * stride) * step - (self._clock.seconds() - self._base)
             self._call = self._clock.callLater(max(0.0, wait), self._tick)
         elif self._on_done is not None:
             self._on_done()
