@@ -407,6 +407,7 @@ def make_turret(
 
     from octtwisted._core.clocks import Clocks
     from octtwisted._core.config import parse_config
+    from octtwisted._firing.runkeeper import local_runs
     from octtwisted._firing.steps import ReactorCannonFactory
     from octtwisted._firing.turret import TurretService
 
@@ -418,16 +419,22 @@ def make_turret(
     orders = FakeOrderSource()
     recorded = sink if sink is not None else RecordingSink()
     exits: list[int] = []
+    clocks = Clocks.fake(clock)
     turret = TurretService(
         config=config,
         uuid=uuid,
-        transaction_class=transaction_class,
-        steps=steps if steps is not None else ReactorCannonFactory(),
+        make_run=local_runs(
+            config=config,
+            transaction_class=transaction_class,
+            steps=steps if steps is not None else ReactorCannonFactory(),
+            clocks=clocks,
+            sink=recorded,
+            gc=gc,
+        ),
         orders=orders,
         sink=recorded,
-        clocks=Clocks.fake(clock),
+        clocks=clocks,
         exit=exits.append,
-        gc=gc,
     )
     turret.startService()
     return InMemoryTurret(turret=turret, orders=orders, sink=recorded, exits=exits)

@@ -19,6 +19,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from octtwisted._core.clocks import Clocks
 from octtwisted._core.config import load_config
+from octtwisted._firing.runkeeper import local_runs
 from octtwisted._firing.steps import ReactorCannonFactory
 from octtwisted._firing.turret import TurretService
 from octtwisted._stats.live import LiveStatus, status_text
@@ -203,10 +204,12 @@ class OpenModelReportTests(SynchronousTestCase):
         outputs = RunOutputs(config=config, settings=OutputSettings(version="1", report=folder / "r.html"),
                              clock=clock, turret_id="id-1", run_in_thread=now)
         orders = FakeOrderSource()
-        turret = TurretService(config=config, uuid="id-1", transaction_class=waiting(clock, 0.5),
-                               steps=ReactorCannonFactory(), orders=orders, sink=RecordingSink(),
-                               clocks=Clocks.fake(clock), exit=lambda code: None,
-                               outputs=outputs)
+        sink = RecordingSink()
+        make_run = local_runs(config=config, transaction_class=waiting(clock, 0.5),
+                              steps=ReactorCannonFactory(), clocks=Clocks.fake(clock), sink=sink,
+                              outputs=outputs)
+        turret = TurretService(config=config, uuid="id-1", make_run=make_run, orders=orders,
+                               sink=sink, clocks=Clocks.fake(clock), exit=lambda code: None)
         turret.startService()
         orders.order("start", "open fire")
         clock.pump([0.01] * 300)

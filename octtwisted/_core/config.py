@@ -23,6 +23,7 @@ from octtwisted._core.hqaddress import ipv6 as _ipv6
 from octtwisted._core.hqaddress import is_hq_host as _is_hq_host
 from octtwisted._core.hqaddress import zmq_host as _zmq_host
 from octtwisted._core.load import Load, LoadError, Stage, parse_load
+from octtwisted._core.processes import Processes, ProcessesError, parse_processes
 from octtwisted._core.tlsconfig import TLSOptions, parse_tls_options
 
 __all__ = ["ConfigError", "TLSOptions", "TurretConfig", "load_config", "parse_config", "read_json_object"]
@@ -76,6 +77,9 @@ class TurretConfig:
     hq_lost_timeout: float = DEFAULT_HQ_LOST_TIMEOUT
     hq_silence_timeout: float = DEFAULT_HQ_SILENCE_TIMEOUT
     blocking: bool | None = None
+    #: how many processes fire (``--processes`` wins over it); ``"auto"``:
+    #: one per CPU this process may use
+    processes: Processes = 1
     #: the load model: arrival rate and stages (see :mod:`octtwisted._core.load`)
     load: Load = Load()
     tls: TLSOptions = TLSOptions()
@@ -157,6 +161,12 @@ def parse_config(
         default=None,
     )
     tls = parse_tls_options(check, path, warnings)
+    processes: Processes = 1
+    if "processes" in raw:
+        try:
+            processes = parse_processes(raw["processes"])
+        except ProcessesError as e:
+            raise ConfigError(f"{path}: key 'processes' {e}")
     thresholds: tuple[Threshold, ...] = ()
     if "thresholds" in raw:
         try:
@@ -205,6 +215,7 @@ def parse_config(
             default=DEFAULT_HQ_SILENCE_TIMEOUT,
         )),
         blocking=blocking,
+        processes=processes,
         load=load,
         tls=tls,
         thresholds=thresholds,

@@ -20,9 +20,14 @@ WATCHDOG = "octtwisted.watchdog.ReactorWatchdog"
 PACKAGE = "octtwisted.tap.PackageCleanup"
 RESULTS = "octtwisted.results.ResultsFile"
 REPORT = "octtwisted.report.RunOutputs"
+PROCESSES = "octtwisted.processes.Fleet"
+WORKER = "octtwisted.processes.Worker"
 
 #: Every namespace above (pinned by a test against the docs).
-ALL = (TURRET, LIFECYCLE, CANNON, HQ_LINK, PROGRESS, STANDALONE, WATCHDOG, PACKAGE, RESULTS, REPORT)
+ALL = (
+    TURRET, LIFECYCLE, CANNON, HQ_LINK, PROGRESS, STANDALONE, WATCHDOG, PACKAGE, RESULTS, REPORT,
+    PROCESSES, WORKER,
+)
 
 
 class _NamedLogger(Logger):

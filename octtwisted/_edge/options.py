@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sys
 import uuid as uuidlib
+from pathlib import Path
 from typing import NoReturn
 
 import attrs
@@ -20,10 +21,13 @@ from twisted.python import usage
 
 from octtwisted import __version__
 from octtwisted._core.config import ConfigError, TurretConfig, load_config
+from octtwisted._core.processes import Processes, ProcessesError, parse_processes, resolve_processes
+from octtwisted._core.share import LoadShare
 from octtwisted._edge.outputs_options import check_output_paths, live_status_wanted, output_settings
 from octtwisted._edge.package import ExtractedPackage, PackageError
 from octtwisted._scripts.loading import ScriptError, load_transaction_class
 from octtwisted._stats.outputs import OutputSettings
+from octtwisted._stats.results_file import results_part
 
 #: Exit status for a bad command line, config or script.
 EXIT_BAD_INPUT = 2
@@ -57,6 +61,10 @@ class Options(usage.Options):
          "file per run, named PATH-<UTC start>-<run>.html)."],
         ["results", None, None, "Write every result to this file: .csv or .jsonl (with an HQ: "
          "one file per run, named like --report's)."],
+        ["processes", None, None, "Fire from this many processes (or 'auto': one per CPU this "
+         "process may use); default: the config's 'processes', else 1."],
+        ["worker", None, None, "Internal: run as worker K of N of a turret's --processes "
+         "(spawned by the turret itself, never by hand)."],
     ]
     optFlags = [
         ["standalone", None, "Fire at once, without an HQ (the hq_* keys are not needed), "
@@ -73,6 +81,16 @@ class Options(usage.Options):
     output_settings: OutputSettings
     #: the extracted turret package (``--tar``), removed when the turret exits
     package: ExtractedPackage | None = None
+    #: how many processes fire (1: this one alone)
+    processes: int = 1
+    #: the shares of the load, one per worker process (``processes > 1``)
+    shares: tuple[LoadShare, ...] = ()
+    #: a worker process's share of the load (``--worker``), else None
+    worker_share: LoadShare | None = None
+    #: said once at start: fewer processes than asked for
+    processes_note: str | None = None
+    #: the config file the turret runs (extracted from ``--tar``, if given)
+    config_path: Path
 
     @property
     def standalone_duration(self) -> float | None:
@@ -114,6 +132,8 @@ class Options(usage.Options):
                 self.package = ExtractedPackage(self["tar"])
                 config_path = self.package.open()
             self.turret_config = load_config(config_path, standalone=standalone)
+            self.config_path = self.turret_config.config_path
+            self._decide_processes(standalone)
             if not standalone:
                 _check_addresses(self.turret_config)
             self.transaction_class = load_transaction_class(self.turret_config.script_path)
@@ -123,7 +143,48 @@ class Options(usage.Options):
             fail(str(e))
         self._decide_outputs(standalone)
 
+    def _decide_processes(self, standalone: bool) -> None:
+        """
+        How many processes fire: ``--processes`` wins over the config's
+        ``processes``; never more than the cannons. A worker (``--worker
+        K/N``) fires its share alone: no progress lines, thresholds or
+        report of its own (the main process merges and judges them).
+        """
+        config = self.turret_config
+        worker = self["worker"]
+        if worker is not None:
+            self.worker_share = _worker_share(worker, config.cannons)
+            self.turret_config = attrs.evolve(config, progress_interval=0.0, thresholds=())
+            if self["report"] is not None:
+                fail("--worker writes no report")
+            return
+        wanted: Processes = config.processes
+        if self["processes"] is not None:
+            try:
+                wanted = parse_processes(self["processes"])
+            except ProcessesError as e:
+                fail(f"--processes {e}")
+        asked = resolve_processes(wanted)
+        self.processes = min(asked, config.cannons)
+        if self.processes < asked:
+            self.processes_note = (
+                f"{asked} processes asked for, but only {config.cannons} cannons: "
+                f"firing from {self.processes} processes"
+            )
+        if self.processes > 1:
+            self.shares = LoadShare.split(config.cannons, self.processes)
+            if not standalone and self["results"] is not None:
+                fail("--results with --processes > 1 is for standalone runs; obeying an HQ, "
+                     "the HQ keeps every result (or use --processes 1)")
+
     def _decide_outputs(self, standalone: bool) -> None:
+        if self.worker_share is not None:
+            self.live_status = False
+            self.output_settings = output_settings(
+                report=None, results=self["results"], standalone=True, duration=None,
+                version=__version__,
+            )
+            return
         self.live_status = live_status_wanted(standalone)
         if self.live_status:
             # The live line takes the place of the progress log lines.
@@ -134,7 +195,39 @@ class Options(usage.Options):
             standalone=standalone,
             duration=self.standalone_duration,
             version=__version__,
+            results_parts=self.processes if self.processes > 1 else 0,
         )
+
+    def worker_argv(self, share: LoadShare, generation: int = 0) -> list[str]:
+        """
+        The command line of the worker process for ``share``: this turret,
+        its config, uuid and mode, ``--worker K/N``, and its part of the
+        results file (joined into one at the end of the run; the
+        ``generation``-th process of the share writes a part of its own).
+        """
+        argv = [
+            sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
+            "--nodaemon", "--pidfile", "", "oct-turret",
+            "-c", str(self.config_path),
+            "--uuid", self["uuid"],
+            "--worker", f"{share.index}/{share.count}",
+        ]
+        if self["standalone"]:
+            argv.append("--standalone")
+        results = self.output_settings.results
+        if results is not None:
+            argv += ["--results", str(results_part(results, share.index, generation))]
+        return argv
+
+
+def _worker_share(text: str, cannons: int) -> LoadShare:
+    """
+    The share of ``--worker K/N``: the same split as the main process's.
+    """
+    index, _, count = text.partition("/")
+    if not (index.isdigit() and count.isdigit() and int(index) < int(count) <= cannons):
+        fail(f"--worker must be K/N with 0 <= K < N <= cannons, got {text!r}")
+    return LoadShare.split(cannons, int(count))[int(index)]
 
 
 def _check_addresses(config: TurretConfig) -> None:

@@ -54,12 +54,14 @@ def output_settings(
     standalone: bool,
     duration: float | None,
     version: str,
+    results_parts: int = 0,
 ) -> OutputSettings:
     """
     The settings of the run outputs: a standalone run writes its files
     where they are named, from its results; a turret obeying an HQ makes
     many runs, names each run's files apart, and copies its results file
-    from the frames it sends.
+    from the frames it sends. With ``--processes``, the ``results_parts``
+    worker processes write the results file's parts.
     """
     return OutputSettings(
         version=version,
@@ -69,6 +71,7 @@ def output_settings(
         duration=duration if standalone else None,
         mode="standalone" if standalone else "HQ",
         results_from_frames=not standalone,
+        results_parts=results_parts,
     )
 
 

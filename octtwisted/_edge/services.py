@@ -10,6 +10,7 @@ flushes and closes its sockets, and the extracted package is removed last.
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -28,9 +29,17 @@ from octtwisted._edge.options import Options
 from octtwisted._edge.outputs_options import make_outputs
 from octtwisted._edge.package import ExtractedPackage
 from octtwisted._firing.gcpolicy import CalmGC
+from octtwisted._edge.fleet import Fleet
+from octtwisted._firing.fleetrun import fleet_runs
+from octtwisted._firing.runkeeper import MakeRun, local_runs
 from octtwisted._firing.steps import make_cannon_factory
 from octtwisted._firing.watchdog import ReactorWatchdog
 from octtwisted._scripts.loading import decide
+from octtwisted._stats.results_file import part_files
+
+#: Seconds a worker may take to answer ``stop`` beyond the stop timeout
+#: (the cancel grace, closing its part of the results file).
+STOP_MARGIN = 5.0
 
 if TYPE_CHECKING:
     from octtwisted._hq.link import HQLink
@@ -89,12 +98,17 @@ def makeService(options: Options) -> IService:
     :class:`Options`; each part is given what it needs of them, and the
     parts are connected here: the HQ link is the turret's order source and
     result sink, and gives the batches of frames it sends to the results
-    file (:meth:`RunOutputs.frames_sent`).
+    file (:meth:`RunOutputs.frames_sent`). With ``--processes`` the runs
+    are fired by a :class:`~octtwisted._edge.fleet.Fleet` of worker
+    processes; a worker (``--worker``) has a tree of its own
+    (:func:`worker_service`).
     """
     from twisted.internet import reactor
 
     from octtwisted._firing.turret import TurretService
 
+    if options.worker_share is not None:
+        return worker_service(options)
     config = options.turret_config
     uuid = options["uuid"]
     top = SequentialMultiService()
@@ -119,20 +133,35 @@ def makeService(options: Options) -> IService:
         frames_sent = outputs.frames_sent if outputs is not None and outputs.copies_frames else None
         link = sink = _hq_link(config, uuid, reactor, frames_sent)
         link.setServiceParent(top)
-    steps = make_cannon_factory(decide(options.transaction_class, config.blocking), reactor, top)
+    clocks = Clocks(reactor=reactor)
+    make_run: MakeRun
+    when_running: Callable[[Callable[[], None]], object] = reactor.callWhenRunning
+    if options.processes > 1:
+        fleet = _fleet(options, reactor, exit)
+        fleet.setServiceParent(top)  # before the turret: it stops after it
+        make_run = fleet_runs(config=config, workers=fleet, clocks=clocks, outputs=outputs)
+        when_running = _when_ready(reactor.callWhenRunning, fleet)
+    else:
+        steps = make_cannon_factory(decide(options.transaction_class, config.blocking), reactor, top)
+        make_run = local_runs(
+            config=config,
+            transaction_class=options.transaction_class,
+            steps=steps,
+            clocks=clocks,
+            sink=sink,
+            gc=CalmGC(reactor),
+            outputs=outputs,
+        )
     if outputs is not None:
         outputs.setServiceParent(top)  # before the turret: it stops after it
     turret = TurretService(
         config=config,
         uuid=uuid,
-        transaction_class=options.transaction_class,
-        steps=steps,
+        make_run=make_run,
         orders=link,
         sink=sink,
-        clocks=Clocks(reactor=reactor),
+        clocks=clocks,
         exit=exit,
-        gc=CalmGC(reactor),
-        outputs=outputs,
     )
     turret.setServiceParent(top)
     ReactorWatchdog(reactor, time.monotonic).setServiceParent(top)
@@ -144,12 +173,130 @@ def makeService(options: Options) -> IService:
         StandaloneRun(
             turret=turret,
             clock=reactor,
-            when_running=reactor.callWhenRunning,
+            when_running=when_running,
             duration=options.standalone_duration,
             exit=exit,
             summary_json=Path(summary_json).absolute() if summary_json else None,
             outputs=outputs,
         ).setServiceParent(top)
+    return top
+
+
+def _when_ready(
+    when_running: Callable[[Callable[[], None]], object], fleet: Fleet
+) -> Callable[[Callable[[], None]], object]:
+    """
+    Calls a function once the reactor runs and every worker is ready: a
+    standalone run's duration counts from when the workers can fire.
+    """
+
+    def call(function: Callable[[], None]) -> object:
+        def running() -> None:
+            fleet.ready().addCallback(lambda _: function())
+
+        return when_running(running)
+
+    return call
+
+
+def _fleet(options: Options, reactor: Any, exit: ProcessExit) -> Fleet:
+    """
+    The worker processes of ``--processes``; the parts of a results file
+    left by an earlier turret are removed first (they would be joined).
+    """
+    results = options.output_settings.results
+    if results is not None:
+        for stale in part_files(results):
+            stale.unlink()
+    config = options.turret_config
+    return Fleet(
+        shares=options.shares,
+        argv=options.worker_argv,
+        spawn=reactor.spawnProcess,
+        clock=reactor,
+        env=dict(os.environ),
+        exit=exit,
+        stop_bound=config.stop_timeout + STOP_MARGIN,
+        note=options.processes_note,
+    )
+
+
+def worker_service(options: Options) -> IService:
+    """
+    The tree of a worker process (``--worker K/N``): its share of the
+    load, its own results socket to the HQ (no orders, no status: the main
+    process takes and sends those), its part of the results file, and the
+    :class:`~octtwisted._edge.worker.WorkerService` that obeys the main
+    process over the pipes it was spawned with.
+
+    The worker leaves the main process's process group, so that a ^C in
+    the terminal reaches the main process alone, which stops its workers
+    in order.
+    """
+    from twisted.internet import reactor, stdio
+
+    from octtwisted._edge.channel import FROM_MAIN, TO_MAIN, Channel
+    from octtwisted._edge.worker import WorkerService
+
+    share = options.worker_share
+    assert share is not None
+    os.setpgid(0, 0)
+    config = options.turret_config
+    top = SequentialMultiService()
+    exit = ProcessExit(reactor, ExitCleanups())
+    sink: ResultSink
+    if options["standalone"]:
+        from octtwisted._hq.localsink import LocalSink
+
+        sink = LocalSink()
+    else:
+        from octtwisted._hq.link import HQLink
+        from octtwisted._hq.sockopts import SocketOptions
+
+        link = HQLink(
+            order_address=None,
+            result_address=config.result_address,
+            uuid=options["uuid"],
+            reactor=reactor,
+            linger=config.linger,
+            options=SocketOptions(ipv6=config.hq_ipv6, silence_timeout=config.hq_silence_timeout),
+        )
+        link.setServiceParent(top)
+        sink = link
+    steps = make_cannon_factory(decide(options.transaction_class, config.blocking), reactor, top)
+    outputs = make_outputs(
+        config=config, settings=options.output_settings, clock=reactor,
+        turret_id=options["uuid"], live=False,
+    )
+    if outputs is not None:
+        outputs.setServiceParent(top)
+
+    # (typed from the Windows module, which takes no file descriptors)
+    standard_io: Any = stdio.StandardIO
+
+    def connect(channel: Channel) -> object:
+        return standard_io(channel, stdin=FROM_MAIN, stdout=TO_MAIN, reactor=reactor)
+
+    WorkerService(
+        share=share,
+        make_run=local_runs(
+            config=config,
+            transaction_class=options.transaction_class,
+            steps=steps,
+            clocks=Clocks(reactor=reactor),
+            sink=sink,
+            gc=CalmGC(reactor),
+            outputs=outputs,
+            share=share,
+        ),
+        sink=sink,
+        clock=reactor,
+        connect=connect,
+        exit=exit,
+        linger=config.linger,
+        outputs=outputs,
+    ).setServiceParent(top)
+    ReactorWatchdog(reactor, time.monotonic).setServiceParent(top)
     return top
 
 

@@ -26,6 +26,7 @@ import functools
 from typing import Any, Callable
 
 from twisted.internet.defer import Deferred
+from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from octtwisted._core import logs
@@ -34,6 +35,7 @@ from octtwisted._core.config import TurretConfig
 from octtwisted._core.deferreds import when_fired
 from octtwisted._core.interfaces import ResultSink
 from octtwisted._core.messages import Result
+from octtwisted._core.share import LoadShare
 from octtwisted._firing.account import RunAccount
 from octtwisted._firing.backpressure import Backpressure
 from octtwisted._firing.gcpolicy import GCPolicy
@@ -45,6 +47,7 @@ from octtwisted._http.shared import SharedHTTPClient
 from octtwisted._scripts.factory import TransactionFactory
 from octtwisted._stats.outputs import RunOutputs
 from octtwisted._stats.progress import ProgressReporter
+from octtwisted._stats.starts import StartStats
 from octtwisted._stats.summary import RunStats, Summary
 from octtwisted._stats.table import format_table
 
@@ -69,6 +72,8 @@ class Run:
     :param on_crash: called if a cannon's own machinery fails (a bug).
     :param make_schedule: makes the start schedule.
     :param outputs: the run's report, results file and thresholds, if any.
+    :param share: this process's part of the load (``--processes``), or
+        None: the whole load.
     """
 
     log = logs.logger(logs.TURRET)
@@ -86,6 +91,7 @@ class Run:
         on_crash: Callable[[Failure], None],
         make_schedule: MakeSchedule = schedule_for,
         outputs: RunOutputs | None = None,
+        share: LoadShare | None = None,
     ) -> None:
         self._config = config
         self._sink = sink
@@ -94,7 +100,10 @@ class Run:
         self.account = RunAccount(clocks, sink)
         #: the run's cannons, in the order they came in
         self.cannons: list[FiringCannon] = []
-        self._schedule = make_schedule(config, clocks.reactor, self._bring_in, self._all_in)
+        self._share = share
+        self._schedule = make_schedule(
+            config, clocks.reactor, self._bring_in, self._all_in, share=share
+        )
         self._new_cannon = _CannonMaker(
             functools.partial(
                 steps.make_cannon,
@@ -137,6 +146,11 @@ class Run:
     @property
     def cannons_started(self) -> int:
         return self._schedule.started
+
+    @property
+    def starts(self) -> StartStats | None:
+        """The open model's start figures (None in the closed model)."""
+        return self._schedule.starts
 
     def active_cannons(self) -> int:
         """Cannons firing now: brought in, running, not held by the schedule."""
@@ -193,7 +207,11 @@ class Run:
         cannon.start()
 
     def _all_in(self) -> None:
-        self.log.info("all {cannons} cannons firing", cannons=self._config.cannons)
+        share = self._share
+        self.log.info(
+            "all {cannons} cannons firing",
+            cannons=self._config.cannons if share is None else share.cannons,
+        )
         self._gc.all_cannons_in()
 
     def _deliver(self, result: Result) -> None:
@@ -274,21 +292,25 @@ class Run:
         Log the run's summary: as a table, or as one line (a standalone run
         prints the table itself). The figures are the event's ``summary``.
         """
-        summary = self.summary
-        if summary is None:
-            return
-        if as_table:
-            self.log.info(
-                "run summary:\n{table}", table=format_table(summary), summary=summary.to_dict()
-            )
-        else:
-            self.log.info(
-                "run summary: {transactions} transactions, {errors} errors, {tps:.1f} tx/s",
-                transactions=summary.transactions,
-                errors=summary.errors,
-                tps=summary.transactions_per_second,
-                summary=summary.to_dict(),
-            )
+        if self.summary is not None:
+            log_summary(self.log, self.summary, as_table=as_table)
+
+
+def log_summary(log: Logger, summary: Summary, *, as_table: bool) -> None:
+    """
+    Log a run's summary as a table, or as one line; the figures are the
+    event's ``summary``.
+    """
+    if as_table:
+        log.info("run summary:\n{table}", table=format_table(summary), summary=summary.to_dict())
+    else:
+        log.info(
+            "run summary: {transactions} transactions, {errors} errors, {tps:.1f} tx/s",
+            transactions=summary.transactions,
+            errors=summary.errors,
+            tps=summary.transactions_per_second,
+            summary=summary.to_dict(),
+        )
 
 
 class _CannonMaker:

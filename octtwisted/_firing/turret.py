@@ -2,7 +2,8 @@
 The turret: obeys the HQ's orders and fires its cannons.
 
 :class:`TurretService` keeps the lifecycle and the orders; everything that
-lives for one run is a :class:`~octtwisted._firing.run.Run`, which its
+lives for one run is a run (a :class:`~octtwisted._firing.run.Run`, or
+with ``--processes`` a :class:`~octtwisted._firing.fleetrun.FleetRun`), which its
 :class:`~octtwisted._firing.runkeeper.RunKeeper` makes, stops and closes;
 the ways the turret ends are :class:`~octtwisted._firing.leaving.Leaving`'s.
 It knows nothing of ZeroMQ: orders come from an
@@ -23,28 +24,21 @@ from octtwisted._core.clocks import Clocks
 from octtwisted._core.config import TurretConfig
 from octtwisted._core.interfaces import OrderSource, ResultSink
 from octtwisted._core.messages import Order
-from octtwisted._firing.gcpolicy import GCPolicy, NoGCPolicy
 from octtwisted._firing.hqwatch import HQLossWatch
 from octtwisted._firing.leaving import Leaving
 from octtwisted._firing.lifecycle import FINAL_STATES, Lifecycle, State
-from octtwisted._firing.run import Run
-from octtwisted._firing.runkeeper import RunKeeper
+from octtwisted._firing.runkeeper import FiringRun, MakeRun, RunKeeper
 from octtwisted._firing.status import StatusPublisher
-from octtwisted._firing.steps import CannonFactory
-from octtwisted._stats.outputs import RunOutputs
 from octtwisted._stats.summary import Summary
 
 
 class TurretService(Service):
     """
-    :param transaction_class: the script's ``Transaction``; called as
-        ``Transaction(config, context)`` once per cannon.
-    :param steps: calls the transaction steps (reactor or thread pool).
+    :param make_run: makes each run (see
+        :func:`~octtwisted._firing.runkeeper.local_runs`: cannons firing
+        in this process; or a fleet of worker processes').
     :param exit: ends the process with an exit status (after ``kill``, or
         an internal error).
-    :param gc: the garbage collector policy while firing (default: leave
-        it alone).
-    :param outputs: the runs' reports, results files and thresholds.
     """
 
     log = logs.logger(logs.TURRET)
@@ -57,29 +51,17 @@ class TurretService(Service):
         *,
         config: TurretConfig,
         uuid: str,
-        transaction_class: Callable[..., Any],
-        steps: CannonFactory,
+        make_run: MakeRun,
         orders: OrderSource | None,
         sink: ResultSink,
         clocks: Clocks,
         exit: Callable[[int], None],
-        gc: GCPolicy | None = None,
-        outputs: RunOutputs | None = None,
     ) -> None:
         self.config = config
         self.uuid = uuid
         self._orders = orders
         self._sink = sink
-        self._runs = RunKeeper(
-            config=config,
-            transaction_class=transaction_class,
-            steps=steps,
-            clocks=clocks,
-            sink=sink,
-            gc=gc if gc is not None else NoGCPolicy(),
-            outputs=outputs,
-            on_crash=self.abort,
-        )
+        self._runs = RunKeeper(make_run, on_crash=self.abort)
         self.lifecycle = Lifecycle(self._state_changed)
         self.context: dict[str, Any] = {}
         self._status = StatusPublisher(clocks.reactor, sink, config, uuid, self.lifecycle)
@@ -102,7 +84,7 @@ class TurretService(Service):
         return self.lifecycle.state
 
     @property
-    def run(self) -> Run | None:
+    def run(self) -> FiringRun | None:
         """The run under way (firing or stopping), if any."""
         return self._runs.current
 

@@ -117,7 +117,9 @@ class _MonitorSocket(ZmqConnection):
 
 class HQLink(Service):
     """
-    :param order_address: the HQ's PUB socket, ``tcp://host:port``.
+    :param order_address: the HQ's PUB socket, ``tcp://host:port``; None
+        for a worker process of ``--processes``, which sends results only
+        (the main process takes the orders and sends the status).
     :param result_address: the HQ's PULL socket.
     :param uuid: this turret's id; orders addressed to it are obeyed, like
         broadcasts, and orders addressed to other turrets are ignored.
@@ -137,7 +139,7 @@ class HQLink(Service):
     def __init__(
         self,
         *,
-        order_address: str,
+        order_address: str | None,
         result_address: str,
         uuid: str,
         reactor: IReactorTime,
@@ -363,6 +365,9 @@ class HQLink(Service):
         factory.reactor = self._reactor
         self._factory = factory
         self._open_results_socket()
+        if self._order_address is None:
+            self.log.info("sending results to the HQ at {results}", results=self._result_address)
+            return
         self._orders = _OrderSocket(factory, self._options, self._reader.frames_received)
         self._orders.addEndpoints([ZmqEndpoint(ZmqEndpointType.connect, self._order_address)])
         self._orders.subscribe(b"")

@@ -35,7 +35,7 @@ from octtwisted._core.config import TurretConfig
 from octtwisted._core.messages import Result
 from octtwisted._core.thresholds import evaluate
 from octtwisted._stats import report
-from octtwisted._stats.results_file import ResultsFile
+from octtwisted._stats.results_file import ResultsFile, join_parts
 from octtwisted._stats.starts import StartStats
 from octtwisted._stats.summary import RunStats, Summary
 from octtwisted._stats.timeline import Tick, Timeline
@@ -64,6 +64,10 @@ class OutputSettings:
         sent to the HQ, given to :meth:`RunOutputs.frames_sent` a batch at
         a time (obeying an HQ, every result is already one), not from the
         results.
+    :ivar results_parts: with ``--processes``, the results file is made
+        of the parts this many worker processes write
+        (:func:`~octtwisted._stats.results_file.results_part`), joined at
+        the end of the run; 0: this process writes it.
     """
 
     version: str
@@ -73,6 +77,7 @@ class OutputSettings:
     duration: float | None = None
     mode: str = "standalone"
     results_from_frames: bool = False
+    results_parts: int = 0
 
 
 class StatusLine(Protocol):
@@ -175,7 +180,7 @@ class RunOutputs(Service):
             if self._status_line is not None:
                 self._timeline.on_tick(self._status_line.update)
             self._timeline.start()
-        if self._settings.results is not None:
+        if self._settings.results is not None and not self._settings.results_parts:
             path = self._path(self._settings.results)
             frames = self._settings.results_from_frames
             self._results = ResultsFile(
@@ -213,6 +218,9 @@ class RunOutputs(Service):
         self._write_frames = None
         if results is not None:
             self._track(results.close(), results.path)
+        elif self._settings.results is not None and self._settings.results_parts:
+            path = self._path(self._settings.results)
+            self._track(self._run_in_thread(join_parts, path), path)
         if self._settings.report is not None and timeline is not None:
             began = self._clock.seconds()
             data = report.ReportData(

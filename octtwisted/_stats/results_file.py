@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import glob
 import json
 import subprocess
 import sys
@@ -398,3 +399,50 @@ def read_rows(path: Path) -> Iterable[dict[str, str]]:
     """
     with open(path, newline="", encoding="utf-8") as f:
         yield from csv.DictReader(f)
+
+
+# With --processes: each worker writes a part, joined into one file.
+
+
+def results_part(path: Path, index: int, generation: int = 0) -> Path:
+    """
+    Where worker ``index`` (its ``generation``-th process: a fresh one
+    replaces one that died) writes its part of the results file ``path``.
+    """
+    return path.with_name(f".{path.stem}.part{index}-{generation}{path.suffix}")
+
+
+def part_files(path: Path) -> list[Path]:
+    """The parts of the results file ``path`` there are now, in order."""
+    return sorted(path.parent.glob(f".{glob.escape(path.stem)}.part*{glob.escape(path.suffix)}"))
+
+
+def join_parts(path: Path) -> None:
+    """
+    Join the workers' parts into the results file ``path``, then remove
+    them. JSON lines are joined as they are; CSV parts may have different
+    timer columns, so the file's header is the union of theirs (in the
+    order first seen) and each row is padded.
+    """
+    parts = part_files(path)
+    if results_format(path) == "jsonl":
+        with path.open("wb") as out:
+            for part in parts:
+                with part.open("rb") as f:
+                    while chunk := f.read(1 << 20):
+                        out.write(chunk)
+    else:
+        columns: list[str] = []
+        for part in parts:
+            with part.open(newline="") as f:
+                for name in next(csv.reader(f), []):
+                    if name not in columns:
+                        columns.append(name)
+        with path.open("w", newline="") as out:
+            writer = csv.DictWriter(out, columns, restval="")
+            writer.writeheader()
+            for part in parts:
+                with part.open(newline="") as f:
+                    writer.writerows(csv.DictReader(f))
+    for part in parts:
+        part.unlink()

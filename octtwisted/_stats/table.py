@@ -86,6 +86,11 @@ def header_rows(summary: Summary) -> list[tuple[str, str]]:
         ("Cannons reached", f"{summary.cannons_reached:,} / {summary.cannons:,}"),
         ("Dropped results", f"{summary.dropped:,}"),
     ]
+    if summary.processes > 1 or summary.processes_replaced:
+        processes = f"{summary.processes}"
+        if summary.processes_replaced:
+            processes += f" ({summary.processes_replaced} replaced after dying)"
+        rows.append(("Processes", processes))
     starts = summary.starts
     if starts is not None:
         rows.append(("Planned starts", f"{starts.planned:,}"))

@@ -1,0 +1,265 @@
+"""
+``--processes``: one turret firing from several processes, end to end
+through ``twistd oct-turret`` with a FakeHQ over real ZeroMQ sockets, and
+standalone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+from twisted.internet import reactor
+from twisted.internet.task import deferLater
+
+from tests.helpers import TurretProcess, TurretTestCase
+
+#: Seconds a test waits for processes to be gone.
+GONE_TIMEOUT = 10.0
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie has not been reaped by its parent yet: it no longer runs.
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+async def gone(pids: set[int], timeout: float = GONE_TIMEOUT) -> float:
+    """
+    Waits until none of ``pids`` runs; returns how long that took.
+    Fails the test if one still runs after ``timeout`` seconds.
+    """
+    waited = 0.0
+    while any(alive(pid) for pid in pids):
+        if waited >= timeout:
+            raise AssertionError(f"still running after {timeout}s: {sorted(p for p in pids if alive(p))}")
+        await deferLater(reactor, 0.05, lambda: None)
+        waited += 0.05
+    return waited
+
+
+def pids_of(results: list[dict[str, Any]]) -> set[int]:
+    return {int(r["custom_timers"]["pid"]) for r in results}
+
+
+class HQTests(TurretTestCase):
+    """
+    With an HQ, a turret firing from two processes is one turret: one
+    uuid, one status stream with the config's cannons, every order obeyed
+    by every process, results from each.
+    """
+
+    turret_script = "pid_timer.py"
+
+    def setUp(self) -> None:
+        self.hq = self.start_hq()
+
+    async def start(self, turret: TurretProcess) -> None:
+        assert self.hq is not None
+        await turret.wait_output("firing from 2 processes")
+        await self.hq.handshake(turret.uuid)
+        self.hq.publish("start")
+        await self.hq.wait_for_status("Running", turret.uuid)
+
+    async def test_one_turret_to_the_hq(self) -> None:
+        """
+        The HQ sees one uuid, whose status says the config's 4 cannons;
+        results come from both worker processes (not the main one); after
+        ``stop`` the turret answers ready once both have stopped, and no
+        result arrives after that.
+        """
+        hq = self.hq
+        assert hq is not None
+        turret = self.launch(cannons=4, args=["--processes", "2"])
+        await self.start(turret)
+        await hq.wait_until(lambda: True if len(pids_of(hq.results)) >= 2 else None, 20,
+                            "results from both workers")
+        self.assertEqual({s["uuid"] for s in hq.statuses}, {turret.uuid})
+        self.assertEqual({s["cannons"] for s in hq.statuses}, {4})
+        workers = pids_of(hq.results)
+        self.assertEqual(len(workers), 2)
+        self.assertNotIn(turret.transport.pid, workers)
+        hq.publish("stop")
+        seen = len(hq.statuses)
+        await hq.wait_for_status("ready", turret.uuid, after=seen, timeout=20)
+        after_ready = len(hq.results)
+        await deferLater(reactor, 0.5, lambda: None)
+        self.assertEqual(len(hq.results), after_ready, "results arrived after ready")
+        self.assertIn("run summary:", turret.output)
+
+    async def test_kill_ends_every_process(self) -> None:
+        """
+        ``kill`` ends the main process (exit 0) and every worker.
+        """
+        hq = self.hq
+        assert hq is not None
+        turret = self.launch(cannons=4, args=["--processes", "2"])
+        await self.start(turret)
+        await hq.wait_until(lambda: True if len(pids_of(hq.results)) >= 2 else None, 20,
+                            "results from both workers")
+        workers = pids_of(hq.results)
+        hq.publish("kill")
+        self.assertEqual(await turret.wait_exit(20), 0)
+        await gone(workers)
+
+    async def test_dead_worker_is_replaced(self) -> None:
+        """
+        A worker killed with SIGKILL during a run is noticed, logged with
+        its signal, and replaced by a fresh process that fires its cannons:
+        results come from a new pid, and the run goes on.
+        """
+        hq = self.hq
+        assert hq is not None
+        turret = self.launch(cannons=4, args=["--processes", "2"])
+        await self.start(turret)
+        await hq.wait_until(lambda: True if len(pids_of(hq.results)) >= 2 else None, 20,
+                            "results from both workers")
+        first = pids_of(hq.results)
+        victim = min(first)
+        os.kill(victim, signal.SIGKILL)
+        await turret.wait_output("killed by signal 9 (SIGKILL)")
+        await turret.wait_output("replaced by a fresh process")
+        await hq.wait_until(lambda: True if pids_of(hq.results) - first else None, 20,
+                            "results from the fresh worker")
+        self.assertEqual(len(pids_of(hq.results) - first), 1)
+        hq.publish("stop")
+        await hq.wait_for_status("ready", turret.uuid, after=len(hq.statuses), timeout=20)
+
+    async def test_sigkill_of_the_turret_leaves_no_process(self) -> None:
+        """
+        SIGKILL of the main process: every worker notices (its pipe from
+        the main process closes) and exits within 2 seconds.
+        """
+        hq = self.hq
+        assert hq is not None
+        turret = self.launch(cannons=4, args=["--processes", "2"])
+        await self.start(turret)
+        await hq.wait_until(lambda: True if len(pids_of(hq.results)) >= 2 else None, 20,
+                            "results from both workers")
+        workers = pids_of(hq.results)
+        turret.signal(signal.SIGKILL)
+        await turret.wait_exit(10)
+        took = await gone(workers)
+        self.assertLess(took, 2.0)
+
+
+class StandaloneTests(TurretTestCase):
+    """
+    Standalone, the processes make one run: one summary merged exactly,
+    one results file with every row, thresholds judged once.
+    """
+
+    turret_script = "deferred_sleep.py"
+
+    async def test_summary_matches_results_file(self) -> None:
+        """
+        ``--processes 2 --results r.jsonl --summary-json s.json``: the
+        summary counts exactly the rows of the one results file, its
+        ``wait`` timer saw every transaction, and it says 2 processes.
+        """
+        turret = self.launch(standalone=True, cannons=6, args=[
+            "--processes", "2", "--duration", "3", "--results", "r.jsonl", "--summary-json", "s.json",
+        ])
+        self.assertEqual(await turret.wait_exit(40), 0, turret.output)
+        summary = json.loads((turret.folder / "s.json").read_text())
+        rows = (turret.folder / "r.jsonl").read_text().splitlines()
+        self.assertGreater(summary["transactions"], 100)
+        self.assertEqual(summary["transactions"], len(rows))
+        self.assertEqual(summary["custom_timers"]["wait"]["count"], len(rows))
+        self.assertEqual(summary["processes"], 2)
+        self.assertEqual(summary["cannons_reached"], 6)
+        self.assertEqual(list(turret.folder.glob(".r.part*")), [])
+        self.assertEqual(turret.output.count("Run summary"), 1)
+
+    async def test_csv_results_joined(self) -> None:
+        """
+        A CSV results file from two processes has one header and one row
+        per transaction of the summary.
+        """
+        turret = self.launch(standalone=True, cannons=4, args=[
+            "--processes", "2", "--duration", "2", "--results", "r.csv", "--summary-json", "s.json",
+        ])
+        self.assertEqual(await turret.wait_exit(40), 0, turret.output)
+        summary = json.loads((turret.folder / "s.json").read_text())
+        lines = (turret.folder / "r.csv").read_text().splitlines()
+        self.assertTrue(lines[0].startswith("epoch,"))
+        self.assertEqual(sum(1 for line in lines if line.startswith("epoch,")), 1)
+        self.assertEqual(len(lines) - 1, summary["transactions"])
+
+    async def test_thresholds_exit_99_once(self) -> None:
+        """
+        A threshold that fails on the merged figures exits 99, said once.
+        """
+        turret = self.launch(standalone=True, cannons=4, thresholds={"wait": ["p95 < 1ms"]},
+                             args=["--processes", "2", "--duration", "2"])
+        self.assertEqual(await turret.wait_exit(40), 99, turret.output)
+        self.assertEqual(turret.output.count("thresholds failed"), 1, turret.output)
+
+    async def test_workers_that_keep_dying_stop_the_run(self) -> None:
+        """
+        A script that ends its process at every transaction: each death
+        is logged and replaced, and the fourth within 60 s stops the run
+        with an error that says so; the exit status is not 0.
+        """
+        turret = self.launch("exits_process.py", standalone=True, cannons=2,
+                             args=["--processes", "2", "--duration", "30"])
+        code = await turret.wait_exit(60)
+        self.assertNotEqual(code, 0)
+        self.assertIn("worker processes died within 60s", turret.output)
+        self.assertIn("exit status 3", turret.output)
+
+    async def test_sigterm_writes_the_summary(self) -> None:
+        """
+        SIGTERM to a standalone turret with 2 processes stops both,
+        prints the one merged summary and leaves no worker behind.
+        """
+        turret = self.launch("pid_timer.py", standalone=True, cannons=4,
+                             args=["--processes", "2", "--results", "r.jsonl"])
+        await turret.wait_output("firing from 2 processes")
+        await deferLater(reactor, 2.0, lambda: None)
+        turret.signal(signal.SIGTERM)
+        await turret.wait_exit(30)
+        self.assertIn("Run summary", turret.output)
+        rows = [json.loads(line) for line in (turret.folder / "r.jsonl").read_text().splitlines()]
+        workers = {int(r["custom_timers"]["pid"]) for r in rows}
+        self.assertEqual(len(workers), 2)
+        await gone(workers)
+
+
+class BadProcessesTests(TurretTestCase):
+    """
+    A bad number of processes stops the turret at start: one line, exit 2,
+    nothing started.
+    """
+
+    turret_script = "plain.py"
+
+    async def check_refused(self, turret: TurretProcess, words: str) -> None:
+        self.assertEqual(await turret.wait_exit(20), 2, turret.output)
+        self.assertIn(words, turret.output)
+        self.assertNotIn("Traceback", turret.output)
+        self.assertNotIn("firing from", turret.output)
+
+    async def test_bad_config_values(self) -> None:
+        """``processes``: 0, -3, "many", 1025 and true are refused."""
+        for value in (0, -3, "many", 1025, True):
+            turret = self.launch(standalone=True, processes=value)
+            await self.check_refused(turret, "key 'processes' must be a whole number")
+
+    async def test_bad_command_line(self) -> None:
+        """``--processes many`` and ``--processes 0`` are refused."""
+        for value in ("many", "0"):
+            turret = self.launch(standalone=True, args=["--processes", value])
+            await self.check_refused(turret, "--processes must be a whole number")
