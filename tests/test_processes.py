@@ -15,7 +15,9 @@ from typing import Any
 from twisted.internet import reactor
 from twisted.internet.task import deferLater
 
+from octtwisted._core.processes import cpus_available
 from tests.helpers import TurretProcess, TurretTestCase
+from tests.test_report import report_data
 
 #: Seconds a test waits for processes to be gone.
 GONE_TIMEOUT = 10.0
@@ -155,6 +157,29 @@ class HQTests(TurretTestCase):
         self.assertLess(took, 2.0)
 
 
+    async def test_start_while_stopping(self) -> None:
+        """
+        ``start`` right after ``stop`` (a new HQ): the turret answers
+        Running again once both workers have stopped, and both fire the
+        new run.
+        """
+        hq = self.hq
+        assert hq is not None
+        turret = self.launch(cannons=4, args=["--processes", "2"])
+        await self.start(turret)
+        await hq.wait_for_results(10, 20)
+        seen = len(hq.statuses)
+        hq.publish("stop")
+        hq.publish("start")
+        await hq.wait_for_status("Running", turret.uuid, after=seen, timeout=20)
+        await turret.wait_output("start received while stopping")
+        before = len(hq.results)
+        await hq.wait_until(lambda: True if len(pids_of(hq.results[before:])) == 2 else None, 20,
+                            "results of the new run from both workers")
+        hq.publish("stop")
+        await hq.wait_for_status("ready", turret.uuid, after=len(hq.statuses), timeout=20)
+
+
 class StandaloneTests(TurretTestCase):
     """
     Standalone, the processes make one run: one summary merged exactly,
@@ -167,10 +192,15 @@ class StandaloneTests(TurretTestCase):
         """
         ``--processes 2 --results r.jsonl --summary-json s.json``: the
         summary counts exactly the rows of the one results file, its
-        ``wait`` timer saw every transaction, and it says 2 processes.
+        ``wait`` timer saw every transaction, and it says 2 processes; the
+        report's transactions/s chart shows the whole turret (each whole
+        second's point near the summary's rate, not one worker's half of
+        it; the first holds the workers' start, the last is a partial
+        second).
         """
         turret = self.launch(standalone=True, cannons=6, args=[
             "--processes", "2", "--duration", "3", "--results", "r.jsonl", "--summary-json", "s.json",
+            "--report", "r.html",
         ])
         self.assertEqual(await turret.wait_exit(40), 0, turret.output)
         summary = json.loads((turret.folder / "s.json").read_text())
@@ -182,6 +212,11 @@ class StandaloneTests(TurretTestCase):
         self.assertEqual(summary["cannons_reached"], 6)
         self.assertEqual(list(turret.folder.glob(".r.part*")), [])
         self.assertEqual(turret.output.count("Run summary"), 1)
+        points = report_data((turret.folder / "r.html").read_text())["tps"]
+        self.assertGreaterEqual(len(points), 3)
+        rate = summary["transactions_per_second"]
+        for point in points[1:-1]:
+            self.assertLess(abs(point - rate), rate * 0.2, (points, rate))
 
     async def test_csv_results_joined(self) -> None:
         """
@@ -236,6 +271,17 @@ class StandaloneTests(TurretTestCase):
         workers = {int(r["custom_timers"]["pid"]) for r in rows}
         self.assertEqual(len(workers), 2)
         await gone(workers)
+
+
+    async def test_auto_with_fewer_cannons(self) -> None:
+        """
+        ``--processes auto`` with one cannon fires from one process, and
+        says so in one line.
+        """
+        turret = self.launch(standalone=True, cannons=1, args=["--processes", "auto", "--duration", "1"])
+        self.assertEqual(await turret.wait_exit(30), 0, turret.output)
+        if cpus_available() > 1:
+            self.assertIn("but the config has 1 cannon: firing from 1 process", turret.output)
 
 
 class BadProcessesTests(TurretTestCase):

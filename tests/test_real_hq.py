@@ -14,6 +14,7 @@ import hashlib
 import importlib.metadata
 import importlib.util
 import json
+import re
 import os
 import shutil
 import signal
@@ -505,3 +506,43 @@ class RealHQTests(TestCase):
         out, err, code = await oct_hq(["results-to-csv", str(database), str(work / "all.csv")], work)
         self.assertEqual(code, 0, out + err)
         self.assertEqual(len((work / "all.csv").read_text().splitlines()), len(rows) + 1)
+
+    async def test_one_turret_from_two_processes(self) -> None:
+        """
+        The real HQ with one of our turrets firing from two processes
+        (``--processes 2``): its turret table has one row (our uuid, the
+        config's 4 cannons), and its results table holds the transactions
+        of both workers: every one the workers counted, but for the short
+        tail sent once the HQ had stopped reading.
+        """
+        work = Path(self.mktemp()).absolute()
+        work.mkdir(parents=True)
+        publish, rc, external = free_ports(3)
+        project = await new_project(
+            work, run_time=6, results_ts_interval=1, min_turrets=1,
+            publish_port=publish, rc_port=rc, external_publisher=external,
+            turrets=[{"name": "gamma", "cannons": 4, "rampup": 0, "script": "test_scripts/pid_timer.py"}],
+        )
+        shutil.copy(SCRIPTS / "pid_timer.py", project / "test_scripts")
+        out, err, code = await oct_hq(["pack-turrets", "P"], work)
+        self.assertEqual(code, 0, out + err)
+        turret = TurretProcess(["--tar", str(project / "gamma.tar.gz"), "--processes", "2"], cwd=work)
+        self.addCleanup(turret.cleanup)
+        await turret.wait_output("ready: ", 30)
+        hq = _HQRun(["run", "P"], work)
+        self.addCleanup(hq.cleanup)
+        self.assertEqual(await hq.wait_exit(120), 0, hq.text[-3000:])
+        await turret.wait_output("stopping -> ready", 30)
+        self.assertNotIn("Traceback", turret.output)
+        (results_dir,) = (project / "results").iterdir()
+        with sqlite3.connect(results_dir / "results.sqlite") as reader:
+            stored_turrets = reader.execute("SELECT name, uuid, cannons FROM turret").fetchall()
+            timers = [json.loads(t) for (t,) in reader.execute("SELECT custom_timers FROM result")]
+        self.assertEqual(stored_turrets, [("gamma", turret.uuid, 4)])
+        self.assertEqual(len({int(t["pid"]) for t in timers}), 2)
+        counted = [int(n) for n in re.findall(r"worker \d: \S+ run summary: (\d+) transactions",
+                                             turret.output)]
+        self.assertEqual(len(counted), 2, turret.output[-3000:])
+        sent = sum(counted)
+        self.assertLessEqual(len(timers), sent)
+        self.assertGreaterEqual(len(timers), sent - max(20, sent // 12), (len(timers), sent))

@@ -16,7 +16,7 @@ what it still queues for the HQ is discarded), ``exit``.
 
 From a worker (``"is"``): ``ready`` (with its ``pid``), ``part`` (the
 figures recorded since its last part, its active and started cannons;
-4 times a second while it fires), ``stopped`` (its run has stopped: the
+10 times a second while it fires), ``stopped`` (its run has stopped: the
 last part, and what it started and dropped).
 """
 

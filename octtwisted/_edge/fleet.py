@@ -126,13 +126,62 @@ def describe_end(reason: object) -> str:
     return f"exit status {getattr(reason, 'exitCode', None)}"
 
 
+class Spawner:
+    """
+    Starts the worker process of a share: ``argv`` makes its command
+    line, given which process of the share it is (0 for the first, 1 for
+    the one that replaces it...).
+    """
+
+    def __init__(
+        self, argv: Callable[[LoadShare, int], list[str]], spawn: Spawn, env: dict[str, str]
+    ) -> None:
+        self._argv = argv
+        self._spawn = spawn
+        self._env = env
+        self._generations: dict[int, int] = collections.defaultdict(int)
+
+    def __call__(self, fleet: "Fleet", share: LoadShare) -> WorkerProcess:
+        worker = WorkerProcess(fleet, share)
+        argv = self._argv(share, self._generations[share.index])
+        self._generations[share.index] += 1
+        self._spawn(
+            worker, argv[0], argv, env=self._env,
+            childFDs={0: "w", 1: "r", 2: "r", FROM_MAIN: "w", TO_MAIN: "r"},
+        )
+        return worker
+
+
+class Deaths:
+    """
+    The workers' deaths: how many were replaced, and whether too many came
+    within :data:`DEATH_WINDOW` seconds.
+    """
+
+    def __init__(self, clock: IReactorTime) -> None:
+        self._clock = clock
+        self._times: collections.deque[float] = collections.deque()
+        #: processes replaced since the turret started
+        self.replaced = 0
+        #: too many died: none is replaced any more
+        self.given_up = False
+
+    def died(self) -> int:
+        """One more died; returns how many died within the window."""
+        now = self._clock.seconds()
+        self._times.append(now)
+        while self._times and self._times[0] < now - DEATH_WINDOW:
+            self._times.popleft()
+        return len(self._times)
+
+
 class Fleet(Service):
     """
     :param shares: the load's shares, one per worker.
     :param argv: the command line of the worker for a share, and which
         process of that share it is (0, then 1 for the one that replaces
         it...).
-    :param note: said once at start (fewer processes than asked for).
+
     :param spawn: ``reactor.spawnProcess``.
     :param exit: ends the main process with a status (when workers keep
         dying while no run is under way).
@@ -152,41 +201,36 @@ class Fleet(Service):
         env: dict[str, str],
         exit: Callable[[int], None],
         stop_bound: float,
-        note: str | None = None,
     ) -> None:
         self._shares = tuple(shares)
-        self._argv = argv
-        self._spawn = spawn
+        self._spawner = Spawner(argv, spawn, env)
         self._clock = clock
-        self._env = env
         self._exit = exit
         self._stop_bound = stop_bound
-        self._note = note
-        self._generations = [0] * len(self._shares)
         self.workers: list[WorkerProcess] = []
-        self._deaths: collections.deque[float] = collections.deque()
-        #: processes replaced since the turret started
-        self.replaced = 0
+        self._deaths = Deaths(clock)
         self._listener: RunListener | None = None
         self._context: dict[str, Any] | None = None
         self._stopping: Deferred[None] | None = None
         self._stop_timer: IDelayedCall | None = None
         self._leaving = False
         self._gone: Deferred[None] | None = None
-        self._failed = False
         self._waiting_ready: list[Deferred[None]] = []
 
     @property
     def processes(self) -> int:
         return len(self._shares)
 
+    @property
+    def replaced(self) -> int:
+        """Processes replaced since the turret started."""
+        return self._deaths.replaced
+
     # Service
 
     def startService(self) -> None:
         super().startService()
-        if self._note is not None:
-            self.log.warn("{note}", note=self._note)
-        self.workers = [self._start_worker(share) for share in self._shares]
+        self.workers = [self._spawner(self, share) for share in self._shares]
         self.log.info(
             "firing from {processes} processes: {pids}",
             processes=self.processes,
@@ -216,16 +260,6 @@ class Fleet(Service):
                 self.log.error("worker {index} (pid {pid}) did not exit: killed",
                                index=worker.share.index, pid=worker.pid)
                 worker.kill()
-
-    def _start_worker(self, share: LoadShare) -> WorkerProcess:
-        worker = WorkerProcess(self, share)
-        argv = self._argv(share, self._generations[share.index])
-        self._generations[share.index] += 1
-        self._spawn(
-            worker, argv[0], argv, env=self._env,
-            childFDs={0: "w", 1: "r", 2: "r", FROM_MAIN: "w", TO_MAIN: "r"},
-        )
-        return worker
 
     # The runs (WorkerGroup)
 
@@ -352,23 +386,20 @@ class Fleet(Service):
         )
         if self._listener is not None and was_in_run:
             self._listener.lost(index)
-        if self._failed:
+        if self._deaths.given_up:
             self._check_stopped()
             return
-        now = self._clock.seconds()
-        self._deaths.append(now)
-        while self._deaths and self._deaths[0] < now - DEATH_WINDOW:
-            self._deaths.popleft()
-        if len(self._deaths) > MAX_DEATHS:
+        died = self._deaths.died()
+        if died > MAX_DEATHS:
             self._give_up(
-                f"{len(self._deaths)} worker processes died within {DEATH_WINDOW:g}s "
+                f"{died} worker processes died within {DEATH_WINDOW:g}s "
                 f"(the last: worker {index}, {how}): stopping"
             )
             self._check_stopped()
             return
-        fresh = self._start_worker(worker.share)
+        fresh = self._spawner(self, worker.share)
         self.workers[self.workers.index(worker)] = fresh
-        self.replaced += 1
+        self._deaths.replaced += 1
         self.log.info(
             "worker {index} replaced by a fresh process (pid {pid}){firing}",
             index=index, pid=fresh.pid,
@@ -379,9 +410,7 @@ class Fleet(Service):
         self._check_stopped()
 
     def _give_up(self, reason: str) -> None:
-        if self._failed:
-            return
-        self._failed = True
+        self._deaths.given_up = True
         listener = self._listener
         if listener is not None:
             listener.failed(reason)

@@ -45,7 +45,8 @@ def fail(message: str) -> NoReturn:
 class Options(usage.Options):
     synopsis = (
         "(-c CONFIG.json | --tar PACKAGE.tar.gz) [--uuid ID] [--report PATH.html] "
-        "[--results PATH.csv|.jsonl] [--standalone [--duration S] [--summary-json PATH]]"
+        "[--results PATH.csv|.jsonl] [--processes N|auto] "
+        "[--standalone [--duration S] [--summary-json PATH]]"
     )
     longdesc = (
         "Run an OCT turret: it connects to the HQ named in the config, "
@@ -168,8 +169,9 @@ class Options(usage.Options):
         self.processes = min(asked, config.cannons)
         if self.processes < asked:
             self.processes_note = (
-                f"{asked} processes asked for, but only {config.cannons} cannons: "
-                f"firing from {self.processes} processes"
+                f"{asked} processes asked for, but the config has {config.cannons} "
+                f"cannon{'s' if config.cannons > 1 else ''}: firing from "
+                f"{self.processes} process{'es' if self.processes > 1 else ''}"
             )
         if self.processes > 1:
             self.shares = LoadShare.split(config.cannons, self.processes)

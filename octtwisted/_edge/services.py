@@ -135,6 +135,8 @@ def makeService(options: Options) -> IService:
         link.setServiceParent(top)
     clocks = Clocks(reactor=reactor)
     make_run: MakeRun
+    if options.processes_note is not None:
+        logs.logger(logs.PROCESSES).warn("{note}", note=options.processes_note)
     when_running: Callable[[Callable[[], None]], object] = reactor.callWhenRunning
     if options.processes > 1:
         fleet = _fleet(options, reactor, exit)
@@ -217,7 +219,6 @@ def _fleet(options: Options, reactor: Any, exit: ProcessExit) -> Fleet:
         env=dict(os.environ),
         exit=exit,
         stop_bound=config.stop_timeout + STOP_MARGIN,
-        note=options.processes_note,
     )
 
 

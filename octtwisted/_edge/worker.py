@@ -9,7 +9,7 @@ main process's :class:`~octtwisted._edge.fleet.Fleet`, never by a user.
 :class:`~octtwisted._firing.runkeeper.RunKeeper`, sends its results to the
 HQ itself (its own PUSH socket; it has no SUB socket and sends no status:
 the main process is the turret the HQ sees), and sends the main process a
-part of its figures 4 times a second, and its last one when its run has
+part of its figures 10 times a second, and its last one when its run has
 stopped. When the pipe from the main process closes (the main process
 ended, even by SIGKILL), it stops firing at once and exits.
 """
@@ -36,7 +36,7 @@ from octtwisted._firing.runkeeper import MakeRun, RunKeeper
 from octtwisted._stats.outputs import RunOutputs
 
 #: Seconds between two parts sent while firing.
-PART_INTERVAL = 0.25
+PART_INTERVAL = 0.1
 
 #: Seconds a worker whose main process has gone may take to stop.
 ORPHAN_EXIT = 1.5

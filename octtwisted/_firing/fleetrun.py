@@ -5,7 +5,7 @@ A run fired by the turret's worker processes (``--processes``).
 as a :class:`~octtwisted._firing.run.Run` (the turret starts, stops,
 supersedes and closes it the same way), but its cannons fire in the
 workers, through a :class:`WorkerGroup`. Each worker sends it parts of its
-figures (4 times a second, and its last one when its run has stopped);
+figures (10 times a second, and its last one when its run has stopped);
 they are added into one :class:`~octtwisted._stats.summary.RunStats` (and
 one :class:`~octtwisted._stats.starts.StartStats` in the open model), so
 the progress lines, the live line, the report's charts, the thresholds
@@ -111,6 +111,39 @@ def fleet_runs(
     return make
 
 
+class WorkerTally:
+    """
+    What a run knows of each worker's cannons: the active and started
+    cannons of its last part, those started by workers that ended or were
+    replaced, and the results they dropped.
+    """
+
+    def __init__(self, processes: int, replaced_before: int) -> None:
+        self.active = [0] * processes
+        self.started = [0] * processes
+        self.started_before = 0
+        self.dropped = 0
+        #: the processes replaced before the run began
+        self.replaced_before = replaced_before
+
+    def part(self, worker: int, active: int, started: int) -> None:
+        self.active[worker] = active
+        self.started[worker] = started
+
+    def ended(self, worker: int, started: int, dropped: int) -> None:
+        self.started_before += started
+        self.started[worker] = self.active[worker] = 0
+        self.dropped += dropped
+
+    def lost(self, worker: int) -> None:
+        self.started_before += self.started[worker]
+        self.started[worker] = self.active[worker] = 0
+
+    @property
+    def cannons_started(self) -> int:
+        return self.started_before + sum(self.started)
+
+
 class FleetRun:
     """
     :param workers: the worker processes.
@@ -139,13 +172,7 @@ class FleetRun:
         self._outputs = outputs
         self.stats = RunStats()
         self.starts: StartStats | None = StartStats() if config.arrival_rate is not None else None
-        count = workers.processes
-        self._active = [0] * count
-        self._started = [0] * count
-        #: cannons started by workers that ended or were replaced
-        self._started_before = 0
-        self._dropped = 0
-        self._replaced_before = workers.replaced
+        self._tally = WorkerTally(workers.processes, workers.replaced)
         #: when the workers were told to open fire (None: not yet)
         self._began: float | None = None
         self._ended: float | None = None
@@ -173,10 +200,10 @@ class FleetRun:
 
     @property
     def cannons_started(self) -> int:
-        return self._started_before + sum(self._started)
+        return self._tally.cannons_started
 
     def active_cannons(self) -> int:
-        return sum(self._active)
+        return sum(self._tally.active)
 
     # Firing
 
@@ -207,17 +234,13 @@ class FleetRun:
 
     def part(self, worker: int, part: Part, active: int, started: int) -> None:
         self.stats.add_part(part, self.starts)
-        self._active[worker] = active
-        self._started[worker] = started
+        self._tally.part(worker, active, started)
 
     def ended(self, worker: int, started: int, dropped: int) -> None:
-        self._started_before += started
-        self._started[worker] = self._active[worker] = 0
-        self._dropped += dropped
+        self._tally.ended(worker, started, dropped)
 
     def lost(self, worker: int) -> None:
-        self._started_before += self._started[worker]
-        self._started[worker] = self._active[worker] = 0
+        self._tally.lost(worker)
 
     def failed(self, reason: str) -> None:
         self._on_crash(Failure(WorkersFailed(reason)))
@@ -248,10 +271,10 @@ class FleetRun:
                 duration=self._elapsed(),
                 cannons=self._config.cannons,
                 cannons_reached=self.cannons_started,
-                dropped=self._dropped,
+                dropped=self._tally.dropped,
                 starts=self.starts.figures() if self.starts is not None else None,
                 processes=self._workers.processes,
-                processes_replaced=self._workers.replaced - self._replaced_before,
+                processes_replaced=self._workers.replaced - self._tally.replaced_before,
             )
             if self._outputs is not None:
                 summary = self._outputs.run_ended(summary)
