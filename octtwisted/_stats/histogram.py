@@ -6,7 +6,7 @@ the units and accuracy.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping, NamedTuple
 
 import attrs
 from hdrh.histogram import HdrHistogram
@@ -90,6 +90,51 @@ class TimerStats:
 STAGING_BITS = 11
 
 
+def staged_value(us: int) -> int:
+    """
+    What :meth:`Timer.record` stages ``us`` (whole microseconds, within
+    the histograms' range) as: rounded down to :data:`STAGING_BITS`
+    significant bits. This is also the lowest value of the histogram's
+    bucket that holds ``us``: the histograms keep the same 11 bits.
+    """
+    shift = us.bit_length() - STAGING_BITS
+    return (us >> shift) << shift if shift > 0 else us
+
+
+class Span(NamedTuple):
+    """
+    The exact figures of some values (whole microseconds): their sum,
+    smallest and largest. :data:`NO_VALUES` is the span of none.
+    """
+
+    total_us: int
+    min_us: int
+    max_us: int
+
+    def join(self, other: Span) -> Span:
+        """The span of the values of both."""
+        return Span(
+            self.total_us + other.total_us,
+            min(self.min_us, other.min_us),
+            max(self.max_us, other.max_us),
+        )
+
+
+#: The span of no values: joined with another span, it gives that span.
+NO_VALUES = Span(0, HIGHEST_US, LOWEST_US)
+
+
+def add_counts(into: dict[int, int], counts: Mapping[int, int]) -> None:
+    """
+    Add ``counts`` (value -> count) into ``into``.
+    """
+    if into:
+        for value, count in counts.items():
+            into[value] = into.get(value, 0) + count
+    else:
+        into.update(counts)
+
+
 class Timer:
     """
     One timer's histogram, plus the exact sum, min and max of what it holds.
@@ -101,9 +146,27 @@ class Timer:
     keys, one per log-linear bucket). The staged counts go into the
     histogram, a few hundred ``record_value`` calls at a time, whenever the
     histogram is read or merged. The combined value error stays under 0.2%.
+
+    Parts (see :mod:`octtwisted._stats.parts`): from the first
+    :meth:`take_part_values` on, :meth:`settle` also counts the staged
+    values into ``part``, and each call cuts the exact sum, min and max:
+    ``total_us``, ``min_us`` and ``max_us`` (what :meth:`record` updates)
+    cover the values recorded since the last cut, ``earlier`` the values
+    held from before it, and ``gone`` those recorded since the last cut
+    that :meth:`merge_into` moved away. Recording does no more work.
     """
 
-    __slots__ = ("histogram", "staged", "bucket", "total_us", "min_us", "max_us")
+    __slots__ = (
+        "histogram",
+        "staged",
+        "bucket",
+        "part",
+        "total_us",
+        "min_us",
+        "max_us",
+        "earlier",
+        "gone",
+    )
 
     def __init__(self, *, buckets: bool = False) -> None:
         self.histogram = _new_histogram()
@@ -111,9 +174,14 @@ class Timer:
         #: with ``buckets``: the staged counts settled since the last
         #: :meth:`take_bucket` (a timeline's bucket), else None
         self.bucket: dict[int, int] | None = {} if buckets else None
+        #: once parts are taken: the staged counts settled since the last
+        #: :meth:`take_part_values`, else None
+        self.part: dict[int, int] | None = None
         self.total_us = 0
         self.min_us = HIGHEST_US
         self.max_us = LOWEST_US
+        self.earlier = NO_VALUES
+        self.gone = NO_VALUES
 
     def record(self, seconds: float) -> None:
         us = _to_microseconds(seconds)
@@ -129,21 +197,89 @@ class Timer:
 
     def settle(self) -> None:
         """
-        Move the staged counts into the histogram.
+        Move the staged counts into the histogram (and into the bucket and
+        the part, when kept).
         """
         staged = self.staged
         if staged:
             record = self.histogram.record_value
             for value, count in staged.items():
                 record(value, count)
-            bucket = self.bucket
-            if bucket is not None:
-                if bucket:
-                    for value, count in staged.items():
-                        bucket[value] = bucket.get(value, 0) + count
-                else:
-                    bucket.update(staged)
+            if self.bucket is not None:
+                add_counts(self.bucket, staged)
+            if self.part is not None:
+                add_counts(self.part, staged)
             staged.clear()
+
+    def held(self) -> Span:
+        """
+        The exact sum, min and max of the values the timer holds.
+        """
+        recent = Span(self.total_us, self.min_us, self.max_us)
+        earlier = self.earlier
+        return recent if earlier is NO_VALUES else earlier.join(recent)
+
+    def contents(self) -> dict[int, int]:
+        """
+        Every value the timer holds, staged or settled, as staged
+        microseconds -> count (a histogram bucket's lowest value is the
+        staged value of all it holds, see :func:`staged_value`). Reads the
+        histogram between the min and max held: for a first part, not for
+        each.
+        """
+        counts = dict(self.staged)
+        histogram = self.histogram
+        if histogram.get_total_count():
+            _, low, high = self.held()
+            first = histogram.get_counts_array_index(low)
+            last = histogram.get_counts_array_index(high)
+            value_at = histogram.get_value_from_index
+            for offset, count in enumerate(histogram.counts[first : last + 1]):
+                if count:
+                    value = value_at(first + offset)
+                    counts[value] = counts.get(value, 0) + count
+        return counts
+
+    def take_part_values(
+        self, merged_into: Timer | None = None
+    ) -> tuple[dict[int, int], Span] | None:
+        """
+        The values recorded (or added) since the last call, as staged
+        microseconds -> count and their exact span, or None if none.
+
+        The first call gives every value recorded so far: those the timer
+        holds, and those it moved by :meth:`merge_into` into
+        ``merged_into`` (the one timer it merges into, which records
+        nothing itself). From then on, :meth:`settle` keeps a part.
+        Nothing is taken from the histogram, bucket or figures.
+        """
+        recent = Span(self.total_us, self.min_us, self.max_us)
+        part = self.part
+        if part is None:
+            counts = self.contents()
+            if merged_into is not None:
+                add_counts(counts, merged_into.contents())
+                recent = recent.join(merged_into.held())
+            self.settle()
+        else:
+            self.settle()
+            counts = part
+            recent = self.gone.join(recent)
+        self.part = {}
+        self.gone = NO_VALUES
+        self.earlier = self.held()
+        self.total_us, self.min_us, self.max_us = NO_VALUES
+        return (counts, recent) if counts else None
+
+    def add_values(self, counts: Mapping[int, int], span: Span) -> None:
+        """
+        Take in values recorded elsewhere (staged microseconds -> count,
+        with their exact span) as if recorded here now.
+        """
+        add_counts(self.staged, counts)
+        self.total_us += span.total_us
+        self.min_us = min(self.min_us, span.min_us)
+        self.max_us = max(self.max_us, span.max_us)
 
     def take_bucket(self) -> dict[int, int]:
         """
@@ -160,19 +296,19 @@ class Timer:
     def merge_into(self, other: "Timer") -> None:
         """
         Add everything this timer holds to ``other``, then empty this one.
+        ``other`` takes no parts: what it receives is not in them.
         """
         self.settle()
         if not self.histogram.get_total_count():
             return
         other.settle()
         other.histogram.add(self.histogram)
-        other.total_us += self.total_us
-        other.min_us = min(other.min_us, self.min_us)
-        other.max_us = max(other.max_us, self.max_us)
+        other.add_values({}, self.held())
         self.histogram.reset()
-        self.total_us = 0
-        self.min_us = HIGHEST_US
-        self.max_us = LOWEST_US
+        if self.part is not None:
+            self.gone = self.gone.join(Span(self.total_us, self.min_us, self.max_us))
+        self.earlier = NO_VALUES
+        self.total_us, self.min_us, self.max_us = NO_VALUES
 
     @property
     def count(self) -> int:
@@ -188,7 +324,7 @@ class Timer:
         """
         self.settle()
         found = self.histogram.get_percentile_to_value_dict(list(percentiles))
-        low, high = self.min_us, self.max_us
+        _, low, high = self.held()
         return {
             p: min(max(found[p], low), high) / _US_PER_SECOND for p in percentiles
         }
@@ -203,12 +339,13 @@ class Timer:
             return None
         if stat == "count":
             return float(count)
+        held = self.held()
         if stat == "min":
-            return self.min_us / _US_PER_SECOND
+            return held.min_us / _US_PER_SECOND
         if stat == "max":
-            return self.max_us / _US_PER_SECOND
+            return held.max_us / _US_PER_SECOND
         if stat == "mean":
-            return self.total_us / count / _US_PER_SECOND
+            return held.total_us / count / _US_PER_SECOND
         assert percentile is not None, stat
         return self.percentiles(percentile)[percentile]
 
@@ -217,13 +354,14 @@ class Timer:
         if not count:
             return None
         p = self.percentiles(*_PERCENTILES)
+        held = self.held()
         return TimerStats(
             count=count,
-            min=self.min_us / _US_PER_SECOND,
-            mean=self.total_us / count / _US_PER_SECOND,
+            min=held.min_us / _US_PER_SECOND,
+            mean=held.total_us / count / _US_PER_SECOND,
             p50=p[50.0],
             p90=p[90.0],
             p95=p[95.0],
             p99=p[99.0],
-            max=self.max_us / _US_PER_SECOND,
+            max=held.max_us / _US_PER_SECOND,
         )

@@ -13,6 +13,7 @@ from typing import Any
 import attrs
 
 from octtwisted._stats.histogram import Timer, TimerStats
+from octtwisted._stats.parts import StartsPart, TimerPart
 
 
 @attrs.frozen
@@ -43,7 +44,9 @@ class StartStats:
     Counts the planned, started and dropped starts and records each lag;
     :meth:`take_interval` gives the figures since its last call (progress
     lines), :meth:`take_bucket` the counts and lags since its own last call
-    (a timeline's bucket), :meth:`figures` those of the whole run. The
+    (a timeline's bucket), :meth:`figures` those of the whole run,
+    :meth:`take_part` those since its own last call for another process
+    (which adds them with :meth:`add_part`). The
     schedule calls :meth:`plan`, :meth:`start` and :meth:`drop`, and these
     are the only figures of the starts: the summary, the progress lines and
     the timeline all read them here.
@@ -57,6 +60,7 @@ class StartStats:
         self._interval_lag = Timer()
         self._taken = (0, 0, 0)
         self._bucket_taken = (0, 0, 0)
+        self._part_taken = (0, 0, 0)
 
     def plan(self) -> None:
         self.planned += 1
@@ -100,3 +104,27 @@ class StartStats:
     def figures(self) -> StartFigures:
         self._interval_lag.merge_into(self._lag)
         return StartFigures(self.planned, self.started, self.dropped, self._lag.stats())
+
+    def take_part(self) -> StartsPart | None:
+        """
+        What happened since the last call (or since the start), for
+        another process's :meth:`add_part`; None if nothing did. Takes
+        nothing from the other figures.
+        """
+        taken = self._part_taken
+        now = self._part_taken = (self.planned, self.started, self.dropped)
+        lag = TimerPart.take(self._interval_lag, self._lag)
+        if lag is None and now == taken:
+            return None
+        return StartsPart(now[0] - taken[0], now[1] - taken[1], now[2] - taken[2], lag)
+
+    def add_part(self, part: StartsPart) -> None:
+        """
+        Count another process's starts (see :meth:`take_part`) as if they
+        happened here now.
+        """
+        self.planned += part.planned
+        self.started += part.started
+        self.dropped += part.dropped
+        if part.lag is not None:
+            part.lag.add_to(self._interval_lag)

@@ -28,6 +28,25 @@ Values are staged in a small dict before they reach the histogram (see
 :class:`~octtwisted._stats.histogram.Timer`), which adds at most 0.1% to
 the value error.
 
+Parts
+=====
+
+With ``--processes``, each worker process records into a :class:`RunStats`
+of its own and sends the parent a part
+(:class:`~octtwisted._stats.parts.Part`, from :meth:`RunStats.take_part`):
+what it recorded since its last part, namely the counts, the error tally's
+increments, and for each timer its new values as staged microseconds ->
+count with their exact sum, min and max. The parent adds every part into
+one :class:`RunStats` (:meth:`RunStats.add_part`), as if it had recorded
+those values itself. The merge is exact, not an approximation: a
+histogram is a count per bucket, and a staged value is the lowest value
+of its histogram's bucket, so adding the staged counts of every part gives
+the very histogram one collector would have filled with every value;
+counts and sums add up, min and max are those of the mins and maxes, and
+so every figure of the :class:`Summary`, percentiles included, is the
+same (no percentile is ever averaged). A part's min and max are those of
+its own values, so the parent's progress intervals are exact too.
+
 The collector
 =============
 
@@ -50,7 +69,8 @@ import attrs
 
 from octtwisted._core.thresholds import Outcome
 from octtwisted._stats.histogram import Timer, TimerStats
-from octtwisted._stats.starts import StartFigures
+from octtwisted._stats.parts import Part, TimerPart
+from octtwisted._stats.starts import StartFigures, StartStats
 
 #: The name of the script run timer, beside the scripts' custom timers.
 SCRIPTRUN_TIME = "scriptrun_time"
@@ -220,6 +240,8 @@ class RunStats:
         self._custom_timers: dict[str, Timer] = {}
         self._buckets = False
         self._bucket_totals = (0, 0)
+        self._part_totals = (0, 0)
+        self._part_errors: dict[str, int] = {}
 
     @property
     def transactions(self) -> int:
@@ -374,3 +396,69 @@ class RunStats:
         """
         return tuple(self._error_counts.most_common(count))
 
+    # Parts (see the module's docstring).
+
+    def take_part(self, starts: StartStats | None = None) -> Part:
+        """
+        What was recorded (or added) since the last call, or since the
+        start, for another process's :meth:`add_part`; with ``starts``,
+        its :meth:`StartStats.take_part` too. Takes nothing from the other
+        figures (intervals, buckets, summary). A custom timer named
+        ``scriptrun_time`` is left out: that name is the transactions'.
+        """
+        total = self.transactions, self.errors
+        last, self._part_totals = self._part_totals, total
+        error_counts: dict[str, int] = {}
+        if total[1] != last[1]:
+            taken = self._part_errors
+            for error, count in self._error_counts.items():
+                if count != taken.get(error, 0):
+                    error_counts[error] = count - taken.get(error, 0)
+            self._part_errors = dict(self._error_counts)
+        timers: dict[str, TimerPart] = {}
+        run_times = TimerPart.take(self._interval, self._scriptrun_time)
+        if run_times is not None:
+            timers[SCRIPTRUN_TIME] = run_times
+        for name, timer in self._custom_timers.items():
+            values = TimerPart.take(timer)
+            if values is not None and name != SCRIPTRUN_TIME:
+                timers[name] = values
+        return Part(
+            transactions=total[0] - last[0],
+            errors=total[1] - last[1],
+            error_counts=error_counts,
+            timers=timers,
+            starts=None if starts is None else starts.take_part(),
+        )
+
+    def add_part(self, part: Part, starts: StartStats | None = None) -> None:
+        """
+        Count another process's part (see :meth:`take_part`) as if its
+        results were recorded here now: they show in the next interval,
+        bucket, summary and timer values. Its errors are tallied as
+        :meth:`record` tallies them, and its ``(other errors)`` add to
+        this one's. Its starts go into ``starts``.
+
+        :raises ValueError: the part has starts but ``starts`` is None.
+        """
+        if part.starts is not None:
+            if starts is None:
+                raise ValueError("a part with starts (the open model), but no StartStats")
+            starts.add_part(part.starts)
+        self._interval_transactions += part.transactions
+        self._interval_errors += part.errors
+        counts = self._error_counts
+        # As record does; a worker's "(other errors)" land in ours either way.
+        for error, count in part.error_counts.items():
+            if error in counts or len(counts) < MAX_DISTINCT_ERRORS:
+                counts[error] += count
+            else:
+                counts[OTHER_ERRORS] += count
+        custom = self._custom_timers
+        for name, values in part.timers.items():
+            if name == SCRIPTRUN_TIME:
+                timer = self._interval
+            else:
+                found = custom.get(name)
+                timer = custom[name] = Timer(buckets=self._buckets) if found is None else found
+            values.add_to(timer)
