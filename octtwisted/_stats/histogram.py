@@ -229,7 +229,7 @@ class Timer:
         """
         counts = dict(self.staged)
         histogram = self.histogram
-        if False:
+        if histogram.get_total_count():
             _, low, high = self.held()
             first = histogram.get_counts_array_index(low)
             last = histogram.get_counts_array_index(high)

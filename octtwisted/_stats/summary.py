@@ -44,7 +44,8 @@ of its histogram's bucket, so adding the staged counts of every part gives
 the very histogram one collector would have filled with every value;
 counts and sums add up, min and max are those of the mins and maxes, and
 so every figure of the :class:`Summary`, percentiles included, is the
-same (no percentile is ever averaged).
+same (no percentile is ever averaged). A part's min and max are those of
+its own values, so the parent's progress intervals are exact too.
 
 The collector
 =============
@@ -406,7 +407,6 @@ class RunStats:
         """
         return tuple(self._error_counts.most_common(count))
 
-
     # Parts (see the module's docstring).
 
     def take_part(self, starts: StartStats | None = None) -> Part:
@@ -459,8 +459,9 @@ class RunStats:
         self._interval_transactions += part.transactions
         self._interval_errors += part.errors
         counts = self._error_counts
+        # As record does; a worker's "(other errors)" land in ours either way.
         for error, count in part.error_counts.items():
-            if error in counts or error == OTHER_ERRORS or len(counts) < MAX_DISTINCT_ERRORS:
+            if error in counts or len(counts) < MAX_DISTINCT_ERRORS:
                 counts[error] += count
             else:
                 counts[OTHER_ERRORS] += count
