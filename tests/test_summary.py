@@ -35,6 +35,8 @@ SUMMARY_KEYS = {
     "cannons_reached",
     "dropped",
     "starts",
+    "processes",
+    "processes_replaced",
 }
 TIMER_KEYS = {"count", "min", "mean", "p50", "p90", "p95", "p99", "max"}
 

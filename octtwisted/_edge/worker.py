@@ -141,11 +141,23 @@ class WorkerService(Service):
         return d
 
     def _stopped(self) -> Deferred[None]:
+        """
+        The run has stopped: its results are handed to ZeroMQ (bounded by
+        the linger), so that they leave before the main process answers
+        ``ready``; then its summary is taken (its dropped count includes
+        what the flush gave up on), its part of the results file written,
+        and ``stopped`` sent with its last part.
+        """
         if self._parts.running:
             self._parts.stop()
         run = self._runs.current
         assert isinstance(run, Run)
         self._sink.run_ended()
+        d = self._sink.flush(self._linger)
+        d.addCallback(lambda _: self._closed(run))
+        return d
+
+    def _closed(self, run: Run) -> Deferred[None]:
         part = run.stats.take_part(run.starts)
         started = run.cannons_started
         summary = self._runs.close(as_table=False)
