@@ -75,6 +75,16 @@ class HQTests(TurretTestCase):
         self.hq.publish("start")
         await self.hq.wait_for_status("Running", turret.uuid)
 
+    async def firing(self) -> TurretProcess:
+        """A turret of 4 cannons in 2 processes, started, both firing."""
+        hq = self.hq
+        assert hq is not None
+        turret = self.launch(cannons=4, args=["--processes", "2"])
+        await self.start(turret)
+        await hq.wait_until(lambda: True if len(pids_of(hq.results)) >= 2 else None, 20,
+                            "results from both workers")
+        return turret
+
     async def test_one_turret_to_the_hq(self) -> None:
         """
         The HQ sees one uuid, whose status says the config's 4 cannons;
@@ -84,10 +94,7 @@ class HQTests(TurretTestCase):
         """
         hq = self.hq
         assert hq is not None
-        turret = self.launch(cannons=4, args=["--processes", "2"])
-        await self.start(turret)
-        await hq.wait_until(lambda: True if len(pids_of(hq.results)) >= 2 else None, 20,
-                            "results from both workers")
+        turret = await self.firing()
         self.assertEqual({s["uuid"] for s in hq.statuses}, {turret.uuid})
         self.assertEqual({s["cannons"] for s in hq.statuses}, {4})
         workers = pids_of(hq.results)
@@ -107,10 +114,7 @@ class HQTests(TurretTestCase):
         """
         hq = self.hq
         assert hq is not None
-        turret = self.launch(cannons=4, args=["--processes", "2"])
-        await self.start(turret)
-        await hq.wait_until(lambda: True if len(pids_of(hq.results)) >= 2 else None, 20,
-                            "results from both workers")
+        turret = await self.firing()
         workers = pids_of(hq.results)
         hq.publish("kill")
         self.assertEqual(await turret.wait_exit(20), 0)
@@ -124,10 +128,7 @@ class HQTests(TurretTestCase):
         """
         hq = self.hq
         assert hq is not None
-        turret = self.launch(cannons=4, args=["--processes", "2"])
-        await self.start(turret)
-        await hq.wait_until(lambda: True if len(pids_of(hq.results)) >= 2 else None, 20,
-                            "results from both workers")
+        turret = await self.firing()
         first = pids_of(hq.results)
         victim = min(first)
         os.kill(victim, signal.SIGKILL)
@@ -146,10 +147,7 @@ class HQTests(TurretTestCase):
         """
         hq = self.hq
         assert hq is not None
-        turret = self.launch(cannons=4, args=["--processes", "2"])
-        await self.start(turret)
-        await hq.wait_until(lambda: True if len(pids_of(hq.results)) >= 2 else None, 20,
-                            "results from both workers")
+        turret = await self.firing()
         workers = pids_of(hq.results)
         turret.signal(signal.SIGKILL)
         await turret.wait_exit(10)
