@@ -37,8 +37,9 @@ from octtwisted._firing.watchdog import ReactorWatchdog
 from octtwisted._scripts.loading import decide
 from octtwisted._stats.results_file import part_files
 
-#: Seconds a worker may take to answer ``stop`` beyond the stop timeout
-#: (the cancel grace, closing its part of the results file).
+#: Seconds a worker may take to answer ``stop`` beyond its stop timeout and
+#: the linger of its flush (the cancel grace, closing its part of the
+#: results file).
 STOP_MARGIN = 5.0
 
 if TYPE_CHECKING:
@@ -218,7 +219,7 @@ def _fleet(options: Options, reactor: Any, exit: ProcessExit) -> Fleet:
         clock=reactor,
         env=dict(os.environ),
         exit=exit,
-        stop_bound=config.stop_timeout + STOP_MARGIN,
+        stop_bound=config.stop_timeout + config.linger + STOP_MARGIN,
     )
 
 
