@@ -255,13 +255,14 @@ class StandaloneTests(TurretTestCase):
 
     async def test_sigterm_writes_the_summary(self) -> None:
         """
-        SIGTERM to a standalone turret with 2 processes stops both,
+        SIGTERM to a standalone turret with 2 processes, once both fire,
+        stops both (the transactions under way end and are written),
         prints the one merged summary and leaves no worker behind.
         """
         turret = self.launch("pid_timer.py", standalone=True, cannons=4,
                              args=["--processes", "2", "--results", "r.jsonl"])
-        await turret.wait_output("firing from 2 processes")
-        await deferLater(reactor, 2.0, lambda: None)
+        await turret.wait_output("worker 0: [octtwisted.turret.TurretService#info] all 2 cannons firing")
+        await turret.wait_output("worker 1: [octtwisted.turret.TurretService#info] all 2 cannons firing")
         turret.signal(signal.SIGTERM)
         await turret.wait_exit(30)
         self.assertIn("Run summary", turret.output)
