@@ -108,10 +108,11 @@ class FleetTestCase(SynchronousTestCase):
         return run
 
     def part(self, worker: WorkerProcess, stats: RunStats, *, active: int = 2, started: int = 2,
-             kind: str = "part", dropped: int = 0) -> None:
+             kind: str = "part", dropped: int = 0, in_flight: int = 0) -> None:
         message: dict[str, Any] = {"is": kind, "part": stats.take_part().to_wire(), "started": started}
         if kind == "part":
             message["active"] = active
+            message["in_flight"] = in_flight
         else:
             message["dropped"] = dropped
         say(worker, message)
@@ -173,6 +174,32 @@ class FleetRunTests(FleetTestCase):
                          (2, 0, 4))
         assert summary.scriptrun_time is not None
         self.assertEqual(summary.scriptrun_time.max, 0.03)
+
+    def test_firing_and_waiting_apart(self) -> None:
+        """
+        The main process's summary splits the firing time (until it told
+        the workers to stop) from the stop's wait, with the transactions in
+        flight the workers' last parts counted; the rate is per firing
+        second.
+        """
+        run = self.start_run()
+        self.ready()
+        one = RunStats()
+        for _ in range(6):
+            one.record(result(0.01))
+        self.clock.advance(3)
+        self.part(self.fleet.workers[0], one, active=2, started=2, in_flight=2)
+        self.part(self.fleet.workers[1], RunStats(), active=2, started=2, in_flight=1)
+        self.assertEqual(run.in_flight(), 3)
+        stopped = run.stop()
+        self.clock.advance(2)
+        self.part(self.fleet.workers[0], one, kind="stopped", started=2)
+        self.part(self.fleet.workers[1], RunStats(), kind="stopped", started=2)
+        self.successResultOf(stopped)
+        summary = run.close()
+        self.assertEqual((summary.firing_time, summary.stop_wait, summary.duration), (3.0, 2.0, 5.0))
+        self.assertEqual(summary.in_flight_at_stop, 3)
+        self.assertEqual(summary.transactions_per_second, 2.0)
 
     def test_worker_that_does_not_stop_is_killed(self) -> None:
         """

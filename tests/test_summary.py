@@ -37,6 +37,9 @@ SUMMARY_KEYS = {
     "starts",
     "processes",
     "processes_replaced",
+    "firing_time",
+    "stop_wait",
+    "in_flight_at_stop",
 }
 TIMER_KEYS = {"count", "min", "mean", "p50", "p90", "p95", "p99", "max"}
 

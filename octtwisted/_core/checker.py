@@ -51,9 +51,13 @@ class Checker:
     :class:`ConfigError` with the file and key named.
     """
 
-    def __init__(self, path: Path, raw: Mapping[str, Any]) -> None:
+    def __init__(
+        self, path: Path, raw: Mapping[str, Any], misspelled: Mapping[str, str] | None = None
+    ) -> None:
         self.path = path
         self.raw = raw
+        #: key -> the key in the config that looks like it misspelled
+        self.misspelled = misspelled or {}
 
     def fail(self, key: str, expected: str) -> ConfigError:
         value = self.raw[key]
@@ -70,7 +74,9 @@ class Checker:
     ) -> Any:
         if key not in self.raw:
             if default is attrs.NOTHING:
-                raise ConfigError(f"{self.path}: missing required key {key!r}")
+                typo = self.misspelled.get(key)
+                hint = f" (is {typo!r} a misspelling of it?)" if typo is not None else ""
+                raise ConfigError(f"{self.path}: missing required key {key!r}{hint}")
             return default
         value = self.raw[key]
         if not test(value):

@@ -27,7 +27,14 @@ from octtwisted._core.processes import Processes, ProcessesError, parse_processe
 from octtwisted._core.tlsconfig import TLSOptions, parse_tls_options
 
 __all__ = ["ConfigError", "TLSOptions", "TurretConfig", "load_config", "parse_config", "read_json_object"]
-from octtwisted._core.thresholds import Threshold, ThresholdError, parse_thresholds
+from octtwisted._core.spelling import meant
+from octtwisted._core.thresholds import (
+    BUILTIN_METRICS,
+    OPEN_MODEL_METRICS,
+    Threshold,
+    ThresholdError,
+    parse_thresholds,
+)
 
 #: The keys OCT's ``pack-turrets`` writes; all of them are required (the
 #: ``hq_*`` ones only when the turret talks to an HQ).
@@ -48,6 +55,47 @@ MAX_HQ_SILENCE_TIMEOUT = 3600.0
 
 #: The longest ``linger``, in seconds (a day).
 MAX_LINGER = 86_400.0
+
+#: Every key this turret reads (``canons``: the old spelling of
+#: ``cannons``). Any other key is allowed (a script's own settings), but
+#: one within an edit or two of these gets a warning at start.
+TURRET_KEYS = REQUIRED_KEYS + (
+    "canons",
+    "stop_timeout",
+    "transaction_timeout",
+    "pacing",
+    "heartbeat_interval",
+    "linger",
+    "max_pending_results",
+    "progress_interval",
+    "hq_lost_timeout",
+    "hq_silence_timeout",
+    "blocking",
+    "processes",
+    "arrival_rate",
+    "stages",
+    "tls_verify",
+    "tls_ca",
+    "tls_client_cert",
+    "tls_client_key",
+    "thresholds",
+)
+
+
+def misspelled_keys(raw: Mapping[str, Any]) -> dict[str, str]:
+    """
+    The config's unknown keys that look like misspelled turret keys:
+    turret key -> the key found (the first one found, for each turret key
+    that is missing).
+    """
+    found: dict[str, str] = {}
+    for key in raw:
+        if not isinstance(key, str) or key in TURRET_KEYS:
+            continue
+        target = meant(key, (k for k in TURRET_KEYS if k != "canons"))
+        if target is not None and target not in raw and target not in found:
+            found[target] = key
+    return found
 
 @attrs.frozen
 class TurretConfig:
@@ -122,6 +170,9 @@ def parse_config(
         neither needed nor used.
     """
     warnings: list[str] = []
+    misspelled = misspelled_keys(raw)
+    for target, key in misspelled.items():
+        warnings.append(f"{path}: unknown key {key!r}: did you mean {target!r}?")
     if "cannons" not in raw and "canons" in raw:
         raw = dict(raw)
         raw["cannons"] = raw["canons"]
@@ -129,7 +180,7 @@ def parse_config(
             f"{path}: key 'canons' is an old spelling of 'cannons'; "
             "please rename it"
         )
-    check = Checker(path, raw)
+    check = Checker(path, raw, misspelled)
     name = check.text("name")
     cannons = check.integer("cannons", 1)
     rampup = check.number("rampup", 0)
@@ -173,6 +224,15 @@ def parse_config(
             thresholds = parse_thresholds(raw["thresholds"])
         except ThresholdError as e:
             raise ConfigError(f"{path}: key 'thresholds': {e}")
+    warnings.extend(_threshold_warnings(thresholds, path))
+    if load.arrival_rate is None:
+        for threshold in thresholds:
+            if threshold.metric in OPEN_MODEL_METRICS:
+                raise ConfigError(
+                    f"{path}: key 'thresholds': {threshold.metric!r} is a metric of the "
+                    "open model, and this config has no 'arrival_rate' (the closed model "
+                    "plans no starts)"
+                )
     return TurretConfig(
         name=name,
         cannons=cannons,
@@ -223,6 +283,22 @@ def parse_config(
         warnings=tuple(warnings),
         **hq,
     )
+
+
+def _threshold_warnings(thresholds: tuple[Threshold, ...], path: Path) -> list[str]:
+    """
+    A warning for each threshold metric that looks like a misspelled
+    metric of the turret (it would be taken as a timer's name).
+    """
+    warnings = []
+    for metric in dict.fromkeys(t.metric for t in thresholds):
+        target = meant(metric, BUILTIN_METRICS)
+        if target is not None:
+            warnings.append(
+                f"{path}: threshold metric {metric!r}: did you mean {target!r}? "
+                "(taken as a timer's name)"
+            )
+    return warnings
 
 
 def load_config(path: str | Path, *, standalone: bool = False) -> TurretConfig:

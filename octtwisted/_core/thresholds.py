@@ -16,6 +16,13 @@ Metrics and their statistics:
   ``mean`` (or ``avg``), ``med``, ``count`` and any percentile ``pN``
   (``p95``, ``p99.9``; k6's ``p(95)`` too), in seconds; a number may end
   with ``ms`` or ``s``.
+* The open model's (``arrival_rate``) only: ``dropped_starts``:
+  ``count``, ``rate`` (dropped / planned starts, 0 to 1), what k6 calls
+  ``dropped_iterations``; ``start_lag``: the statistics of a timer, over
+  the lag of every start (actual minus planned start).
+
+A timer named by a threshold that the run never saw fails it, and its
+outcome's ``note`` names the timers that were seen.
 """
 
 from __future__ import annotations
@@ -29,6 +36,18 @@ import attrs
 
 TRANSACTIONS = "transactions"
 ERRORS = "errors"
+SCRIPTRUN_TIME = "scriptrun_time"
+DROPPED_STARTS = "dropped_starts"
+START_LAG = "start_lag"
+
+#: The metrics of the open model (``arrival_rate``): a config error without it.
+OPEN_MODEL_METRICS = (DROPPED_STARTS, START_LAG)
+
+#: The metrics that are not a custom timer's name.
+BUILTIN_METRICS = (TRANSACTIONS, ERRORS, SCRIPTRUN_TIME) + OPEN_MODEL_METRICS
+
+#: The metrics whose statistics are ``count`` and ``rate``.
+_COUNTERS = (TRANSACTIONS, ERRORS, DROPPED_STARTS)
 
 _COUNT_STATS = ("count", "rate")
 _TIMER_STATS = ("min", "max", "mean", "avg", "med", "count")
@@ -94,12 +113,15 @@ class Outcome:
     :ivar value: what was measured (seconds for timers), ``None`` when the
         metric had no values (the threshold then fails).
     :ivar passed: whether the expression held.
+    :ivar note: why there is no value, when it helps (a timer never
+        seen: the timers that were), else ``""``.
     """
 
     metric: str
     expression: str
     value: float | None
     passed: bool
+    note: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)
@@ -134,7 +156,7 @@ def parse_threshold(metric: str, text: object) -> Threshold:
         stat = "mean"
     elif stat == "med":
         stat, percentile = "p", 50.0
-    if metric in (TRANSACTIONS, ERRORS):
+    if metric in _COUNTERS:
         if stat not in _COUNT_STATS:
             raise ThresholdError(
                 f"threshold {text!r} of {metric!r}: {metric} has 'count' and 'rate' only"
@@ -190,12 +212,40 @@ class Measures(Protocol):
     def timer_value(self, name: str, stat: str, percentile: float | None) -> float | None:
         """A timer's statistic in seconds (count for ``count``), None without values."""
 
+    def timer_names(self) -> tuple[str, ...]:
+        """The custom timers seen, sorted."""
+
+
+class StartMeasures(Protocol):
+    """
+    The open model's starts (:class:`~octtwisted._stats.starts.StartStats`).
+    """
+
+    @property
+    def planned(self) -> int: ...
+
+    @property
+    def dropped(self) -> int: ...
+
+    def lag_value(self, stat: str, percentile: float | None) -> float | None:
+        """A statistic of the start lag in seconds, None before any start."""
+
 
 def measure(threshold: Threshold, measures: Measures, transactions: int, errors: int,
-            duration: float) -> float | None:
+            duration: float, starts: StartMeasures | None = None) -> float | None:
     """
     The value a threshold compares, or ``None`` when there is none.
+
+    :param duration: the seconds the run fired (``transactions`` ``rate``).
     """
+    if threshold.metric in OPEN_MODEL_METRICS:
+        if starts is None:
+            return None
+        if threshold.metric == START_LAG:
+            return starts.lag_value(threshold.stat, threshold.percentile)
+        if threshold.stat == "count":
+            return float(starts.dropped)
+        return starts.dropped / starts.planned if starts.planned else None
     if threshold.metric == TRANSACTIONS:
         if threshold.stat == "count":
             return float(transactions)
@@ -208,21 +258,37 @@ def measure(threshold: Threshold, measures: Measures, transactions: int, errors:
 
 
 def evaluate(thresholds: tuple[Threshold, ...], measures: Measures, *, transactions: int,
-             errors: int, duration: float) -> tuple[Outcome, ...]:
+             errors: int, duration: float,
+             starts: StartMeasures | None = None) -> tuple[Outcome, ...]:
     """
     Every threshold's outcome, in the config's order. A metric without
     values (a timer that never ran, an error rate of no transactions)
-    fails its thresholds.
+    fails its thresholds; a timer never seen gets a note (see
+    :func:`unseen_timer`).
     """
     outcomes = []
     for threshold in thresholds:
-        value = measure(threshold, measures, transactions, errors, duration)
+        value = measure(threshold, measures, transactions, errors, duration, starts)
         outcomes.append(
             Outcome(
                 metric=threshold.metric,
                 expression=threshold.text,
                 value=value,
                 passed=value is not None and threshold.holds_for(value),
+                note=unseen_timer(threshold.metric, measures) if value is None else "",
             )
         )
     return tuple(outcomes)
+
+
+def unseen_timer(metric: str, measures: Measures) -> str:
+    """
+    ``no timer named 'hom'; timers seen: home, login`` when ``metric`` is
+    a custom timer's name that the run never saw, else ``""``.
+    """
+    if metric in BUILTIN_METRICS:
+        return ""
+    seen = measures.timer_names()
+    if metric in seen:
+        return ""
+    return f"no timer named {metric!r}; timers seen: {', '.join(seen) if seen else 'none'}"

@@ -339,7 +339,8 @@ class Fleet(Service):
             if kind == "part":
                 if listener is not None and worker.in_run:
                     listener.part(index, Part.from_wire(message["part"]),
-                                  int(message["active"]), int(message["started"]))
+                                  int(message["active"]), int(message["started"]),
+                                  int(message.get("in_flight", 0)))
             elif kind == "stopped":
                 if listener is not None and worker.in_run:
                     wire = message.get("part")

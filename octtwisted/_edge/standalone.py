@@ -132,6 +132,9 @@ class StandaloneRun(Service):
         out = self._out if self._out is not None else sys.__stdout__
         if summary is not None and out is not None:
             out.write("\n" + format_table(summary) + "\n")
+            warnings = self._turret.config.warnings
+            if warnings:
+                out.write("Config warnings:\n" + "".join(f"  {w}\n" for w in warnings) + "\n")
             out.flush()
             if self._summary_json is not None:
                 self._write_json(summary)

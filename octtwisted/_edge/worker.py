@@ -183,6 +183,7 @@ class WorkerService(Service):
             "part": run.stats.take_part(run.starts).to_wire(),
             "active": run.active_cannons(),
             "started": run.cannons_started,
+            "in_flight": run.in_flight(),
         })
 
     # Ending

@@ -152,6 +152,14 @@ class Cannon:
         return self._finished is not None
 
     @property
+    def busy(self) -> bool:
+        """
+        Firing and not waiting (for pacing, its start schedule or
+        backpressure): a transaction of it is in flight, or about to start.
+        """
+        return self._finished is not None and self.loop.running and self._waiting is None
+
+    @property
     def fired(self) -> int:
         """
         Transactions reported by this cannon.

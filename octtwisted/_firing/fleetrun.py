@@ -41,8 +41,11 @@ class WorkersFailed(Exception):
 class RunListener(Protocol):
     """What the worker group tells the run under way."""
 
-    def part(self, worker: int, part: Part, active: int, started: int) -> None:
-        """Worker ``worker`` sent a part, with its active and started cannons."""
+    def part(self, worker: int, part: Part, active: int, started: int, in_flight: int = 0) -> None:
+        """
+        Worker ``worker`` sent a part, with its active and started cannons
+        and its transactions in flight.
+        """
 
     def ended(self, worker: int, started: int, dropped: int) -> None:
         """Worker ``worker``'s run stopped: its last figures."""
@@ -121,23 +124,25 @@ class WorkerTally:
     def __init__(self, processes: int, replaced_before: int) -> None:
         self.active = [0] * processes
         self.started = [0] * processes
+        self.in_flight = [0] * processes
         self.started_before = 0
         self.dropped = 0
         #: the processes replaced before the run began
         self.replaced_before = replaced_before
 
-    def part(self, worker: int, active: int, started: int) -> None:
+    def part(self, worker: int, active: int, started: int, in_flight: int = 0) -> None:
         self.active[worker] = active
         self.started[worker] = started
+        self.in_flight[worker] = in_flight
 
     def ended(self, worker: int, started: int, dropped: int) -> None:
         self.started_before += started
-        self.started[worker] = self.active[worker] = 0
+        self.started[worker] = self.active[worker] = self.in_flight[worker] = 0
         self.dropped += dropped
 
     def lost(self, worker: int) -> None:
         self.started_before += self.started[worker]
-        self.started[worker] = self.active[worker] = 0
+        self.started[worker] = self.active[worker] = self.in_flight[worker] = 0
 
     @property
     def cannons_started(self) -> int:
@@ -175,6 +180,9 @@ class FleetRun:
         self._tally = WorkerTally(workers.processes, workers.replaced)
         #: when the workers were told to open fire (None: not yet)
         self._began: float | None = None
+        #: when they were told to stop (None: not yet)
+        #: and with how many transactions in flight
+        self._stopping: tuple[float, int] | None = None
         self._ended: float | None = None
         target = load_target(config)
         self._progress = ProgressReporter(
@@ -184,6 +192,7 @@ class FleetRun:
             self.active_cannons,
             self.stats.take_interval,
             self.starts.take_interval if self.starts is not None else None,
+            self.in_flight,
         )
         self.phase = Phase.FIRING
         self._stopped: Deferred[None] | None = None
@@ -204,6 +213,10 @@ class FleetRun:
 
     def active_cannons(self) -> int:
         return sum(self._tally.active)
+
+    def in_flight(self) -> int:
+        """The transactions in flight in the workers, as their last parts said."""
+        return sum(self._tally.in_flight)
 
     # Firing
 
@@ -227,14 +240,17 @@ class FleetRun:
         self._began = self._clocks.monotonic()
         self._progress.start()
         if self._outputs is not None:
-            self._outputs.run_started(self.stats, self.active_cannons, self.starts)
+            self._outputs.run_started(
+                self.stats, self.active_cannons, self.starts,
+                in_flight=self.in_flight, stopping=lambda: self.phase is not Phase.FIRING,
+            )
         self._workers.start_run(self._context, self)
 
     # RunListener
 
-    def part(self, worker: int, part: Part, active: int, started: int) -> None:
+    def part(self, worker: int, part: Part, active: int, started: int, in_flight: int = 0) -> None:
         self.stats.add_part(part, self.starts)
-        self._tally.part(worker, active, started)
+        self._tally.part(worker, active, started, in_flight)
 
     def ended(self, worker: int, started: int, dropped: int) -> None:
         self._tally.ended(worker, started, dropped)
@@ -250,6 +266,9 @@ class FleetRun:
     def stop(self) -> Deferred[None]:
         if self.phase is Phase.FIRING:
             self.phase = Phase.STOPPING
+            if self._began is not None:
+                self._stopping = (self._clocks.monotonic(), self.in_flight())
+                self._progress.stopping()
             self._stopped = self._workers.stop_run()
             self._stopped.addCallback(lambda _: self._end())
         assert self._stopped is not None
@@ -267,8 +286,13 @@ class FleetRun:
 
     def close(self) -> Summary:
         if self.summary is None:
+            stop_wait, in_flight = 0.0, 0
+            if self._stopping is not None and self._ended is not None:
+                stop_wait, in_flight = self._ended - self._stopping[0], self._stopping[1]
             summary = self.stats.summary(
                 duration=self._elapsed(),
+                stop_wait=stop_wait,
+                in_flight_at_stop=in_flight,
                 cannons=self._config.cannons,
                 cannons_reached=self.cannons_started,
                 dropped=self._tally.dropped,

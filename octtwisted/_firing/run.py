@@ -126,6 +126,7 @@ class Run:
             self.active_cannons,
             self.account.stats.take_interval,
             starts.take_interval if starts is not None else None,
+            self.in_flight,
         )
         self._stop = BoundedStop(clocks.reactor, config.stop_timeout)
         self._outputs = outputs
@@ -158,6 +159,16 @@ class Run:
             return self._schedule.active()
         return sum(1 for c in self.cannons if c.running)
 
+    def in_flight(self) -> int:
+        """
+        Transactions in flight now: while firing, the cannons not waiting
+        (for pacing, the schedule or backpressure); once the stop began,
+        those it still waits for.
+        """
+        if self.phase is Phase.FIRING:
+            return sum(1 for c in self.cannons if c.busy)
+        return self._stop.in_flight
+
     # Firing
 
     def start(self) -> None:
@@ -171,7 +182,8 @@ class Run:
         self.account.begin()
         if self._outputs is not None:
             self._outputs.run_started(
-                self.account.stats, self.active_cannons, self._schedule.starts
+                self.account.stats, self.active_cannons, self._schedule.starts,
+                in_flight=self.in_flight, stopping=lambda: self.phase is not Phase.FIRING,
             )
         self._schedule.start()
 
@@ -244,8 +256,11 @@ class Run:
         """
         if self.phase is Phase.FIRING:
             self.phase = Phase.STOPPING
+            self.account.stopping()
+            self._progress.stopping()
             self._schedule.cancel()
             self._stop.stop(self.cannons).addCallback(lambda _: self._end())
+            self.account.in_flight_at_stop = self._stop.in_flight_at_start
         return when_fired(self._stop.done)
 
     def supersede(self) -> None:

@@ -83,6 +83,8 @@ class OutputSettings:
 class StatusLine(Protocol):
     def update(self, tick: Tick) -> None: ...
 
+    def follow(self, in_flight: Callable[[], int], stopping: Callable[[], bool]) -> None: ...
+
     def close(self) -> None: ...
 
 
@@ -123,7 +125,8 @@ class RunOutputs(Service):
         self._wall_clock = wall_clock
         self._runs = 0
         self._started = 0.0
-        self._stats: RunStats | None = None
+        #: the run under way's statistics and open-model starts
+        self._stats: tuple[RunStats, StartStats | None] | None = None
         self._timeline: Timeline | None = None
         self._results: ResultsFile | None = None
         #: the open results file's frame writer (results_from_frames)
@@ -164,20 +167,29 @@ class RunOutputs(Service):
         return path
 
     def run_started(
-        self, stats: RunStats, active: Callable[[], int], starts: StartStats | None = None
+        self,
+        stats: RunStats,
+        active: Callable[[], int],
+        starts: StartStats | None = None,
+        in_flight: Callable[[], int] | None = None,
+        stopping: Callable[[], bool] = lambda: False,
     ) -> None:
         """
         A run starts: ``stats`` will see every result; ``active`` counts
         the cannons firing; ``starts`` counts the open model's starts (None
-        in the closed model).
+        in the closed model); ``in_flight`` counts the transactions in
+        flight and ``stopping`` says whether the stop began (for the live
+        line).
         """
         self._runs += 1
         self._started = self._wall_clock()
-        self._stats = stats
+        self._stats = (stats, starts)
         self.written = []
         if self.wants_timeline:
             self._timeline = Timeline(self._clock, stats, active, starts=starts)
             if self._status_line is not None:
+                if in_flight is not None:
+                    self._status_line.follow(in_flight, stopping)
                 self._timeline.on_tick(self._status_line.update)
             self._timeline.start()
         if self._settings.results is not None and not self._settings.results_parts:
@@ -196,7 +208,8 @@ class RunOutputs(Service):
         The run's summary: evaluate the thresholds, write the report, close
         the results file. Returns the summary with the thresholds.
         """
-        stats, self._stats = self._stats, None
+        stats, starts = self._stats if self._stats is not None else (None, None)
+        self._stats = None
         if self._config.thresholds and stats is not None:
             summary = attrs.evolve(
                 summary,
@@ -205,9 +218,12 @@ class RunOutputs(Service):
                     stats,
                     transactions=summary.transactions,
                     errors=summary.errors,
-                    duration=summary.duration,
+                    duration=summary.firing_time,
+                    starts=starts,
                 ),
             )
+            for note in dict.fromkeys(o.note for o in summary.thresholds if o.note):
+                self.log.warn("threshold: {note}", note=note)
         timeline, self._timeline = self._timeline, None
         if timeline is not None:
             timeline.stop()
@@ -251,6 +267,8 @@ class RunOutputs(Service):
         ]
         if self._runs > 1 or self._settings.per_run_names:
             rows.insert(3, ("Run", f"#{self._runs}"))
+        if config.warnings:
+            rows.append(("Config warnings", "; ".join(config.warnings)))
         return tuple(rows)
 
     def _track(self, d: Deferred[Any], path: Path, began: float | None = None) -> None:

@@ -26,6 +26,11 @@ class ProgressReporter:
     ``transactions``, ``errors``, ``p50``, ``p95``; times in seconds), so a
     JSON log carries them as data.
 
+    With ``in_flight``, the closed model's line says the transactions in
+    flight (field ``in_flight``); once :meth:`stopping` was called, the
+    line of either model says the stop is waiting for them (field
+    ``stopping``, true).
+
     In the open model (``take_starts`` given) the line also says the
     interval's planned starts, dropped starts and start lag p99 (fields
     ``planned``, ``started``, ``dropped``, ``lag_p99``), and the target is
@@ -36,6 +41,7 @@ class ProgressReporter:
     :param take_interval: returns the figures since its last call (for
         instance :meth:`octtwisted._stats.summary.RunStats.take_interval`).
     :param take_starts: returns the start figures since its last call.
+    :param in_flight: returns the transactions in flight now.
     """
 
     log = logs.logger(logs.PROGRESS)
@@ -48,6 +54,7 @@ class ProgressReporter:
         active: Callable[[], int],
         take_interval: Callable[[float], Interval],
         take_starts: Callable[[], StartFigures] | None = None,
+        in_flight: Callable[[], int] | None = None,
     ) -> None:
         self._clock = clock
         self._interval = interval
@@ -57,7 +64,13 @@ class ProgressReporter:
         self._take_interval = take_interval
         self._loop = LoopingCall(self.report)
         self._loop.clock = clock
+        self._in_flight = in_flight
         self._since = 0.0
+        self._stopping = False
+
+    def stopping(self) -> None:
+        """The stop began: from now on the lines say what it waits for."""
+        self._stopping = True
 
     def start(self) -> None:
         self._since = self._clock.seconds()
@@ -72,14 +85,40 @@ class ProgressReporter:
         now = self._clock.seconds()
         interval = self._take_interval(max(now - self._since, 1e-9))
         self._since = now
+        if self._stopping:
+            self._report_stopping(interval)
+            return
         if self._take_starts is not None:
             self._report_open(interval)
             return
+        in_flight = self._in_flight() if self._in_flight is not None else None
         self.log.info(
-            "progress: {active}/{target} cannons, {tps:.1f} tx/s, "
+            "progress: {active}/{target} cannons{in_flight_text}, {tps:.1f} tx/s, "
             "{errors} errors, p50 {p50_text}, p95 {p95_text}",
             active=self._active(),
             target=_whole(self._target()),
+            in_flight=in_flight,
+            in_flight_text="" if in_flight is None else f", {in_flight} in flight",
+            tps=interval.transactions_per_second,
+            transactions=interval.transactions,
+            errors=interval.errors,
+            p50=interval.p50,
+            p95=interval.p95,
+            p50_text=_ms(interval.p50),
+            p95_text=_ms(interval.p95),
+        )
+
+    def _report_stopping(self, interval: Interval) -> None:
+        in_flight = self._in_flight() if self._in_flight is not None else None
+        self.log.info(
+            "progress: stopping, waiting for {waiting_text}, {tps:.1f} tx/s, "
+            "{errors} errors, p50 {p50_text}, p95 {p95_text}",
+            stopping=True,
+            in_flight=in_flight,
+            waiting_text=(
+                "the transactions in flight" if in_flight is None
+                else f"{in_flight} transaction{'' if in_flight == 1 else 's'} in flight"
+            ),
             tps=interval.transactions_per_second,
             transactions=interval.transactions,
             errors=interval.errors,

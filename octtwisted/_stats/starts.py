@@ -101,6 +101,14 @@ class StartStats:
         self._bucket_taken = (self.planned, self.started, self.dropped)
         return self.planned - planned, self.started - started, self.dropped - dropped, lags
 
+    def lag_value(self, stat: str, percentile: float | None) -> float | None:
+        """
+        A statistic of the start lag over the run so far (see
+        :meth:`Timer.value`), None before any start.
+        """
+        self._interval_lag.merge_into(self._lag)
+        return self._lag.value(stat, percentile)
+
     def figures(self) -> StartFigures:
         self._interval_lag.merge_into(self._lag)
         return StartFigures(self.planned, self.started, self.dropped, self._lag.stats())

@@ -118,9 +118,11 @@ class Summary:
     :ivar errors: how many of them were errors.
     :ivar top_errors: the :data:`TOP_ERRORS` most frequent errors as
         ``(error, count)``, most frequent first (ties: first seen first).
-    :ivar duration: seconds the run lasted.
-    :ivar transactions_per_second: ``transactions / duration`` (0 when the
-        duration is not positive).
+    :ivar duration: seconds the run lasted: from the start of firing to
+        the moment the last cannon had stopped (``firing_time`` +
+        ``stop_wait``).
+    :ivar transactions_per_second: ``transactions / firing_time`` (0 when
+        the firing time is not positive): per firing second.
     :ivar scriptrun_time: the distribution of transaction times (errors
         included), or ``None`` when there were no transactions.
     :ivar custom_timers: timer name -> its distribution, sorted by name.
@@ -134,6 +136,11 @@ class Summary:
     :ivar processes: how many processes fired (``--processes``).
     :ivar processes_replaced: worker processes that died during the run
         and were replaced by fresh ones.
+    :ivar firing_time: seconds from the start of firing to the moment the
+        stop began.
+    :ivar stop_wait: seconds the stop waited for the transactions in
+        flight (to end, or to be cancelled at the stop timeout).
+    :ivar in_flight_at_stop: transactions in flight when the stop began.
     """
 
     transactions: int
@@ -150,6 +157,9 @@ class Summary:
     thresholds: tuple[Outcome, ...] = ()
     processes: int = 1
     processes_replaced: int = 0
+    firing_time: float = 0.0
+    stop_wait: float = 0.0
+    in_flight_at_stop: int = 0
 
     @property
     def thresholds_failed(self) -> tuple[Outcome, ...]:
@@ -181,6 +191,9 @@ class Summary:
             "thresholds": [outcome.to_dict() for outcome in self.thresholds],
             "processes": self.processes,
             "processes_replaced": self.processes_replaced,
+            "firing_time": self.firing_time,
+            "stop_wait": self.stop_wait,
+            "in_flight_at_stop": self.in_flight_at_stop,
         }
 
     def to_json(self, *, indent: int | None = 2) -> str:
@@ -331,11 +344,16 @@ class RunStats:
         starts: StartFigures | None = None,
         processes: int = 1,
         processes_replaced: int = 0,
+        stop_wait: float = 0.0,
+        in_flight_at_stop: int = 0,
     ) -> Summary:
         """
         The figures so far.
 
-        :param duration: seconds the run lasted.
+        :param duration: seconds the run lasted, ``stop_wait`` included
+            (the rate is per second of the rest: the firing time).
+        :param stop_wait: seconds the stop waited for transactions in flight.
+        :param in_flight_at_stop: transactions in flight when the stop began.
         :param cannons: cannons the run was configured with.
         :param cannons_reached: cannons the rampup started (all of them once the rampup is over).
         :param dropped: results that could not be delivered.
@@ -346,12 +364,14 @@ class RunStats:
             stats = self._custom_timers[name].stats()
             if stats is not None:
                 custom[name] = stats
+        stop_wait = min(max(stop_wait, 0.0), duration)
+        firing_time = duration - stop_wait
         return Summary(
             transactions=self._transactions,
             errors=self._errors,
             top_errors=tuple(self._error_counts.most_common(TOP_ERRORS)),
             duration=duration,
-            transactions_per_second=_tps(self._transactions, duration),
+            transactions_per_second=_tps(self._transactions, firing_time),
             scriptrun_time=self._scriptrun_time.stats(),
             custom_timers=custom,
             cannons=cannons,
@@ -360,6 +380,9 @@ class RunStats:
             starts=starts,
             processes=processes,
             processes_replaced=processes_replaced,
+            firing_time=firing_time,
+            stop_wait=stop_wait,
+            in_flight_at_stop=in_flight_at_stop,
         )
 
     # Over time (a timeline) and thresholds.
@@ -400,6 +423,10 @@ class RunStats:
             return self._scriptrun_time.value(stat, percentile)
         timer = self._custom_timers.get(name)
         return None if timer is None else timer.value(stat, percentile)
+
+    def timer_names(self) -> tuple[str, ...]:
+        """The custom timers seen so far, sorted."""
+        return tuple(sorted(self._custom_timers))
 
     def top_errors(self, count: int) -> tuple[tuple[str, int], ...]:
         """

@@ -18,6 +18,10 @@ NAME_DISPLAY_WIDTH = 40
 #: The columns of a timer, in the table and the HTML report.
 TIMER_COLUMNS = ("count", "min", "mean", "p50", "p90", "p95", "p99", "max")
 
+#: The share of planned starts dropped past which the summary says the
+#: turret could not deliver the planned load.
+UNDELIVERED_SHARE = 0.01
+
 
 def format_table(summary: Summary) -> str:
     """
@@ -26,6 +30,9 @@ def format_table(summary: Summary) -> str:
     """
     lines = ["Run summary", "==========="]
     lines += _format_header(summary)
+    undelivered = undelivered_load(summary)
+    if undelivered is not None:
+        lines += ["", undelivered]
     lines.append("")
     lines += _format_timers(summary)
     lines.append("")
@@ -34,6 +41,23 @@ def format_table(summary: Summary) -> str:
         lines.append("")
         lines += _format_thresholds(summary)
     return "\n".join(lines) + "\n"
+
+
+def undelivered_load(summary: Summary) -> str | None:
+    """
+    The sentence that says the turret could not deliver the open model's
+    planned load (more than :data:`UNDELIVERED_SHARE` of the planned
+    starts dropped), or None.
+    """
+    starts = summary.starts
+    if starts is None or not starts.planned or starts.dropped <= UNDELIVERED_SHARE * starts.planned:
+        return None
+    return (
+        f"The turret could not deliver the planned load: {starts.dropped:,} of "
+        f"{starts.planned:,} planned starts ({starts.dropped / starts.planned:.1%}) were "
+        "dropped: no cannon was idle. Raise cannons (the most transactions in flight), "
+        "or lower the arrival rate, or look at the target's response times."
+    )
 
 
 def format_ms(seconds: float) -> str:
@@ -78,10 +102,16 @@ def header_rows(summary: Summary) -> list[tuple[str, str]]:
     errors = f"{summary.errors:,}"
     if summary.transactions:
         errors += f" ({summary.errors / summary.transactions:.2%})"
+    waiting = _format_duration(summary.stop_wait)
+    if summary.in_flight_at_stop:
+        s = "" if summary.in_flight_at_stop == 1 else "s"
+        waiting += f" for {summary.in_flight_at_stop:,} transaction{s} in flight at the stop"
     rows = [
         ("Transactions", f"{summary.transactions:,}"),
         ("Errors", errors),
         ("Duration", _format_duration(summary.duration)),
+        ("Firing", _format_duration(summary.firing_time)),
+        ("Stop wait", waiting),
         ("Transactions/s", f"{summary.transactions_per_second:,.2f}"),
         ("Cannons reached", f"{summary.cannons_reached:,} / {summary.cannons:,}"),
         ("Dropped results", f"{summary.dropped:,}"),
@@ -162,7 +192,7 @@ def format_value(metric: str, value: float | None, expression: str) -> str:
     if value is None:
         return "no values"
     stat = expression.strip().split()[0] if expression.strip() else ""
-    if metric in ("transactions", "errors") or stat.startswith(("count", "rate")):
+    if metric in ("transactions", "errors", "dropped_starts") or stat.startswith(("count", "rate")):
         if float(value).is_integer():
             return f"{int(value):,}"
         return f"{value:,.4g}"
@@ -186,4 +216,6 @@ def _format_thresholds(summary: Summary) -> list[str]:
     widths = [max(len(row[i]) for row in rows + [header]) for i in range(4)]
     for row in [header] + rows:
         lines.append("  " + "  ".join(f"{cell:<{w}}" for cell, w in zip(row, widths)).rstrip())
+    for note in dict.fromkeys(o.note for o in summary.thresholds if o.note):
+        lines.append(f"  {note}")
     return lines
