@@ -37,6 +37,7 @@ SUMMARY_KEYS = {
     "starts",
     "processes",
     "processes_replaced",
+    "cpu_peak",
 }
 TIMER_KEYS = {"count", "min", "mean", "p50", "p90", "p95", "p99", "max"}
 

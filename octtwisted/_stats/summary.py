@@ -134,6 +134,9 @@ class Summary:
     :ivar processes: how many processes fired (``--processes``).
     :ivar processes_replaced: worker processes that died during the run
         and were replaced by fresh ones.
+    :ivar cpu_peak: the turret's CPU: the largest share of one core
+        (1.0: all of it) one of its processes used over one second of the
+        run, or None when it was not measured.
     """
 
     transactions: int
@@ -150,6 +153,7 @@ class Summary:
     thresholds: tuple[Outcome, ...] = ()
     processes: int = 1
     processes_replaced: int = 0
+    cpu_peak: float | None = None
 
     @property
     def thresholds_failed(self) -> tuple[Outcome, ...]:
@@ -181,6 +185,7 @@ class Summary:
             "thresholds": [outcome.to_dict() for outcome in self.thresholds],
             "processes": self.processes,
             "processes_replaced": self.processes_replaced,
+            "cpu_peak": self.cpu_peak,
         }
 
     def to_json(self, *, indent: int | None = 2) -> str:
