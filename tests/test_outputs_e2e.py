@@ -117,7 +117,7 @@ class StandaloneTests(TestCase):
             return
         shown = await browser.open_page(self.folder / "report.html", self.folder / "browser")
         assert shown.probe is not None
-        self.assertEqual(len(shown.probe["charts"]), 5)  # 3 for the run, 2 for the starts
+        self.assertEqual(len(shown.probe["charts"]), 6)  # 4 for the run, 2 for the starts
         for chart in shown.probe["charts"]:
             self.assertEqual(chart["rendered"], "1")
             self.assertGreater(chart["width"] * chart["height"], 0)
@@ -276,9 +276,71 @@ class DemoReportTests(TestCase):
         self.assertEqual(await turret.wait_exit(), 0, turret.output)
         page = await browser.open_page(folder / "report.html", folder / "browser")
         assert page.probe is not None
-        self.assertEqual(len(page.probe["charts"]), 4)  # 3 for the run, 1 for login
+        self.assertEqual(len(page.probe["charts"]), 5)  # 4 for the run (CPU too), 1 for login
         for chart in page.probe["charts"]:
             self.assertEqual(chart["rendered"], "1")
             self.assertGreater(chart["width"] * chart["height"], 0)
         self.assertEqual(browser.page_requests(page.requests), [])
         self.assertEqual(page.probe["resources"], [])
+
+
+class TurretCPUTests(TestCase):
+    timeout = 90
+
+    def setUp(self) -> None:
+        self.folder = Path(self.mktemp()).absolute()
+
+    def run_turret(self, script: str, *args: str, **keys: Any) -> TurretProcess:
+        keys = {"hq_address": None, "hq_publisher": None, "hq_rc": None, "pacing": 0, **keys}
+        config = write_config(self.folder, script=script, **keys)
+        turret = TurretProcess(
+            ["-c", str(config), "--standalone", "--report", "report.html",
+             "--summary-json", "summary.json", *args],
+            cwd=self.folder,
+        )
+        self.addCleanup(turret.cleanup)
+        return turret
+
+    async def test_saturated_turret_flagged(self) -> None:
+        """
+        A script that keeps the reactor busy makes the turret's process use
+        its core: the summary (JSON and table) gives the CPU peak, the
+        report charts it, and the log says the turret is saturated, once,
+        exactly when the report's samples stayed above 90 % for 10 s (on a
+        machine busy with other work the process may get less of its core:
+        then no warning, and the test checks that).
+        """
+        turret = self.run_turret("burns_cpu.py", "--duration", "13", cannons=2)
+        self.assertEqual(await turret.wait_exit(timeout=40), 0, turret.output)
+        out = turret.output
+        summary = json.loads((self.folder / "summary.json").read_text())
+        self.assertGreater(summary["cpu_peak"], 0.5)
+        self.assertRegex(out, r"Turret CPU peak\s+\d+% of a core")
+        found = re.search(r'<script type="application/json" id="report-data">(.*?)</script>',
+                          (self.folder / "report.html").read_text())
+        assert found is not None
+        busiest = json.loads(found[1])["cpu"]["busiest"]
+        self.assertGreaterEqual(len(busiest), 12)
+        self.assertLess(abs(max(busiest) - summary["cpu_peak"] * 100), 0.1)
+        run = longest = 0
+        for share in busiest:
+            run = run + 1 if share > 90.0 else 0
+            longest = max(longest, run)
+        warnings = out.count("the turret is saturated")
+        self.assertEqual(warnings, 1 if longest >= 10 else 0, (busiest, out[-3000:]))
+
+    async def test_idle_turret_with_processes(self) -> None:
+        """
+        With --processes 2, the CPU of the main process and of both workers
+        is read: the summary has a peak, no saturation is reported for a
+        turret that waits on its transactions, and the report has the CPU
+        chart.
+        """
+        turret = self.run_turret("slow.py", "--duration", "3", "--processes", "2", cannons=4)
+        self.assertEqual(await turret.wait_exit(timeout=40), 0, turret.output)
+        summary = json.loads((self.folder / "summary.json").read_text())
+        self.assertIsNotNone(summary["cpu_peak"])
+        self.assertLess(summary["cpu_peak"], 0.9)
+        self.assertNotIn("the turret is saturated", turret.output)
+        self.assertIn('data-chart="cpu"', (self.folder / "report.html").read_text())
+

@@ -27,12 +27,16 @@ HOSTILE = '<script>window.__alerted=1</script><img src=x onerror="window.__alert
 
 
 def make_report(*, seconds: int = 30, hostile: str = "plain", timers: tuple[str, ...] = ("login",),
-                open_model: bool = False) -> str:
+                open_model: bool = False, tail: float = 0.0, all_fail: bool = False,
+                cpu: bool = True) -> str:
     """
     A report of a simulated run: ``seconds`` of 1 s buckets, custom
     ``timers``, errors whose text is ``hostile``, a passing and a failing
     threshold. With ``open_model``, 60 starts are planned a second, 50
     start (lag 1 to 5 ms), and 10 are dropped from the 10th second on.
+    A ``tail`` of seconds with 5 results ends the run within a last,
+    partial point; with ``all_fail`` every transaction fails. The turret's
+    CPU is 30 % to 60 % (not measured without ``cpu``).
     """
     clock = Clock()
     stats = RunStats()
@@ -45,7 +49,7 @@ def make_report(*, seconds: int = 30, hostile: str = "plain", timers: tuple[str,
                 starts.plan()
                 starts.start(0.001 + (i % 5) * 0.001)
             stats.record(result(0.01 + (i % 10) * 0.001 + second * 0.0001,
-                                error=f"{hostile} #{i % 3}" if i < 3 else "",
+                                error=f"{hostile} #{i % 3}" if i < 3 or all_fail else "",
                                 custom_timers={name: 0.005 for name in timers}))
         if starts is not None:
             for _ in range(10):
@@ -55,12 +59,17 @@ def make_report(*, seconds: int = 30, hostile: str = "plain", timers: tuple[str,
                 else:
                     starts.start(0.001)
         clock.advance(1.0)
+    if tail:
+        for i in range(5):
+            stats.record(result(0.01, custom_timers={name: 0.005 for name in timers}))
+        clock.advance(tail)
     summary = stats.summary(duration=float(seconds), cannons=5, cannons_reached=5,
                             starts=starts.figures() if starts is not None else None)
     timeline.stop()
     thresholds = parse_thresholds({"scriptrun_time": ["p95 < 1"], "errors": ["rate < 0.001"]})
     summary = attrs.evolve(
         summary,
+        cpu_peak=0.6 if cpu else None,
         thresholds=evaluate(thresholds, stats, transactions=summary.transactions,
                             errors=summary.errors, duration=summary.duration),
     )
@@ -70,6 +79,8 @@ def make_report(*, seconds: int = 30, hostile: str = "plain", timers: tuple[str,
         summary=summary,
         timeline=timeline.to_dict(),
         top_errors=stats.top_errors(20),
+        cpu={"end": [float(s + 1) for s in range(seconds)],
+             "busiest": [0.3 + 0.3 * (s % 2) for s in range(seconds)], "peak": 0.6} if cpu else None,
     )
     return render(data)
 
@@ -110,22 +121,22 @@ class RenderTests(SynchronousTestCase):
         page = make_report(timers=("login", "search"))
         for text in ("Settings", "Summary", "Timers", "Thresholds", "Most frequent errors",
                      "Transactions and errors per second", "scriptrun_time: p50, p95, p99 (ms)",
-                     "Active cannons", "login: p50, p95, p99 (ms)", "search: p50, p95, p99 (ms)",
+                     "Active cannons", "Turret CPU", "login: p50, p95, p99 (ms)", "search: p50, p95, p99 (ms)",
                      "FAIL", "pass", "rate &lt; 0.001"):
             self.assertIn(text, page)
-        self.assertEqual(len(re.findall(r'class="chart"', page)), 5)
+        self.assertEqual(len(re.findall(r'class="chart"', page)), 6)
 
     def test_open_model_charts(self) -> None:
         """
         An open-model run's report has the starts and start lag charts
-        (six in all: three for the run, these two, one for ``login``), their data (starts counted per point, with each
+        (seven in all: four for the run, these two, one for ``login``), their data (starts counted per point, with each
         point's duration, lag in ms) and the start figures in the summary
         table; a closed-model run's has neither the charts nor their data.
         """
         page = make_report(open_model=True)
         for caption in OPEN_CHARTS:
             self.assertIn(caption, page)
-        self.assertEqual(len(re.findall(r'class="chart"', page)), 6)
+        self.assertEqual(len(re.findall(r'class="chart"', page)), 7)
         self.assertIn('data-chart="starts"', page)
         self.assertIn('data-chart="lag"', page)
         starts = report_data(page)["starts"]
@@ -165,6 +176,57 @@ class RenderTests(SynchronousTestCase):
             page = make_report(seconds=3600, timers=("login", "search"), open_model=open_model)
             self.assertLess(len(page.encode()), 2_000_000)
 
+    def test_custom_timer_once(self) -> None:
+        """
+        A custom timer's figures are in the timers table only; its own
+        section has its chart, not the same row again.
+        """
+        page = make_report(timers=("login",))
+        self.assertEqual(page.count("<td>login</td>"), 1)
+        self.assertIn("login: p50, p95, p99 (ms)", page)
+
+    def test_partial_last_point(self) -> None:
+        """
+        A run that ends 0.3 s into a second has a last, partial point:
+        the data keeps it (the counts add up) and says so, for the charts
+        to leave it out; a run that ends on a second's end has none.
+        """
+        data = report_data(make_report(seconds=10, tail=0.3))
+        self.assertTrue(data["partial"])
+        self.assertEqual(len(data["x"]), 11)
+        self.assertFalse(report_data(make_report(seconds=10))["partial"])
+
+    def test_cpu(self) -> None:
+        """
+        The turret's CPU: its chart (in % of one core) and its peak in the
+        summary table; neither when it was not measured.
+        """
+        page = make_report(seconds=10)
+        self.assertIn('data-chart="cpu"', page)
+        self.assertIn("<td>Turret CPU peak</td><td>60% of a core</td>", page)
+        self.assertEqual(report_data(page)["cpu"]["busiest"][:2], [30.0, 60.0])
+        page = make_report(seconds=10, cpu=False)
+        self.assertNotIn('data-chart="cpu"', page)
+        self.assertNotIn("Turret CPU peak", page)
+        self.assertNotIn("cpu", report_data(page))
+
+
+def chart_attributes(dom: str) -> dict[str, dict[str, str]]:
+    """
+    Each chart's data-* attributes, by its kind (and index for timers), as
+    the page's script left them.
+    """
+    found = {}
+    for tag in re.findall(r'<div class="chart"[^>]*>', dom):
+        attributes = dict(re.findall(r'data-([a-z-]+)="([^"]*)"', tag))
+        found[attributes["chart"] + attributes.get("index", "")] = attributes
+    return found
+
+
+def legend_values(dom: str) -> list[str]:
+    """The values uPlot's legends show."""
+    return re.findall(r'<td class="u-value">([^<]*)</td>', dom)
+
 
 class BrowserTests(TestCase):
     timeout = 120
@@ -188,7 +250,7 @@ class BrowserTests(TestCase):
         probe = page.probe
         self.assertIsNotNone(probe, page.dom[-3000:])
         assert probe is not None
-        self.assertEqual(len(probe["charts"]), 5)
+        self.assertEqual(len(probe["charts"]), 6)
         for chart in probe["charts"]:
             self.assertEqual(chart["rendered"], "1")
             self.assertGreater(chart["width"], 100)
@@ -201,7 +263,7 @@ class BrowserTests(TestCase):
 
     async def test_open_model_charts_render(self) -> None:
         """
-        An open-model report's six charts (the starts and the start lag
+        An open-model report's seven charts (the starts and the start lag
         included) all draw a canvas of non-zero size in headless Chromium,
         with no network request.
         """
@@ -211,7 +273,7 @@ class BrowserTests(TestCase):
         probe = page.probe
         self.assertIsNotNone(probe, page.dom[-3000:])
         assert probe is not None
-        self.assertEqual(len(probe["charts"]), 6)
+        self.assertEqual(len(probe["charts"]), 7)
         for chart in probe["charts"]:
             self.assertEqual(chart["rendered"], "1")
             self.assertGreater(chart["width"], 100)
@@ -236,3 +298,29 @@ class BrowserTests(TestCase):
         self.assertTrue(any("example.invalid" in r for r in requests), page.requests)
         assert page.probe is not None
         self.assertEqual(page.probe["charts"], [{"rendered": None, "width": 0, "height": 0}])
+
+    async def test_glance(self) -> None:
+        """
+        The report reads right at a glance (and screenshotted): every
+        chart's scale starts at 0; the legends show the last point's
+        values, not "--", without a cursor; the last, partial second is
+        left out of every chart; in a run where everything failed the
+        errors/s share the transactions' scale (one y axis, so errors are
+        never drawn above the transactions); the CPU chart is drawn.
+        """
+        path = self.work / "glance.html"
+        path.write_text(make_report(seconds=20, tail=0.3, all_fail=True), encoding="utf-8")
+        page = await browser.open_page(path, self.work, height=2600)
+        charts = chart_attributes(page.dom)
+        self.assertEqual(set(charts), {"throughput0", "timer0", "active0", "cpu0", "timer1"})
+        for kind, attributes in charts.items():
+            self.assertEqual(attributes["y-min"], "0", kind)
+            self.assertEqual(attributes["points"], "20", kind)
+        values = legend_values(page.dom)
+        self.assertGreater(len(values), 10)
+        self.assertNotIn("--", values)
+        self.assertIn("50", values)  # tx/s and errors/s of the last full second
+        found = re.search(r'data-chart="throughput".*?</figure>', page.dom, re.S)
+        assert found is not None
+        self.assertEqual(found[0].count('class="u-axis"'), 2)  # x and one y
+        self.assertGreater(page.screenshot.stat().st_size, 20_000)

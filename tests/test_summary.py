@@ -40,6 +40,7 @@ SUMMARY_KEYS = {
     "firing_time",
     "stop_wait",
     "in_flight_at_stop",
+    "cpu_peak",
 }
 TIMER_KEYS = {"count", "min", "mean", "p50", "p90", "p95", "p99", "max"}
 

@@ -221,6 +221,10 @@ class Fleet(Service):
     def processes(self) -> int:
         return len(self._shares)
 
+    def worker_pids(self) -> list[int | None]:
+        """The workers' process ids (None: not spawned yet), read-only."""
+        return [worker.pid for worker in self.workers]
+
     @property
     def replaced(self) -> int:
         """Processes replaced since the turret started."""

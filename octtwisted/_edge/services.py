@@ -34,6 +34,7 @@ from octtwisted._firing.fleetrun import fleet_runs
 from octtwisted._firing.runkeeper import MakeRun, local_runs
 from octtwisted._firing.steps import make_cannon_factory
 from octtwisted._firing.watchdog import ReactorWatchdog
+from octtwisted._stats.cpu import own_cpu, processes_cpu
 from octtwisted._scripts.loading import decide
 from octtwisted._stats.results_file import part_files
 
@@ -142,7 +143,10 @@ def makeService(options: Options) -> IService:
     if options.processes > 1:
         fleet = _fleet(options, reactor, exit)
         fleet.setServiceParent(top)  # before the turret: it stops after it
-        make_run = fleet_runs(config=config, workers=fleet, clocks=clocks, outputs=outputs)
+        make_run = fleet_runs(
+            config=config, workers=fleet, clocks=clocks, outputs=outputs,
+            cpu=processes_cpu(fleet.worker_pids),
+        )
         when_running = _when_ready(reactor.callWhenRunning, fleet)
     else:
         steps = make_cannon_factory(decide(options.transaction_class, config.blocking), reactor, top)
@@ -154,6 +158,7 @@ def makeService(options: Options) -> IService:
             sink=sink,
             gc=CalmGC(reactor),
             outputs=outputs,
+            cpu=own_cpu,
         )
     if outputs is not None:
         outputs.setServiceParent(top)  # before the turret: it stops after it

@@ -67,6 +67,7 @@ class ArrivalSchedule(ProfileSchedule):
         self._next = profile.time_of_total(self._number)  # its planned time (None: never)
         self._given: dict[int, float] = {}  # cannon -> planned time of its start
         self.starts: StartStats | None = StartStats()
+        self._active_peak = 0
 
     def _tick(self) -> None:
         starts = self.starts
@@ -103,6 +104,7 @@ class ArrivalSchedule(ProfileSchedule):
         if planned is not None:
             assert self.starts is not None
             self.starts.start(self._now() - planned)
+            self._active_peak = max(self._active_peak, self.active())
             return None
         return self._wait(index)  # idle
 
@@ -116,3 +118,11 @@ class ArrivalSchedule(ProfileSchedule):
 
     def active(self) -> int:
         return self.started - len(self._waiting)
+
+    def take_active_peak(self) -> int:
+        """
+        The most transactions in flight at once since the last call (the
+        count as each began); then it counts from now.
+        """
+        peak, self._active_peak = self._active_peak, self.active()
+        return max(peak, self._active_peak)

@@ -25,8 +25,9 @@ from octtwisted._core.clocks import Clocks
 from octtwisted._core.config import TurretConfig
 from octtwisted._core.deferreds import when_fired
 from octtwisted._firing.profile import Profile
-from octtwisted._firing.run import Phase, log_summary
+from octtwisted._firing.run import Phase, log_summary, with_cpu
 from octtwisted._firing.runkeeper import MakeRun
+from octtwisted._stats.cpu import CPUReader, CPUSampler
 from octtwisted._stats.outputs import RunOutputs
 from octtwisted._stats.parts import Part
 from octtwisted._stats.progress import ProgressReporter
@@ -102,13 +103,14 @@ def fleet_runs(
     workers: WorkerGroup,
     clocks: Clocks,
     outputs: RunOutputs | None = None,
+    cpu: CPUReader | None = None,
 ) -> MakeRun:
     """Runs whose cannons fire in the worker processes."""
 
     def make(context: dict[str, Any], on_crash: Callable[[Failure], None]) -> FleetRun:
         return FleetRun(
             config=config, workers=workers, context=context, clocks=clocks,
-            on_crash=on_crash, outputs=outputs,
+            on_crash=on_crash, outputs=outputs, cpu=cpu,
         )
 
     return make
@@ -127,6 +129,7 @@ class WorkerTally:
         self.in_flight = [0] * processes
         self.started_before = 0
         self.dropped = 0
+        self.peak = 0
         #: the processes replaced before the run began
         self.replaced_before = replaced_before
 
@@ -134,6 +137,15 @@ class WorkerTally:
         self.active[worker] = active
         self.started[worker] = started
         self.in_flight[worker] = in_flight
+        self.peak = max(self.peak, sum(self.active))
+
+    def take_peak(self) -> int:
+        """
+        The most active cannons the parts told since the last call (each
+        worker's count as of its part, 10 a second); then from now.
+        """
+        peak, self.peak = self.peak, sum(self.active)
+        return max(peak, self.peak)
 
     def ended(self, worker: int, started: int, dropped: int) -> None:
         self.started_before += started
@@ -155,6 +167,8 @@ class FleetRun:
     :param context: the HQ's transaction context at ``start``.
     :param on_crash: called if the workers keep dying.
     :param outputs: the run's report, results file and thresholds, if any.
+    :param cpu: reads the CPU seconds of this process and the workers,
+        sampled while the run fires.
     """
 
     log = logs.logger(logs.TURRET)
@@ -168,8 +182,10 @@ class FleetRun:
         clocks: Clocks,
         on_crash: Callable[[Failure], None],
         outputs: RunOutputs | None = None,
+        cpu: CPUReader | None = None,
     ) -> None:
         self._config = config
+        self._cpu = None if cpu is None else CPUSampler(clocks.reactor, cpu)
         self._workers = workers
         self._context = context
         self._clocks = clocks
@@ -241,9 +257,11 @@ class FleetRun:
         self._progress.start()
         if self._outputs is not None:
             self._outputs.run_started(
-                self.stats, self.active_cannons, self.starts,
+                self.stats, self._tally.take_peak, self.starts,
                 in_flight=self.in_flight, stopping=lambda: self.phase is not Phase.FIRING,
             )
+        if self._cpu is not None:
+            self._cpu.start()
         self._workers.start_run(self._context, self)
 
     # RunListener
@@ -281,6 +299,8 @@ class FleetRun:
 
     def _end(self) -> None:
         self._ended = self._clocks.monotonic()
+        if self._cpu is not None:
+            self._cpu.stop()
         self.phase = Phase.OVER
         self._progress.stop()
 
@@ -300,8 +320,9 @@ class FleetRun:
                 processes=self._workers.processes,
                 processes_replaced=self._workers.replaced - self._tally.replaced_before,
             )
+            summary, cpu = with_cpu(summary, self._cpu)
             if self._outputs is not None:
-                summary = self._outputs.run_ended(summary)
+                summary = self._outputs.run_ended(summary, cpu)
             self.summary = summary
         return self.summary
 

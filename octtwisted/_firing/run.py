@@ -25,6 +25,8 @@ import enum
 import functools
 from typing import Any, Callable
 
+import attrs
+
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -45,6 +47,7 @@ from octtwisted._firing.steps import CannonFactory, FiringCannon
 from octtwisted._firing.stopping import BoundedStop
 from octtwisted._http.shared import SharedHTTPClient
 from octtwisted._scripts.factory import TransactionFactory
+from octtwisted._stats.cpu import CPUReader, CPUSampler
 from octtwisted._stats.outputs import RunOutputs
 from octtwisted._stats.progress import ProgressReporter
 from octtwisted._stats.starts import StartStats
@@ -74,6 +77,8 @@ class Run:
     :param outputs: the run's report, results file and thresholds, if any.
     :param share: this process's part of the load (``--processes``), or
         None: the whole load.
+    :param cpu: reads the turret's CPU seconds, sampled while the run
+        fires (None: not measured, as in a worker process).
     """
 
     log = logs.logger(logs.TURRET)
@@ -92,8 +97,10 @@ class Run:
         make_schedule: MakeSchedule = schedule_for,
         outputs: RunOutputs | None = None,
         share: LoadShare | None = None,
+        cpu: CPUReader | None = None,
     ) -> None:
         self._config = config
+        self._cpu = None if cpu is None else CPUSampler(clocks.reactor, cpu)
         self._sink = sink
         self._gc = gc
         self._http = SharedHTTPClient(clocks.reactor, config.cannons, config.tls)
@@ -169,6 +176,15 @@ class Run:
             return sum(1 for c in self.cannons if c.busy)
         return self._stop.in_flight
 
+    def active_peak(self) -> int:
+        """
+        The most cannons firing at once since the last call (in the open
+        model, the most transactions in flight); then it counts from now.
+        """
+        take = getattr(self._schedule, "take_active_peak", None)
+        peak: int = take() if take is not None else 0
+        return max(peak, self.active_cannons())
+
     # Firing
 
     def start(self) -> None:
@@ -182,9 +198,11 @@ class Run:
         self.account.begin()
         if self._outputs is not None:
             self._outputs.run_started(
-                self.account.stats, self.active_cannons, self._schedule.starts,
+                self.account.stats, self.active_peak, self._schedule.starts,
                 in_flight=self.in_flight, stopping=lambda: self.phase is not Phase.FIRING,
             )
+        if self._cpu is not None:
+            self._cpu.start()
         self._schedule.start()
 
     def _log_open_fire(self) -> None:
@@ -279,6 +297,8 @@ class Run:
         opened.
         """
         self.account.end()
+        if self._cpu is not None:
+            self._cpu.stop()
         self.phase = Phase.OVER
         self._gc.run_ended()
         self._progress.stop()
@@ -297,8 +317,9 @@ class Run:
             summary = self.account.summary(
                 self._config, self.cannons_started, starts.figures() if starts else None
             )
+            summary, cpu = with_cpu(summary, self._cpu)
             if self._outputs is not None:
-                summary = self._outputs.run_ended(summary)
+                summary = self._outputs.run_ended(summary, cpu)
             self.summary = summary
         return self.summary
 
@@ -309,6 +330,18 @@ class Run:
         """
         if self.summary is not None:
             log_summary(self.log, self.summary, as_table=as_table)
+
+
+def with_cpu(
+    summary: Summary, sampler: CPUSampler | None
+) -> tuple[Summary, dict[str, Any] | None]:
+    """
+    The summary with the CPU peak the sampler saw, and its samples (for
+    the report); the summary as it is without a sampler.
+    """
+    if sampler is None:
+        return summary, None
+    return attrs.evolve(summary, cpu_peak=sampler.peak), sampler.to_dict()
 
 
 def log_summary(log: Logger, summary: Summary, *, as_table: bool) -> None:

@@ -29,6 +29,7 @@ from octtwisted._core.share import LoadShare
 from octtwisted._firing.gcpolicy import GCPolicy, NoGCPolicy
 from octtwisted._firing.run import Run
 from octtwisted._firing.steps import CannonFactory
+from octtwisted._stats.cpu import CPUReader
 from octtwisted._stats.outputs import RunOutputs
 from octtwisted._stats.summary import RunStats, Summary
 
@@ -77,6 +78,7 @@ def local_runs(
     gc: GCPolicy | None = None,
     outputs: RunOutputs | None = None,
     share: LoadShare | None = None,
+    cpu: CPUReader | None = None,
 ) -> MakeRun:
     """
     Runs whose cannons fire in this process (``share``: its part of the
@@ -96,6 +98,7 @@ def local_runs(
             on_crash=on_crash,
             outputs=outputs,
             share=share,
+            cpu=cpu,
         )
 
     return make

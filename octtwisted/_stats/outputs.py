@@ -203,10 +203,13 @@ class RunOutputs(Service):
             else:
                 self.on_result = self._results.write
 
-    def run_ended(self, summary: Summary) -> Summary:
+    def run_ended(self, summary: Summary, cpu: dict[str, Any] | None = None) -> Summary:
         """
         The run's summary: evaluate the thresholds, write the report, close
         the results file. Returns the summary with the thresholds.
+
+        :param cpu: the turret's CPU samples for the report
+            (:meth:`~octtwisted._stats.cpu.CPUSampler.to_dict`), if measured.
         """
         stats, starts = self._stats if self._stats is not None else (None, None)
         self._stats = None
@@ -245,6 +248,7 @@ class RunOutputs(Service):
                 summary=summary,
                 timeline=timeline.to_dict(),
                 top_errors=stats.top_errors(REPORT_ERRORS) if stats is not None else (),
+                cpu=cpu,
             )
             path = self._path(self._settings.report)
             self._track(self._run_in_thread(_write_report, path, data), path, began)

@@ -51,6 +51,9 @@ class ReportData:
     :ivar summary: the run's summary, thresholds included.
     :ivar timeline: :meth:`~octtwisted._stats.timeline.Timeline.to_dict`.
     :ivar top_errors: the most frequent error texts with their counts.
+    :ivar cpu: the turret's CPU samples
+        (:meth:`~octtwisted._stats.cpu.CPUSampler.to_dict`), or None when
+        it was not measured.
     """
 
     title: str
@@ -58,6 +61,7 @@ class ReportData:
     summary: Summary
     timeline: dict[str, Any]
     top_errors: tuple[tuple[str, int], ...]
+    cpu: dict[str, Any] | None = None
 
 
 def _asset(name: str) -> str:
@@ -105,7 +109,14 @@ def _chart_data(data: ReportData, timer_names: list[str]) -> str:
         "eps": [round(v, 2) for v in timeline.get("errors_per_second", [])],
         "active": timeline.get("active", []),
         "timers": series,
+        "partial": _last_partial(timeline),
     }
+    cpu = data.cpu
+    if cpu is not None:
+        payload["cpu"] = {
+            "x": [round(v, 3) for v in cpu["end"]],
+            "busiest": [round(v * 100.0, 1) for v in cpu["busiest"]],
+        }
     starts = timeline.get("starts")
     if starts is not None:
         lag = starts["lag"]
@@ -118,6 +129,16 @@ def _chart_data(data: ReportData, timer_names: list[str]) -> str:
         }
     text = json.dumps(payload, separators=(",", ":"), allow_nan=False)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _last_partial(timeline: dict[str, Any]) -> bool:
+    """
+    The last point spans less than the others (the run ended within it):
+    its rates and counts are those of a fraction of a second, so the
+    charts leave it out (the data keeps it, so the counts add up).
+    """
+    durations = timeline.get("duration", [])
+    return len(durations) > 1 and durations[-1] < 0.9 * max(durations[:-1])
 
 
 def _thresholds(summary: Summary) -> str:
@@ -167,11 +188,18 @@ def _run_charts(data: ReportData) -> str:
     The run's charts; in the open model (the timeline has starts) also the
     starts and the start lag.
     """
+    active = (
+        "Active cannons: the most transactions in flight at once in each second"
+        if "starts" in data.timeline
+        else "Active cannons: the most at once in each second"
+    )
     charts = (
         _chart("throughput", "Transactions and errors per second")
         + _chart("timer", "scriptrun_time: p50, p95, p99 (ms)", 0)
-        + _chart("active", "Active cannons")
+        + _chart("active", active)
     )
+    if data.cpu is not None:
+        charts += _chart("cpu", "Turret CPU: the busiest process (% of one core)")
     if "starts" in data.timeline:
         charts += _chart("starts", "Starts per second: planned, started, dropped")
         charts += _chart("lag", "Start lag: p50, p99, max (ms)")
@@ -192,8 +220,8 @@ def render(data: ReportData) -> str:
     )
     custom = []
     for index, name in enumerate(names[1:], start=1):
-        stats = summary.custom_timers.get(name)
-        row = _timers_table([(name, stats)]) if stats is not None else "<p>No values.</p>"
+        # Its figures are in the timers table: here only its chart.
+        row = "" if name in summary.custom_timers else "<p>No values.</p>"
         custom.append(
             f'<section class="timer"><h3>Timer <code>{_e(name)}</code></h3>{row}'
             f"{_chart('timer', f'{name}: p50, p95, p99 (ms)', index)}</section>"
@@ -236,7 +264,9 @@ _PAGE = """<!DOCTYPE html>
 <div class="two"><section id="settings"><h2>Settings</h2>{settings}</section>
 <section id="summary"><h2>Summary</h2>{summary}</section></div>
 <section id="timers"><h2>Timers</h2>{timers}</section>
-<section id="charts"><h2>Over time</h2>{charts}</section>
+<section id="charts"><h2>Over time</h2>
+<p class="note">One point per second (the last, partial second left out). Away from the cursor,
+a legend shows the last point's values; hover a chart to read the others.</p>{charts}</section>
 {custom}
 {errors}
 <footer>Made by oct-twisted with uPlot {uplot_version} (MIT licence).</footer>
@@ -268,6 +298,7 @@ tr.fail td{background:#fdecea}
 .chart-box{margin:10px 0 18px;background:#fff;border:1px solid #e3e6eb;padding:6px 8px;break-inside:avoid}
 figcaption{font-weight:600;margin:2px 0 4px;overflow-wrap:anywhere}
 .chart{width:100%;min-height:240px}
+.note{color:#4a5263;font-size:.9em;margin:.2em 0}
 footer{margin-top:24px;color:#6b7384;font-size:.85em}
 @media print{body{background:#fff;font-size:10pt}main{max-width:none;padding:0}
 .chart-box,table,section.timer{break-inside:avoid}h2{break-after:avoid}}
@@ -279,10 +310,11 @@ _SCRIPT = """
   var data = JSON.parse(document.getElementById("report-data").textContent);
   var HEIGHT = 240, plots = [];
   var colors = ["#2f6fd0", "#e08a00", "#c62828"];
-  function axes(left, right) {
-    var a = [{label: "elapsed (s)"}, {label: left, size: 60}];
-    if (right) { a.push({label: right, side: 1, scale: "right", grid: {show: false}, size: 60}); }
-    return a;
+  // The last, partial point is left out (see _last_partial).
+  var n = data.partial ? data.x.length - 1 : data.x.length;
+  function cut(column) { return column.slice(0, n); }
+  function axes(left) {
+    return [{label: "elapsed (s)"}, {label: left, size: 60}];
   }
   function line(label, color, extra) {
     var s = {label: label, stroke: color, width: 1.5, spanGaps: false};
@@ -294,8 +326,12 @@ _SCRIPT = """
     var x = {label: "elapsed (s)", value: function (u, v) { return v == null ? "-" : v.toFixed(1) + " s"; }};
     if (kind === "throughput") {
       d = [data.x, data.tps, data.eps];
-      series = [x, line("tx/s", colors[0]), line("errors/s", colors[2], {scale: "right"})];
-      ax = axes("tx/s", "errors/s");
+      series = [x, line("tx/s", colors[0]), line("errors/s", colors[2])];
+      ax = axes("per second");
+    } else if (kind === "cpu") {
+      d = [data.cpu.x, data.cpu.busiest];
+      series = [x, line("CPU %", "#6a1b9a")];
+      ax = axes("% of one core");
     } else if (kind === "active") {
       d = [data.x, data.active];
       series = [x, line("cannons", "#2e7d32")];
@@ -319,10 +355,28 @@ _SCRIPT = """
       series = [x, line("p50", colors[0]), line("p95", colors[1]), line("p99", colors[2])];
       ax = axes("ms");
     }
-    var scales = {x: {time: false}};
-    if (kind === "throughput") { scales.right = {range: function (u, lo, hi) { return [0, Math.max(1, hi)]; }}; }
+    if (kind !== "cpu") { d = d.map(cut); }
+    // Every scale starts at 0 (so a chart's height means what it shows);
+    // the CPU's goes to 100 % at least.
+    var top = kind === "cpu" ? 100 : 1;
+    var scales = {x: {time: false},
+                  y: {range: function (u, lo, hi) { return [0, Math.max(top, hi * 1.05)]; }}};
+    // Without the cursor on it, the legend shows the last point's values
+    // (not "--"), so a printed or captured page shows figures.
+    var last = d[0].length - 1, busy = false;
+    function lastValues(u) {
+      if (u.legend.idx == null && last >= 0 && !busy) {
+        busy = true; u.setLegend({idx: last}, false); busy = false;
+      }
+    }
+    function drawn(u) {  // for the tests: what was drawn
+      el.setAttribute("data-points", String(u.data[0].length));
+      el.setAttribute("data-y-min", String(u.scales.y.min));
+    }
     var plot = new uPlot({width: Math.max(200, el.clientWidth), height: HEIGHT,
-                          scales: scales, series: series, axes: ax, legend: {live: true}}, d, el);
+                          scales: scales, series: series, axes: ax, legend: {live: true},
+                          hooks: {setLegend: [lastValues], draw: [drawn]}}, d, el);
+    if (last >= 0) { plot.setLegend({idx: last}, false); }
     el.setAttribute("data-rendered", "1");
     plots.push([plot, el]);
   }

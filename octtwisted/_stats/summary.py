@@ -141,6 +141,9 @@ class Summary:
     :ivar stop_wait: seconds the stop waited for the transactions in
         flight (to end, or to be cancelled at the stop timeout).
     :ivar in_flight_at_stop: transactions in flight when the stop began.
+    :ivar cpu_peak: the turret's CPU: the largest share of one core
+        (1.0: all of it) one of its processes used over one second of the
+        run, or None when it was not measured.
     """
 
     transactions: int
@@ -160,6 +163,7 @@ class Summary:
     firing_time: float = 0.0
     stop_wait: float = 0.0
     in_flight_at_stop: int = 0
+    cpu_peak: float | None = None
 
     @property
     def thresholds_failed(self) -> tuple[Outcome, ...]:
@@ -194,6 +198,7 @@ class Summary:
             "firing_time": self.firing_time,
             "stop_wait": self.stop_wait,
             "in_flight_at_stop": self.in_flight_at_stop,
+            "cpu_peak": self.cpu_peak,
         }
 
     def to_json(self, *, indent: int | None = 2) -> str:

@@ -121,6 +121,9 @@ def header_rows(summary: Summary) -> list[tuple[str, str]]:
         if summary.processes_replaced:
             processes += f" ({summary.processes_replaced} replaced after dying)"
         rows.append(("Processes", processes))
+    if summary.cpu_peak is not None:
+        busy = "  (saturated: the turret, not the target)" if summary.cpu_peak > 0.9 else ""
+        rows.append(("Turret CPU peak", f"{summary.cpu_peak:.0%} of a core{busy}"))
     starts = summary.starts
     if starts is not None:
         rows.append(("Planned starts", f"{starts.planned:,}"))

@@ -83,7 +83,10 @@ class Timeline:
     """
     :param stats: the run's collector; its :meth:`RunStats.track_buckets`
         is called here.
-    :param active: how many cannons fire now.
+    :param active: the most cannons that fired at once since its last
+        call (a run's ``active_peak``: in the open model, the most
+        transactions in flight); each point keeps it, so a point shows
+        its bucket's peak, not the count at its end.
     :param starts: the open model's start figures (None in the closed
         model); its :meth:`StartStats.track_buckets` is called here.
     """
@@ -222,7 +225,7 @@ class Timeline:
         self.duration = merged_pairs(self.duration, summed, n)
         self.transactions = merged_pairs(self.transactions, summed, n)
         self.errors = merged_pairs(self.errors, summed, n)
-        self.active = merged_pairs(self.active, later, n)
+        self.active = merged_pairs(self.active, max, n)  # the peaks: the larger
         self.width *= 2
         self._ticks_per_bucket *= 2
 
