@@ -52,8 +52,9 @@ class ScriptStylesEndToEnd(TurretTestCase):
         """
         A Deferred script, an async def script and a classic blocking script
         that each wait 50 ms report scriptrun_time 0.05 s (median within
-        10 ms, each within 50 ms) and their custom timers; async setup is
-        not timed; the HQ's context reaches the scripts.
+        10 ms, each within 50 ms) and their custom timers (a timer used
+        twice adds up, within the transaction's time); async setup is not
+        timed; the HQ's context reaches the scripts.
         """
         turrets = {
             "deferred": self.launch("style_deferred.py", name="deferred"),
@@ -73,7 +74,11 @@ class ScriptStylesEndToEnd(TurretTestCase):
             self.assertLess(abs(result["custom_timers"]["waiting"] - result["scriptrun_time"]), 0.005)
         for result in by_name["async"]:
             self.assertEqual(set(result["custom_timers"]), {"half", "context_user"})
-            self.assertTrue(0.049 < result["custom_timers"]["half"] < 0.06 + MEDIAN_TOLERANCE)
+            # The two 25 ms halves add up (not the last one alone), and
+            # they are part of the transaction's own time: bounds that hold
+            # however slow a loaded machine makes the wait.
+            half = result["custom_timers"]["half"]
+            self.assertTrue(0.049 < half <= result["scriptrun_time"], (half, result["scriptrun_time"]))
             self.assertEqual(result["custom_timers"]["context_user"], 42.0)
         for result in by_name["classic"]:
             self.assertEqual(set(result["custom_timers"]), {"sleep_real"})

@@ -161,6 +161,46 @@ class WorkerTally:
         return self.started_before + sum(self.started)
 
 
+class FleetTimes:
+    """
+    When a fleet run told the workers to open fire, when it told them to
+    stop (and with how many transactions in flight), and when they had all
+    stopped, on the monotonic clock.
+    """
+
+    def __init__(self, clocks: Clocks) -> None:
+        self._clocks = clocks
+        self._began: float | None = None
+        self._stopping: tuple[float, int] | None = None
+        self._ended: float | None = None
+
+    def began(self) -> None:
+        self._began = self._clocks.monotonic()
+
+    def stopping(self, in_flight: int) -> bool:
+        """The stop begins; False if the workers never opened fire."""
+        if self._began is None:
+            return False
+        self._stopping = (self._clocks.monotonic(), in_flight)
+        return True
+
+    def ended(self) -> None:
+        self._ended = self._clocks.monotonic()
+
+    def elapsed(self) -> float:
+        """Seconds fired: from the workers' start to the end of the stop."""
+        if self._began is None:
+            return 0.0
+        ended = self._ended if self._ended is not None else self._clocks.monotonic()
+        return ended - self._began
+
+    def stop_wait(self) -> tuple[float, int]:
+        """Seconds the stop waited, and the transactions in flight as it began."""
+        if self._stopping is None or self._ended is None:
+            return 0.0, 0
+        return self._ended - self._stopping[0], self._stopping[1]
+
+
 class FleetRun:
     """
     :param workers: the worker processes.
@@ -188,23 +228,17 @@ class FleetRun:
         self._cpu = None if cpu is None else CPUSampler(clocks.reactor, cpu)
         self._workers = workers
         self._context = context
-        self._clocks = clocks
         self._on_crash = on_crash
         self._outputs = outputs
         self.stats = RunStats()
         self.starts: StartStats | None = StartStats() if config.arrival_rate is not None else None
         self._tally = WorkerTally(workers.processes, workers.replaced)
-        #: when the workers were told to open fire (None: not yet)
-        self._began: float | None = None
-        #: when they were told to stop (None: not yet)
-        #: and with how many transactions in flight
-        self._stopping: tuple[float, int] | None = None
-        self._ended: float | None = None
+        self._times = FleetTimes(clocks)
         target = load_target(config)
         self._progress = ProgressReporter(
             clocks.reactor,
             config.progress_interval,
-            lambda: target(self._elapsed()),
+            lambda: target(self._times.elapsed()),
             self.active_cannons,
             self.stats.take_interval,
             self.starts.take_interval if self.starts is not None else None,
@@ -215,13 +249,6 @@ class FleetRun:
         self.summary: Summary | None = None
 
     # Queries
-
-    def _elapsed(self) -> float:
-        """Seconds fired: from the workers' start to the end of the stop."""
-        if self._began is None:
-            return 0.0
-        ended = self._ended if self._ended is not None else self._clocks.monotonic()
-        return ended - self._began
 
     @property
     def cannons_started(self) -> int:
@@ -253,7 +280,7 @@ class FleetRun:
             load=(f", {config.arrival_rate:g} transactions/s" if config.arrival_rate is not None
                   else ""),
         )
-        self._began = self._clocks.monotonic()
+        self._times.began()
         self._progress.start()
         if self._outputs is not None:
             self._outputs.run_started(
@@ -284,8 +311,7 @@ class FleetRun:
     def stop(self) -> Deferred[None]:
         if self.phase is Phase.FIRING:
             self.phase = Phase.STOPPING
-            if self._began is not None:
-                self._stopping = (self._clocks.monotonic(), self.in_flight())
+            if self._times.stopping(self.in_flight()):
                 self._progress.stopping()
             self._stopped = self._workers.stop_run()
             self._stopped.addCallback(lambda _: self._end())
@@ -298,7 +324,7 @@ class FleetRun:
             self._workers.supersede_run()
 
     def _end(self) -> None:
-        self._ended = self._clocks.monotonic()
+        self._times.ended()
         if self._cpu is not None:
             self._cpu.stop()
         self.phase = Phase.OVER
@@ -306,11 +332,9 @@ class FleetRun:
 
     def close(self) -> Summary:
         if self.summary is None:
-            stop_wait, in_flight = 0.0, 0
-            if self._stopping is not None and self._ended is not None:
-                stop_wait, in_flight = self._ended - self._stopping[0], self._stopping[1]
+            stop_wait, in_flight = self._times.stop_wait()
             summary = self.stats.summary(
-                duration=self._elapsed(),
+                duration=self._times.elapsed(),
                 stop_wait=stop_wait,
                 in_flight_at_stop=in_flight,
                 cannons=self._config.cannons,
