@@ -9,9 +9,9 @@ A scrape is rendered at most once per :data:`FRESH_FOR` seconds: any
 number of scrapers at once cost the reactor one rendering. At most
 :data:`MAX_SCRAPERS` connections are open at once (more are closed at
 once), an idle connection is closed after :data:`IDLE_TIMEOUT` seconds,
-and a scraper that does not read its answer is not answered again until
-it has (twisted.web stops reading a connection whose answers wait to be
-written): the endpoint's memory is bounded whatever the scrapers do.
+and a scraper that asks again while its earlier answers still wait to be
+written (it does not read them: the connection's buffer is full) is
+disconnected: the endpoint's memory is bounded whatever the scrapers do.
 """
 
 from __future__ import annotations
@@ -22,9 +22,11 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 from twisted.application.service import Service
 from twisted.internet.interfaces import IListeningPort, IReactorTCP, IReactorTime
-from twisted.protocols.policies import WrappingFactory
+from twisted.internet.interfaces import IPushProducer
+from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 from twisted.web.resource import NoResource, Resource
-from twisted.web.server import Request, Site
+from twisted.web.server import NOT_DONE_YET, Request, Site
+from zope.interface import implementer
 
 from octtwisted._core import logs
 from octtwisted._edge.metrics import MetricsSettings, TurretCollector
@@ -78,7 +80,11 @@ class MetricsPage(Resource):
         super().__init__()
         self._body = body
 
-    def render_GET(self, request: Request) -> bytes:
+    def render_GET(self, request: Request) -> bytes | int:
+        connection = request.channel.transport if request.channel is not None else None
+        if isinstance(connection, ScraperConnection) and connection.backed_up:
+            connection.abortConnection()
+            return NOT_DONE_YET
         if request.postpath:
             page: bytes = NoResource().render(request)
             return page
@@ -102,8 +108,53 @@ class MetricsRoot(Resource):
         return page
 
 
+@implementer(IPushProducer)
+class _PauseWatch:
+    """Passes the transport's pauses on to the producer, noting them."""
+
+    def __init__(self, producer: Any) -> None:
+        self._producer = producer
+        self.paused = False
+
+    def pauseProducing(self) -> None:
+        self.paused = True
+        self._producer.pauseProducing()
+
+    def resumeProducing(self) -> None:
+        self.paused = False
+        self._producer.resumeProducing()
+
+    def stopProducing(self) -> None:
+        self._producer.stopProducing()
+
+
+class ScraperConnection(ProtocolWrapper):
+    """One scraper's connection, which knows when its answers back up."""
+
+    _watch: _PauseWatch | None = None
+
+    def registerProducer(self, producer: Any, streaming: bool) -> None:
+        if streaming:
+            self._watch = _PauseWatch(producer)
+            producer = self._watch
+        transport: Any = self.transport
+        transport.registerProducer(producer, streaming)
+
+    def unregisterProducer(self) -> None:
+        self._watch = None
+        transport: Any = self.transport
+        transport.unregisterProducer()
+
+    @property
+    def backed_up(self) -> bool:
+        """The scraper does not read: what was written waits (the buffer is full)."""
+        return self._watch is not None and self._watch.paused
+
+
 class LimitedFactory(WrappingFactory):
     """At most ``limit`` connections open at once; more are closed at once."""
+
+    protocol = ScraperConnection
 
     def __init__(self, wrapped: Site, limit: int) -> None:
         super().__init__(wrapped)

@@ -12,10 +12,10 @@ lines, timeline and worker parts see the same figures as without it).
 Precision
 =========
 
-The bucket bounds grow by ``10 ** (1 / 25)`` (about 9.65%) from 1 ms to
+The bucket bounds grow by ``10 ** (1 / 25)`` (about 9.65%; at most 9.7% once rounded to the microsecond) from 1 ms to
 60 s. Prometheus's ``histogram_quantile`` interpolates inside the bucket
 that holds the quantile, so its answer is within one bucket's width of
-the true value: within 9.65%, plus the HDR histograms' 0.1%, so within
+the true value: within 9.7%, plus the HDR histograms' 0.1%, so within
 10% of the summary's percentile, for values between 1 ms and 60 s. Below
 1 ms the first bucket (0 to 1 ms) is all it can say; above 60 s, only
 that the value is above.
