@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEMO_DURATION ?= 15
 DEMO_HQ_DURATION ?= 20
 
-.PHONY: test typecheck demo demo-hq docs bench clean conformance browser
+.PHONY: test typecheck demo demo-hq docs bench clean conformance browser prometheus
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,7 @@ $(STAMP): $(PY) setup.cfg pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test,docs,hq]'
 	touch $(STAMP)
 
-test: typecheck browser
+test: typecheck browser prometheus
 	$(PY) .ci/trial-summary.py -j2 tests
 
 # The report tests open HTML reports in headless Chromium: install Debian's
@@ -29,6 +29,16 @@ browser:
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	      || echo "make: could not install chromium: the browser tests will skip"; \
 	  else echo "make: chromium is missing (apt-get install chromium as root): the browser tests will skip"; fi; }
+
+# The metrics tests scrape the turret with a real Prometheus: install
+# Debian's prometheus when it is missing and we may; else they skip.
+prometheus:
+	@command -v prometheus >/dev/null 2>&1 || \
+	{ if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "make: installing prometheus for the metrics tests"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null) \
+	      || echo "make: could not install prometheus: the metrics tests will skip"; \
+	  else echo "make: prometheus is missing (apt-get install prometheus as root): the metrics tests will skip"; fi; }
 
 demo: $(STAMP)
 	$(PY) examples/demo.py --duration $(DEMO_DURATION)

@@ -22,11 +22,12 @@ RESULTS = "octtwisted.results.ResultsFile"
 REPORT = "octtwisted.report.RunOutputs"
 PROCESSES = "octtwisted.processes.Fleet"
 WORKER = "octtwisted.processes.Worker"
+METRICS = "octtwisted.metrics.MetricsService"
 
 #: Every namespace above (pinned by a test against the docs).
 ALL = (
     TURRET, LIFECYCLE, CANNON, HQ_LINK, PROGRESS, STANDALONE, WATCHDOG, PACKAGE, RESULTS, REPORT,
-    PROCESSES, WORKER,
+    PROCESSES, WORKER, METRICS,
 )
 
 

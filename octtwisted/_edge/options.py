@@ -23,6 +23,7 @@ from octtwisted import __version__
 from octtwisted._core.config import ConfigError, TurretConfig, load_config
 from octtwisted._core.processes import Processes, ProcessesError, parse_processes, resolve_processes
 from octtwisted._core.share import LoadShare
+from octtwisted._edge.metrics import MetricsAddressError, MetricsSettings, parse_metrics_address, port_problem
 from octtwisted._edge.outputs_options import check_output_paths, live_status_wanted, output_settings
 from octtwisted._edge.package import ExtractedPackage, PackageError
 from octtwisted._scripts.loading import ScriptError, load_transaction_class
@@ -45,7 +46,7 @@ def fail(message: str) -> NoReturn:
 class Options(usage.Options):
     synopsis = (
         "(-c CONFIG.json | --tar PACKAGE.tar.gz) [--uuid ID] [--report PATH.html] "
-        "[--results PATH.csv|.jsonl] [--processes N|auto] "
+        "[--results PATH.csv|.jsonl] [--processes N|auto] [--metrics [HOST:]PORT] "
         "[--standalone [--duration S] [--summary-json PATH]]"
     )
     longdesc = (
@@ -64,6 +65,8 @@ class Options(usage.Options):
          "one file per run, named like --report's)."],
         ["processes", None, None, "Fire from this many processes (or 'auto': one per CPU this "
          "process may use); default: the config's 'processes', else 1."],
+        ["metrics", None, None, "Serve Prometheus metrics at http://HOST:PORT/metrics "
+         "(PORT alone: on 127.0.0.1); default: the config's 'metrics', else none."],
         ["worker", None, None, "Internal: run as worker K of N of a turret's --processes "
          "(spawned by the turret itself, never by hand)."],
     ]
@@ -92,6 +95,8 @@ class Options(usage.Options):
     processes_note: str | None = None
     #: the config file the turret runs (extracted from ``--tar``, if given)
     config_path: Path
+    #: where ``--metrics`` (or the config's ``metrics``) serves, else None
+    metrics: MetricsSettings | None = None
 
     @property
     def standalone_duration(self) -> float | None:
@@ -135,6 +140,7 @@ class Options(usage.Options):
             self.turret_config = load_config(config_path, standalone=standalone)
             self.config_path = self.turret_config.config_path
             self._decide_processes(standalone)
+            self._decide_metrics()
             if not standalone:
                 _check_addresses(self.turret_config)
             self.transaction_class = load_transaction_class(self.turret_config.script_path)
@@ -178,6 +184,29 @@ class Options(usage.Options):
             if not standalone and self["results"] is not None:
                 fail("--results with --processes > 1 is for standalone runs; obeying an HQ, "
                      "the HQ keeps every result (or use --processes 1)")
+
+    def _decide_metrics(self) -> None:
+        """
+        Where the metrics are served: ``--metrics`` wins over the config's
+        ``metrics``. A worker serves none (the main process serves the
+        whole turret's). The port is tried now: one in use stops the
+        turret before anything starts.
+        """
+        value = self["metrics"]
+        where = "--metrics"
+        if value is None and "metrics" in self.turret_config.raw:
+            value = self.turret_config.raw["metrics"]
+            where = f"{self.turret_config.config_path}: key 'metrics'"
+        if value is None or self.worker_share is not None:
+            return
+        try:
+            settings = parse_metrics_address(value)
+        except MetricsAddressError as e:
+            raise ConfigError(f"{where} {e}")
+        problem = port_problem(settings)
+        if problem is not None:
+            raise ConfigError(f"{where}: {problem}")
+        self.metrics = settings
 
     def _decide_outputs(self, standalone: bool) -> None:
         if self.worker_share is not None:

@@ -13,12 +13,13 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, cast
 
 from twisted.application.service import IService, MultiService, Service
 from twisted.internet import defer
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
+from twisted.python.failure import Failure
 
 from octtwisted._core import logs
 from octtwisted._core.clocks import Clocks
@@ -31,7 +32,9 @@ from octtwisted._edge.package import ExtractedPackage
 from octtwisted._firing.gcpolicy import CalmGC
 from octtwisted._edge.fleet import Fleet
 from octtwisted._firing.fleetrun import fleet_runs
-from octtwisted._firing.runkeeper import MakeRun, local_runs
+from octtwisted._edge.metrics import SinkProbes, TurretCollector, TurretProbes
+from octtwisted._edge.metrics_web import MetricsService
+from octtwisted._firing.runkeeper import FiringRun, MakeRun, local_runs
 from octtwisted._firing.steps import make_cannon_factory
 from octtwisted._firing.watchdog import ReactorWatchdog
 from octtwisted._stats.cpu import own_cpu, processes_cpu
@@ -45,6 +48,7 @@ STOP_MARGIN = 5.0
 
 if TYPE_CHECKING:
     from octtwisted._hq.link import HQLink
+    from octtwisted._hq.localsink import LocalSink
 
 
 class SequentialMultiService(MultiService):
@@ -118,6 +122,16 @@ def makeService(options: Options) -> IService:
     if options.package is not None:
         PackageCleanup(options.package, options["tar"], cleanups).setServiceParent(top)
     exit = ProcessExit(reactor, cleanups)
+    watchdog = ReactorWatchdog(reactor, time.monotonic)
+    metrics: TurretCollector | None = None
+    if options.metrics is not None:
+        metrics = TurretCollector(
+            name=config.name,
+            uuid=uuid,
+            probes=TurretProbes(state=lambda: turret.state, reactor_lag=lambda: watchdog.lag),
+        )
+        # First: it stops last, serving the turret's last state until then.
+        MetricsService(options.metrics, metrics, reactor).setServiceParent(top)
     outputs = make_outputs(
         config=config,
         settings=options.output_settings,
@@ -162,6 +176,8 @@ def makeService(options: Options) -> IService:
         )
     if outputs is not None:
         outputs.setServiceParent(top)  # before the turret: it stops after it
+    if metrics is not None:
+        make_run = _watched_runs(make_run, metrics, _sink_probes(sink, link, options.processes))
     turret = TurretService(
         config=config,
         uuid=uuid,
@@ -172,7 +188,7 @@ def makeService(options: Options) -> IService:
         exit=exit,
     )
     turret.setServiceParent(top)
-    ReactorWatchdog(reactor, time.monotonic).setServiceParent(top)
+    watchdog.setServiceParent(top)
     if options["standalone"]:
         from octtwisted._edge.standalone import StandaloneRun
 
@@ -188,6 +204,38 @@ def makeService(options: Options) -> IService:
             outputs=outputs,
         ).setServiceParent(top)
     return top
+
+
+def _watched_runs(make_run: MakeRun, metrics: TurretCollector, probes: SinkProbes) -> MakeRun:
+    """
+    ``make_run``, telling the metrics of each run it makes (and where to
+    read the result sink's counts).
+    """
+    metrics.sink_probes(probes)
+
+    def make(context: dict[str, Any], on_crash: Callable[[Failure], None]) -> FiringRun:
+        run = make_run(context, on_crash)
+        metrics.run_made(run)
+        return run
+
+    return make
+
+
+def _sink_probes(sink: ResultSink, link: HQLink | None, processes: int) -> SinkProbes:
+    """
+    Where the metrics read the results waiting, sent and dropped: the HQ
+    link's counts, or the local sink's. With ``--processes`` above 1 the
+    workers send the results, and these counts are not shown.
+    """
+    if processes > 1:
+        return SinkProbes()
+    if link is not None:
+        hq = link
+        return SinkProbes(pending=hq.pending, sent=lambda: hq.sent, dropped=lambda: hq.dropped)
+    local = cast("LocalSink", sink)
+    return SinkProbes(
+        pending=local.pending, sent=lambda: local.delivered, dropped=lambda: local.dropped
+    )
 
 
 def _when_ready(

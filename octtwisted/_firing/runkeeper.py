@@ -31,6 +31,7 @@ from octtwisted._firing.run import Run
 from octtwisted._firing.steps import CannonFactory
 from octtwisted._stats.cpu import CPUReader
 from octtwisted._stats.outputs import RunOutputs
+from octtwisted._stats.starts import StartStats
 from octtwisted._stats.summary import RunStats, Summary
 
 
@@ -46,6 +47,13 @@ class FiringRun(Protocol):
     @property
     def cannons_started(self) -> int:
         """Cannons brought in so far."""
+
+    @property
+    def starts(self) -> StartStats | None:
+        """The open model's start figures (None in the closed model)."""
+
+    def active_cannons(self) -> int:
+        """Cannons firing now."""
 
     def start(self) -> None:
         """Open fire."""

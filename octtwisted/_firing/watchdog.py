@@ -149,6 +149,9 @@ class ReactorWatchdog(Service):
         self._last = 0.0
         #: how many times the reactor was found blocked
         self.stalls = 0
+        #: how late the last tick came, seconds (the reactor's lag; read
+        #: by ``--metrics``)
+        self.lag = 0.0
 
     def startService(self) -> None:
         super().startService()
@@ -167,6 +170,7 @@ class ReactorWatchdog(Service):
         # No tick for ``gap`` seconds: the reactor was blocked for up to that.
         gap = now - self._last
         self._last = now
+        self.lag = max(gap - self._interval, 0.0)
         step = self._sampler.take()
         if gap - self._interval > self._threshold:
             self.stalls += 1

@@ -72,6 +72,13 @@ class StartStats:
     def drop(self, count: int = 1) -> None:
         self.dropped += count
 
+    def lag_timers(self) -> tuple[Timer, ...]:
+        """
+        The timers that hold the start lags so far (the interval's and the
+        run's), for a reader that takes nothing from the figures.
+        """
+        return (self._interval_lag, self._lag)
+
     def take_interval(self) -> StartFigures:
         planned, started, dropped = self._taken
         lag = self._interval_lag.stats()

@@ -433,6 +433,21 @@ class RunStats:
         """The custom timers seen so far, sorted."""
         return tuple(sorted(self._custom_timers))
 
+    def timers(self) -> dict[str, tuple[Timer, ...]]:
+        """
+        Timer name (``scriptrun_time`` first) -> the timers that hold its
+        values so far, for a reader that must not take anything from the
+        figures (see :mod:`octtwisted._stats.scrape`): the transactions'
+        values are in two timers, the interval's and the run's.
+        """
+        timers: dict[str, tuple[Timer, ...]] = {
+            SCRIPTRUN_TIME: (self._interval, self._scriptrun_time)
+        }
+        for name, timer in self._custom_timers.items():
+            if name != SCRIPTRUN_TIME:
+                timers[name] = (timer,)
+        return timers
+
     def top_errors(self, count: int) -> tuple[tuple[str, int], ...]:
         """
         The ``count`` most frequent error texts with their counts.

@@ -1,0 +1,268 @@
+"""
+``--metrics``: the turret's figures for Prometheus (``docs/metrics.rst``).
+
+:func:`parse_metrics_address` reads ``PORT`` or ``HOST:PORT`` into
+:class:`MetricsSettings`; :class:`TurretCollector` is a
+``prometheus_client`` collector that reads, at scrape time, what the
+turret keeps anyway (the runs' :class:`~octtwisted._stats.scrape.TurretTally`,
+the turret's state, the result sink's counts, the watchdog's lag): it adds
+nothing to the hot path. :mod:`octtwisted._edge.metrics_web` serves it.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Callable, Iterator, Protocol
+
+import attrs
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+
+from octtwisted._firing.lifecycle import State
+from octtwisted._stats.scrape import BUCKETS, HistogramFigures, TurretTally
+from octtwisted._stats.starts import StartStats
+from octtwisted._stats.summary import SCRIPTRUN_TIME, RunStats
+
+#: The address a bare ``--metrics PORT`` binds.
+LOCAL_HOST = "127.0.0.1"
+
+#: The turret's states as the metrics show them: every state of a stop
+#: (and of a kill or shutdown under way) is ``stopping``.
+STATE_NAMES = ("ready", "running", "stopping")
+
+_SHOWN_STATE = {
+    State.READY: "ready",
+    State.RUNNING: "running",
+    State.STOPPING: "stopping",
+    State.RESTARTING: "stopping",
+    State.KILLING: "stopping",
+    State.SHUTTING_DOWN: "stopping",
+}
+
+_LE = tuple(f"{bound:g}" for bound in BUCKETS) + ("+Inf",)
+
+
+class MetricsAddressError(ValueError):
+    """A ``--metrics`` value that is not ``PORT`` or ``HOST:PORT``."""
+
+
+@attrs.frozen
+class MetricsSettings:
+    """
+    Where the metrics are served.
+
+    :ivar host: the address bound (``127.0.0.1`` for a bare port).
+    :ivar port: the TCP port.
+    """
+
+    host: str
+    port: int
+
+    @property
+    def local(self) -> bool:
+        """Bound to the loopback interface only."""
+        return self.host in ("127.0.0.1", "localhost", "::1")
+
+
+def parse_metrics_address(value: object) -> MetricsSettings:
+    """
+    ``PORT`` (an int or a string: binds 127.0.0.1) or ``HOST:PORT``
+    (``[::1]:PORT`` for IPv6).
+
+    :raises MetricsAddressError: with the reason.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise MetricsAddressError(f"must be PORT or HOST:PORT, got {value!r}")
+    text = str(value).strip()
+    host, colon, port_text = text.rpartition(":")
+    if not colon:
+        host = LOCAL_HOST
+    elif host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise MetricsAddressError(
+            f"must be PORT or HOST:PORT with a port from 1 to 65535, got {value!r}"
+        )
+    return MetricsSettings(host, int(port_text))
+
+
+def port_problem(settings: MetricsSettings) -> str | None:
+    """
+    Why the metrics port cannot be listened on (in use, an address this
+    machine does not have...), or None. Checked at start, before anything
+    starts, the way Twisted will bind it.
+    """
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    probe = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((settings.host, settings.port))
+        probe.listen(1)
+    except OSError as e:
+        return f"cannot listen on {settings.host}:{settings.port}: {e.strerror or e}"
+    finally:
+        probe.close()
+    return None
+
+
+class ScrapedRun(Protocol):
+    """What the metrics read of a run (a ``Run`` or a ``FleetRun``)."""
+
+    @property
+    def stats(self) -> RunStats: ...
+
+    @property
+    def starts(self) -> StartStats | None: ...
+
+    def active_cannons(self) -> int: ...
+
+
+@attrs.frozen
+class TurretProbes:
+    """
+    Where a scrape reads the turret's figures that are not a run's: each
+    is called at scrape time.
+
+    :ivar state: the turret's lifecycle state.
+    :ivar reactor_lag: the watchdog's last measure of the reactor's lag, seconds.
+    """
+
+    state: Callable[[], State]
+    reactor_lag: Callable[[], float]
+
+
+@attrs.frozen
+class SinkProbes:
+    """
+    Where a scrape reads the result sink's counts (None: not shown).
+
+    :ivar pending: results waiting to be sent to the HQ.
+    :ivar sent: results sent since the process started.
+    :ivar dropped: results dropped since the process started.
+    """
+
+    pending: Callable[[], int] | None = None
+    sent: Callable[[], int] | None = None
+    dropped: Callable[[], int] | None = None
+
+
+def _histogram(
+    family: HistogramMetricFamily, labels: list[str], figures: HistogramFigures
+) -> None:
+    buckets = list(zip(_LE, (*figures.buckets, figures.count)))
+    family.add_metric(labels, buckets, figures.total)
+
+
+class TurretCollector:
+    """
+    The ``oct_`` metrics (see ``docs/metrics.rst``), every one labelled
+    with the turret's ``turret`` (name) and ``uuid``. :meth:`run_made` is
+    told of every run as it is made; :meth:`collect` reads the figures.
+    """
+
+    def __init__(self, *, name: str, uuid: str, probes: TurretProbes) -> None:
+        self._labels = [name, uuid]
+        self._probes = probes
+        self._tally = TurretTally()
+        self._run: ScrapedRun | None = None
+        self._sink = SinkProbes()
+
+    def sink_probes(self, probes: SinkProbes) -> None:
+        """Where to read the result sink's counts (none are shown until then)."""
+        self._sink = probes
+
+    def run_made(self, run: ScrapedRun) -> None:
+        """A new run: its figures add to those of the runs before it."""
+        self._run = run
+        self._tally.run_started(run.stats, run.starts)
+
+    def collect(self) -> Iterator[Metric]:
+        labels = self._labels
+        names = ["turret", "uuid"]
+        figures = self._tally.read()
+        probes = self._probes
+
+        transactions = CounterMetricFamily(
+            "oct_transactions", "Transactions ended, by outcome.", labels=[*names, "outcome"]
+        )
+        transactions.add_metric([*labels, "ok"], figures.transactions - figures.errors)
+        transactions.add_metric([*labels, "error"], figures.errors)
+        yield transactions
+
+        run_time = HistogramMetricFamily(
+            "oct_scriptrun_time_seconds", "Transaction times (errors included).", labels=names
+        )
+        scriptrun = figures.timers.get(SCRIPTRUN_TIME)
+        if scriptrun is not None:
+            _histogram(run_time, labels, scriptrun)
+        yield run_time
+
+        custom = HistogramMetricFamily(
+            "oct_custom_timer_seconds", "The scripts' custom timers.", labels=[*names, "timer"]
+        )
+        for timer, values in sorted(figures.timers.items()):
+            if timer != SCRIPTRUN_TIME:
+                _histogram(custom, [*labels, timer], values)
+        yield custom
+
+        run = self._run
+        active = run.active_cannons() if run is not None else 0
+        yield _one(GaugeMetricFamily, "oct_active_cannons", "Cannons firing now.", names, labels, active)
+
+        state = GaugeMetricFamily(
+            "oct_turret_state", "1 for the turret's state, 0 for the others.",
+            labels=[*names, "state"],
+        )
+        shown = _SHOWN_STATE.get(probes.state())
+        for name in STATE_NAMES:
+            state.add_metric([*labels, name], 1 if name == shown else 0)
+        yield state
+
+        starts = figures.starts
+        if starts is not None:
+            for key, count, what in (
+                ("planned", starts.planned, "Starts the open model planned."),
+                ("started", starts.started, "Planned starts a cannon started."),
+                ("dropped", starts.dropped, "Planned starts dropped: no cannon was idle."),
+            ):
+                yield _one(CounterMetricFamily, f"oct_starts_{key}", what, names, labels, count)
+            lag = HistogramMetricFamily(
+                "oct_start_lag_seconds", "Actual start minus planned start.", labels=names
+            )
+            _histogram(lag, labels, starts.lag)
+            yield lag
+
+        sink = self._sink
+        for probe, family, metric, what in (
+            (sink.pending, GaugeMetricFamily, "oct_results_waiting",
+             "Results waiting to be sent to the HQ."),
+            (sink.sent, CounterMetricFamily, "oct_results_sent",
+             "Results sent (standalone: delivered to the summary)."),
+            (sink.dropped, CounterMetricFamily, "oct_results_dropped",
+             "Results that could not be delivered."),
+        ):
+            if probe is not None:
+                yield _one(family, metric, what, names, labels, probe())
+
+        yield _one(
+            GaugeMetricFamily, "oct_reactor_lag_seconds",
+            "How late the watchdog's last tick came (the reactor's lag).",
+            names, labels, probes.reactor_lag(),
+        )
+
+
+def _one(
+    kind: type[CounterMetricFamily] | type[GaugeMetricFamily],
+    name: str,
+    documentation: str,
+    names: list[str],
+    labels: list[str],
+    value: float,
+) -> Metric:
+    family = kind(name, documentation, labels=names)
+    family.add_metric(labels, value)
+    return family
