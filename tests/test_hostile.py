@@ -74,7 +74,7 @@ class AddressCheckTests(SynchronousTestCase):
 
 class _Counted(protocol.Protocol):
     def connectionMade(self) -> None:
-        self.factory.accepted += 1  # type: ignore[attr-defined]
+        self.factory.accepted += 1
 
 
 class _Counting(protocol.ServerFactory):
