@@ -20,6 +20,7 @@ from octtwisted._http.fast import (
     HTTPError,
     ProtocolError,
     ResponseTimeout,
+    ResponseTooLarge,
     TLSError,
     TooManyRedirects,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "HTTPError",
     "ProtocolError",
     "ResponseTimeout",
+    "ResponseTooLarge",
     "TLSError",
     "TooManyRedirects",
 ]

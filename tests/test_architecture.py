@@ -45,6 +45,7 @@ PUBLIC = {
         "HTTPError",
         "ProtocolError",
         "ResponseTimeout",
+        "ResponseTooLarge",
         "TLSError",
         "TooManyRedirects",
     ],

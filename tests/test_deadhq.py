@@ -59,6 +59,36 @@ class SocketOptionsTests(SynchronousTestCase):
         for bad in ("tcp://1.2.3.4", "tcp://tcp://1.2.3.4:5000", "tcp://127.0.0.1 :5000", "nonsense"):
             self.assertIsNotNone(refused_address(bad, False), bad)
 
+    def test_refused_address_is_zeromqs_verdict(self) -> None:
+        """
+        ``refused_address`` decides without a socket (so the start-up check
+        connects to nothing), and says what ZeroMQ's own ``connect`` says
+        on each of these addresses: accepted (those all name this machine,
+        so the real connects here go nowhere else) or refused, with
+        ZeroMQ's reason. Before issue 26 it connected a throwaway socket.
+        """
+        addresses = [
+            "tcp://127.0.0.1:9", "tcp://[::1]:9", "tcp://::1:9", "tcp://localhost:9",
+            "tcp://127.0.0.1:9x", "tcp://127.0.0.1:*9", "tcp://127.0.0.1:", "tcp://127.0.0.1",
+            "tcp://127.0.0.1:*", "tcp://:9", "tcp://[::1:9", "tcp://127.0.0.1 :9",
+            "tcp:// 127.0.0.1:9", "tcp://.a:9", "tcp://-a:9", "tcp://_a:9", "tcp://a/b:9",
+            "tcp://é:9", "tcp://tcp://1.2.3.4:5000", "tcp://", "nonsense", "foo://127.0.0.1:9",
+            "tcp://127.0.0.1:9/x", "tcp://a@b:9",
+        ]
+        context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+        self.addCleanup(context.term)
+        for address in addresses:
+            socket = context.socket(zmq.PUSH)
+            socket.set(zmq.LINGER, 0)
+            try:
+                socket.connect(address)
+                expected = None
+            except zmq.ZMQError as e:
+                expected = str(e)
+            finally:
+                socket.close()
+            self.assertEqual(refused_address(address, True), expected, address)
+
 
 class HQLinkOptionsTests(TestCase):
     timeout = 30

@@ -9,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from twisted.internet import reactor
+from twisted.internet import protocol, reactor
+from twisted.internet.task import deferLater
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from octtwisted.testing import FakeHQ
@@ -69,6 +70,74 @@ class AddressCheckTests(SynchronousTestCase):
         self.assertIn("key 'hq_address': ZeroMQ refuses the address 'tcp://bad host:5000'", message)
         self.assertIn("Invalid argument", message)
         self.assertNotIn("\n", message)
+
+
+class _Counted(protocol.Protocol):
+    def connectionMade(self) -> None:
+        self.factory.accepted += 1
+
+
+class _Counting(protocol.ServerFactory):
+    """A plain TCP listener that counts the connections it accepts."""
+
+    protocol = _Counted
+
+    def __init__(self) -> None:
+        self.accepted = 0
+
+
+class NoEarlyConnectionTests(TestCase):
+    timeout = 90
+
+    def listen(self) -> tuple[_Counting, dict[str, Any]]:
+        counting = _Counting()
+        ports: dict[str, Any] = {}
+        for key in ("hq_publisher", "hq_rc"):
+            port = reactor.listenTCP(0, counting, interface="127.0.0.1")
+            self.addCleanup(port.stopListening)
+            ports[key] = port.getHost().port  # type: ignore[attr-defined]
+        return counting, ports
+
+    async def test_refused_start_connects_to_nothing(self) -> None:
+        """
+        A config whose script has no ``Transaction`` class, or a syntax
+        error, ends the real turret with its one-line error and no TCP
+        connection to the HQ's ports (plain listeners count them). Before
+        issue 26 the start-up address check connected a throwaway ZeroMQ
+        socket to each port before the script was loaded: two connections.
+        """
+        counting, ports = self.listen()
+        for script, text in (("no_transaction.py", None), ("syntax.py", "def broken(:\n")):
+            folder = Path(self.mktemp()).absolute()
+            config = write_config(folder, script=script, hq_address="127.0.0.1", **ports)
+            if text is not None:
+                (folder / script).write_text(text)
+            turret = TurretProcess(["-c", str(config)], cwd=folder)
+            self.addCleanup(turret.cleanup)
+            self.assertEqual(await turret.wait_exit(), 2, turret.output)
+            self.assertEqual(len(turret.output.strip().splitlines()), 1, turret.output)
+        await deferLater(reactor, 0.5, lambda: None)  # any late accept
+        self.assertEqual(counting.accepted, 0)
+
+    async def test_good_start_connects_twice(self) -> None:
+        """
+        A good config makes exactly the two connections the turret keeps
+        (orders and results), none for the start-up check: the listeners
+        never answer ZeroMQ's greeting, so ZeroMQ keeps both waiting and
+        makes no other. Before issue 26 the check's throwaway socket made
+        two more.
+        """
+        counting, ports = self.listen()
+        folder = Path(self.mktemp()).absolute()
+        config = write_config(folder, hq_address="127.0.0.1", hq_silence_timeout=60, **ports)
+        turret = TurretProcess(["-c", str(config)], cwd=folder)
+        self.addCleanup(turret.cleanup)
+        started = reactor.seconds()
+        while counting.accepted < 2 and reactor.seconds() - started < 30:
+            await deferLater(reactor, 0.1, lambda: None)
+        await deferLater(reactor, 2, lambda: None)
+        self.assertTrue(turret.running, turret.output)
+        self.assertEqual(counting.accepted, 2, turret.output)
 
 
 class HostileConfigTests(TestCase):

@@ -24,6 +24,7 @@ from octtwisted._core.hqaddress import is_hq_host as _is_hq_host
 from octtwisted._core.hqaddress import zmq_host as _zmq_host
 from octtwisted._core.load import Load, LoadError, Stage, parse_load
 from octtwisted._core.processes import Processes, ProcessesError, parse_processes
+from octtwisted._core.httplimits import HTTPLimits, parse_http_limits
 from octtwisted._core.tlsconfig import TLSOptions, parse_tls_options
 
 __all__ = ["ConfigError", "TLSOptions", "TurretConfig", "load_config", "parse_config", "read_json_object"]
@@ -79,6 +80,9 @@ TURRET_KEYS = REQUIRED_KEYS + (
     "tls_client_cert",
     "tls_client_key",
     "thresholds",
+    "max_response_body",
+    "max_response_head",
+    "max_response_headers",
 )
 
 
@@ -131,6 +135,8 @@ class TurretConfig:
     #: the load model: arrival rate and stages (see :mod:`octtwisted._core.load`)
     load: Load = Load()
     tls: TLSOptions = TLSOptions()
+    #: how much of a response the HTTP clients read (``max_response_*``)
+    http_limits: HTTPLimits = HTTPLimits()
     #: pass/fail expressions evaluated at the end of each run
     thresholds: tuple[Threshold, ...] = ()
     raw: Mapping[str, Any] = attrs.field(factory=dict, eq=False, repr=False)
@@ -212,6 +218,7 @@ def parse_config(
         default=None,
     )
     tls = parse_tls_options(check, path, warnings)
+    http_limits = parse_http_limits(check)
     processes: Processes = 1
     if "processes" in raw:
         try:
@@ -278,6 +285,7 @@ def parse_config(
         processes=processes,
         load=load,
         tls=tls,
+        http_limits=http_limits,
         thresholds=thresholds,
         raw=raw,
         warnings=tuple(warnings),

@@ -144,6 +144,8 @@ class Options(usage.Options):
             if not standalone:
                 _check_addresses(self.turret_config)
             self.transaction_class = load_transaction_class(self.turret_config.script_path)
+            # Nothing above opened a connection: the HQ's sockets connect
+            # when the service tree starts, once everything was checked.
         except (ConfigError, ScriptError, PackageError) as e:
             if self.package is not None:
                 self.package.close()
@@ -263,8 +265,9 @@ def _worker_share(text: str, cannons: int) -> LoadShare:
 
 def _check_addresses(config: TurretConfig) -> None:
     """
-    Ask ZeroMQ itself whether it takes the HQ's addresses, so that none is
-    refused later, at connect, with a traceback.
+    Check the HQ's addresses as ZeroMQ's connect does, so that none is
+    refused later, at connect, with a traceback; without a socket, so that
+    a turret that is refused at start never connects to the HQ.
 
     :raise ConfigError: naming the address and ZeroMQ's reason.
     """

@@ -103,7 +103,7 @@ class Run:
         self._cpu = None if cpu is None else CPUSampler(clocks.reactor, cpu)
         self._sink = sink
         self._gc = gc
-        self._http = SharedHTTPClient(clocks.reactor, config.cannons, config.tls)
+        self._http = SharedHTTPClient(clocks.reactor, config.cannons, config.tls, config.http_limits)
         self.account = RunAccount(clocks, sink)
         #: the run's cannons, in the order they came in
         self.cannons: list[FiringCannon] = []

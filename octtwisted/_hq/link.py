@@ -1,7 +1,7 @@
 """
 The link to the OCT HQ over ZeroMQ: the only module that owns sockets
-(:func:`~octtwisted._hq.sockopts.refused_address` only makes a throwaway
-one, to ask ZeroMQ about an address at start).
+(:func:`~octtwisted._hq.sockopts.refused_address` checks an address at
+start without one).
 
 :class:`HQLink` is a service that connects a SUB socket to the HQ's PUB
 (orders) and a PUSH socket to the HQ's PULL (status and results), with

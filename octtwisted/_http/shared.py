@@ -26,6 +26,7 @@ from twisted.internet import defer
 from twisted.internet.defer import Deferred
 
 from octtwisted._core.config import TLSOptions
+from octtwisted._core.httplimits import HTTPLimits
 
 
 class SharedHTTPClient:
@@ -35,12 +36,21 @@ class SharedHTTPClient:
     :param reactor: the reactor the connections use.
     :param connections_per_host: kept-alive connections per host.
     :param tls: how both clients treat ``https://`` servers.
+    :param limits: how much of a response they read (``max_response_*``;
+        treq takes the body limit, see ``docs/http.rst``).
     """
 
-    def __init__(self, reactor: Any, connections_per_host: int, tls: TLSOptions = TLSOptions()) -> None:
+    def __init__(
+        self,
+        reactor: Any,
+        connections_per_host: int,
+        tls: TLSOptions = TLSOptions(),
+        limits: HTTPLimits = HTTPLimits(),
+    ) -> None:
         self._reactor = reactor
         self._per_host = connections_per_host
         self._tls = tls
+        self._limits = limits
         self._pool: Any = None
         self._client: Any = None
         self._fast: Any = None
@@ -61,8 +71,10 @@ class SharedHTTPClient:
             self._pool = pool
             from octtwisted._http.tls import TLSPolicy
 
+            from octtwisted._http.treqlimit import LimitedAgent
+
             agent = Agent(self._reactor, contextFactory=TLSPolicy(self._tls), pool=pool)
-            self._client = HTTPClient(agent)
+            self._client = HTTPClient(LimitedAgent(agent, self._limits.body))
         return self._client
 
     @property
@@ -76,7 +88,10 @@ class SharedHTTPClient:
             from octtwisted._http.tls import ssl_context
 
             self._fast = FastHTTPClient(
-                self._reactor, connections_per_host=self._per_host, tls_context=ssl_context(self._tls)
+                self._reactor,
+                connections_per_host=self._per_host,
+                tls_context=ssl_context(self._tls),
+                limits=self._limits,
             )
         return self._fast
 

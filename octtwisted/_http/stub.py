@@ -124,9 +124,12 @@ class StubFastHTTP(FastSession):
         headers: HeadersArg = None,
         timeout: float | None = DEFAULT_TIMEOUT,
         allow_redirects: bool = True,
+        max_response_body: int | None = None,
         **options: Any,
     ) -> Deferred[FastResponse]:
-        d = super().request(method, url, body, headers, timeout, allow_redirects, **options)
+        d = super().request(
+            method, url, body, headers, timeout, allow_redirects, max_response_body, **options
+        )
         self.flush()
         return d
 

@@ -82,6 +82,7 @@ from octtwisted._http.fast.errors import (
     HTTPError,
     ProtocolError,
     ResponseTimeout,
+    ResponseTooLarge,
     TLSError,
 )
 from octtwisted._http.fast.response import FastResponse
@@ -100,6 +101,7 @@ __all__ = [
     "HTTPError",
     "ProtocolError",
     "ResponseTimeout",
+    "ResponseTooLarge",
     "TLSError",
     "TooManyRedirects",
 ]

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from twisted.internet import defer
 from twisted.internet.defer import Deferred
 
+from octtwisted._core.httplimits import HTTPLimits
 from octtwisted._http.fast.connection import Request, Session, cancel_request
 from octtwisted._http.fast.errors import ClientClosed, HTTPError
 from octtwisted._http.fast.options import CLIENT_OPTIONS, HeadersArg, apply_options
@@ -58,6 +59,17 @@ class _Target:
 
 
 
+def body_limit(value: Any) -> int:
+    """
+    ``value`` as a request's ``max_response_body=``: an integer >= 1.
+
+    :raise HTTPError: for anything else.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise HTTPError(f"max_response_body must be an integer >= 1 (bytes), got {value!r}")
+    return value
+
+
 class FastHTTPClient:
     """
     A pooling HTTP/1.1 keep-alive client for ``http://`` and ``https://``
@@ -88,6 +100,11 @@ class FastHTTPClient:
         connection of this client uses (one per run: sessions are resumed
         through it); if ``None``, one that verifies against the system's
         trust store is made on the first ``https://`` URL.
+    :param limits: how much of a response is read before the request is
+        given up with :class:`ResponseTooLarge` (the config's
+        ``max_response_body``, ``max_response_head`` and
+        ``max_response_headers``); a request's ``max_response_body=``
+        overrides the first.
 
     :ivar requests: requests accepted so far.
     :ivar connections_opened: connections attempted so far.
@@ -100,6 +117,7 @@ class FastHTTPClient:
         timeout: float | None = 30.0,
         connect_timeout: float = 10.0,
         tls_context: ssl.SSLContext | None = None,
+        limits: HTTPLimits = HTTPLimits(),
     ) -> None:
         if connections_per_host < 1:
             raise ValueError("connections_per_host must be at least 1")
@@ -111,6 +129,12 @@ class FastHTTPClient:
         self.connections_opened = 0
         self.closed = False
         self.tls_context = tls_context
+        self.limits = limits
+        #: The limits to set on each request, or None when they are the
+        #: defaults (a request's class attributes).
+        self._limits = (
+            None if limits == HTTPLimits() else (limits.body, limits.head, limits.headers)
+        )
         self._pools: dict[tuple[str, int, bool], HostPool] = {}
         self._targets: dict[tuple[bytes | str, str], _Target] = {}
 
@@ -123,6 +147,7 @@ class FastHTTPClient:
         body: bytes | None = None,
         headers: HeadersArg = None,
         timeout: float | None = DEFAULT_TIMEOUT,
+        max_response_body: int | None = None,
         **options: Any,
     ) -> Deferred[FastResponse]:
         """
@@ -137,6 +162,9 @@ class FastHTTPClient:
             replaces the default one, a ``Content-Length`` is ignored.
         :param timeout: seconds for the whole request, ``None`` for no
             timeout; the client's default if not given.
+        :param max_response_body: the most bytes of body this request
+            reads (an integer >= 1); the client's (the config's
+            ``max_response_body``) if not given.
         :param options: any of ``params=`` (a dict or pairs, added to the
             URL's query), ``data=`` (bytes or str as the body; a dict or
             pairs as an HTML form), ``json=`` (any JSON-able value, sent as
@@ -144,7 +172,8 @@ class FastHTTPClient:
             HTTP basic authentication). They cost nothing when not given.
 
         The result fails with :class:`ConnectError`, :class:`ConnectionLost`,
-        :class:`ResponseTimeout`, :class:`ProtocolError`, :class:`TLSError`
+        :class:`ResponseTimeout`, :class:`ProtocolError`,
+        :class:`ResponseTooLarge`, :class:`TLSError`
         (:class:`CertificateError` when the server's certificate did not
         verify) or :class:`ClientClosed`, or at once with :class:`HTTPError`
         for a URL or option it cannot use. Cancelling it closes the
@@ -155,7 +184,12 @@ class FastHTTPClient:
                 url, body, headers = apply_options(url, body, headers, options, CLIENT_OPTIONS)
             except Exception as exc:
                 return defer.fail(exc)
-        return self._send(method, url, body, headers, timeout, None)
+        if max_response_body is not None:
+            try:
+                max_response_body = body_limit(max_response_body)
+            except HTTPError as exc:
+                return defer.fail(exc)
+        return self._send(method, url, body, headers, timeout, None, max_body=max_response_body)
 
     def _send(
         self,
@@ -167,12 +201,13 @@ class FastHTTPClient:
         session: Session | None,
         follow: int = -1,
         history: tuple[FastResponse, ...] | list[FastResponse] = (),
+        max_body: int | None = None,
     ) -> Deferred[FastResponse]:
         """
         The request itself (the hot path); ``session``, if given, sees the
         response first (cookies, decoding, and redirects while ``follow``,
         the redirects left, is not negative; ``history`` is the chain so
-        far).
+        far); ``max_body``: the request's own body limit, if any.
         """
         try:
             target = self._targets.get((method, url))
@@ -189,6 +224,11 @@ class FastHTTPClient:
         req = Request(cancel_request)  # type: ignore[arg-type]  # its canceller takes the request itself
         req.data = data
         req.timeout = self.timeout if timeout is DEFAULT_TIMEOUT else timeout
+        limits = self._limits
+        if limits is not None:
+            req.max_body, req.max_head, req.max_headers = limits
+        if max_body is not None:
+            req.max_body = max_body
         if session is not None:
             req.session = session
             req.origin = (method, url, body, headers, follow, history)

@@ -26,15 +26,21 @@ from twisted.internet.defer import Deferred
 from twisted.internet.protocol import ClientFactory, Protocol, connectionDone
 from twisted.python.failure import Failure
 
+from octtwisted._core.httplimits import (
+    DEFAULT_MAX_RESPONSE_BODY,
+    DEFAULT_MAX_RESPONSE_HEAD,
+    DEFAULT_MAX_RESPONSE_HEADERS,
+)
 from octtwisted._http.fast.errors import (
     ConnectError,
     ConnectionLost,
     ProtocolError,
     ResponseTimeout,
+    ResponseTooLarge,
     connect_reason,
     one_line,
 )
-from octtwisted._http.fast.response import FastResponse, parse_head
+from octtwisted._http.fast.response import FastResponse, header_count, parse_head
 from octtwisted._http.fast.sockwrite import socket_writer
 
 
@@ -108,6 +114,16 @@ class _AfterTheEnd(Exception):
     """
 
 
+class _OverLimit(Exception):
+    """
+    Raised by the parser's callback when a response passes one of its
+    request's limits; carries the :class:`ResponseTooLarge` to fail with.
+    """
+
+    def __init__(self, what: str, limit: int, key: str) -> None:
+        self.what, self.limit, self.key = what, limit, key
+
+
 class Request(Deferred):  # type: ignore[type-arg]
     """
     The Deferred handed to the caller, also carrying the request's state so
@@ -138,6 +154,11 @@ class Request(Deferred):  # type: ignore[type-arg]
     #: For a session: what to send again on a redirect (method, URL,
     #: headers, redirects left, responses so far).
     origin: Any = None
+    #: The most bytes of body, of head (status line and headers, interim
+    #: responses included), and header fields its response may have.
+    max_body: int = DEFAULT_MAX_RESPONSE_BODY
+    max_head: int = DEFAULT_MAX_RESPONSE_HEAD
+    max_headers: int = DEFAULT_MAX_RESPONSE_HEADERS
 
 
 def cancel_request(req: Request) -> None:
@@ -215,6 +236,13 @@ class Connection(Protocol):
         self.complete = False
         self.keep_alive = False
         self.head_done = False
+        # Bytes of head (the reads that held it) and of body so far, and
+        # the request's limits on them (copied from it at send: the
+        # parser's callbacks read them on every chunk).
+        self.head_size = 0
+        self.body_size = 0
+        self.max_body = DEFAULT_MAX_RESPONSE_BODY
+        self.max_head = DEFAULT_MAX_RESPONSE_HEAD
 
     # -- sending -----------------------------------------------------------
 
@@ -228,6 +256,9 @@ class Connection(Protocol):
         req.conn = self
         self.got_bytes = False
         self.in_body = False
+        self.head_size = self.body_size = 0
+        self.max_body = req.max_body
+        self.max_head = req.max_head
         if delay is not None:
             timer = self.timer
             if timer is None:
@@ -260,6 +291,11 @@ class Connection(Protocol):
         self.in_body = True
         if status >= 200:
             req = self.req
+            if req is not None and self.head_size > 3 * req.max_headers:
+                # Enough bytes for that many fields (the shortest is
+                # "a:\n"): count them, once.
+                if header_count(b"".join(self.raw)) > req.max_headers:
+                    raise _OverLimit("head", req.max_headers, "max_response_headers")
             if req is not None and req.head:
                 # llhttp cannot be told that a HEAD response has no body;
                 # the parser is replaced once this response is delivered.
@@ -267,6 +303,9 @@ class Connection(Protocol):
 
     def on_body(self, chunk: bytes) -> None:
         self.body.append(chunk)
+        size = self.body_size = self.body_size + len(chunk)
+        if size > self.max_body:
+            raise _OverLimit("body", self.max_body, "max_response_body")
 
     def on_message_begin(self) -> None:
         if self.complete:
@@ -303,15 +342,22 @@ class Connection(Protocol):
         self.got_bytes = True
         if not self.in_body:
             self.raw.append(data)
+            self.head_size += len(data)
         try:
             self.parser.feed_data(data)
         except HttpParserUpgrade:
             problem = "unexpected protocol upgrade"
         except HttpParserError as exc:
+            over = exc.__context__
+            if isinstance(over, _OverLimit):
+                self.too_large(req, over.what, over.limit, over.key)
+                return
             problem = one_line(str(exc)) or type(exc).__name__
         else:
             if self.complete or self.head_done:
                 self.finish(req)
+            elif not self.in_body and self.head_size > self.max_head:
+                self.too_large(req, "head", self.max_head, "max_response_head")
             return
         if self.complete or self.head_done:
             # A good response followed by junk: deliver it, drop the
@@ -325,6 +371,19 @@ class Connection(Protocol):
         req.errback(ProtocolError(self.pool.address, problem))
 
     dataReceived = http_received
+
+    def too_large(self, req: Request, what: str, limit: int, key: str) -> None:
+        """
+        Give ``req`` up: its response passed a limit. What was read is
+        dropped and the connection closed (the rest of the response is
+        never read).
+        """
+        self.req = None
+        req.conn = None
+        self.body = []
+        self.raw = []
+        self.abort()
+        req.errback(ResponseTooLarge(self.pool.address, what, limit, key))
 
     def finish(self, req: Request) -> None:
         """

@@ -10,6 +10,8 @@ from __future__ import annotations
 from twisted.internet import error
 from twisted.python.failure import Failure
 
+from octtwisted._core.httplimits import over_text
+
 
 class HTTPError(Exception):
     """
@@ -69,6 +71,34 @@ class ProtocolError(HTTPError):
         super().__init__(f"invalid HTTP response from {address}: {detail}")
         self.address = address
         self.detail = detail
+
+
+class ResponseTooLarge(HTTPError):
+    """
+    The response passed one of the request's limits, and was given up (its
+    connection closed), e.g. ``response body over 32 MiB
+    (max_response_body): 127.0.0.1:8080``.
+
+    :ivar address: ``host:port``.
+    :ivar what: ``"body"`` or ``"head"``.
+    :ivar limit: the limit passed (bytes, or header fields for
+        ``max_response_headers``).
+    :ivar key: the config key (and keyword) that sets it.
+
+    A session's body that passes ``max_response_body`` as it is decoded
+    (gzip, deflate) says ``once decoded``.
+    """
+
+    def __init__(self, address: str, what: str, limit: int, key: str, decoded: bool = False) -> None:
+        if key == "max_response_headers":
+            reason = f"response head over {limit} header fields ({key})"
+        else:
+            reason = over_text(what + (" once decoded" if decoded else ""), limit, key)
+        super().__init__(f"{reason}: {address}")
+        self.address = address
+        self.what = what
+        self.limit = limit
+        self.key = key
 
 
 class ClientClosed(HTTPError):

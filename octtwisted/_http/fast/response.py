@@ -45,6 +45,26 @@ def parse_head(head: bytes) -> list[tuple[bytes, bytes]]:
     return headers
 
 
+def header_count(head: bytes) -> int:
+    """
+    At most how many header fields the final response at the start of
+    ``head`` has (interim 1xx responses skipped, as :func:`parse_head`
+    does; a folded line counts as one more; lines may end in LF alone).
+    """
+    start = 0
+    while True:
+        end, gap = head.find(b"\r\n\r\n", start), 4
+        if end < 0:
+            end, gap = head.find(b"\n\n", start), 2
+            if end < 0:
+                return head.count(b"\n", start)
+        code = head[start:end].split(None, 2)[1:2]
+        if code and code[0][:1] == b"1" and code[0] != b"101" and end + gap < len(head):
+            start = end + gap
+            continue
+        return head.count(b"\n", start, end)
+
+
 class FastResponse:
     """
     A complete HTTP response.

@@ -26,10 +26,10 @@ from urllib.parse import urljoin, urlsplit
 from twisted.internet import defer
 from twisted.internet.defer import Deferred
 
-from octtwisted._http.fast.client import DEFAULT_TIMEOUT, FastHTTPClient
+from octtwisted._http.fast.client import DEFAULT_TIMEOUT, FastHTTPClient, body_limit
 from octtwisted._http.fast.connection import Request
 from octtwisted._http.fast.cookies import CookieJar
-from octtwisted._http.fast.errors import HTTPError, ProtocolError
+from octtwisted._http.fast.errors import HTTPError, ProtocolError, ResponseTooLarge
 from octtwisted._http.fast.options import CLIENT_OPTIONS, HeadersArg, apply_options
 from octtwisted._http.fast.response import FastResponse
 
@@ -83,6 +83,7 @@ class FastSession:
         headers: HeadersArg = None,
         timeout: float | None = DEFAULT_TIMEOUT,
         allow_redirects: bool = True,
+        max_response_body: int | None = None,
         **options: Any,
     ) -> Deferred[FastResponse]:
         """
@@ -92,6 +93,9 @@ class FastSession:
         :param allow_redirects: follow redirects (at most
             ``max_redirects``); if false, a redirect response is returned
             as it is.
+        :param max_response_body: the most bytes of body this request
+            reads, each response of its redirects too, and the most its
+            decoded body may have.
 
         A chain longer than ``max_redirects`` fails with
         :class:`TooManyRedirects`.
@@ -101,10 +105,17 @@ class FastSession:
                 url, body, headers = apply_options(url, body, headers, options, CLIENT_OPTIONS)
             except Exception as exc:
                 return defer.fail(exc)
+        if max_response_body is not None:
+            try:
+                max_response_body = body_limit(max_response_body)
+            except HTTPError as exc:
+                return defer.fail(exc)
         if self.cookies._cookies:
             headers = self.cookies.add_to(url, headers)
         follow = self.max_redirects if allow_redirects else -1
-        return self.client._send(method, url, body, headers, timeout, self, follow)
+        return self.client._send(
+            method, url, body, headers, timeout, self, follow, max_body=max_response_body
+        )
 
     def get(self, url: str, **kw: Any) -> Deferred[FastResponse]:
         """``request(b"GET", url, **kw)``."""
@@ -153,7 +164,12 @@ class FastSession:
             encoding = response.header(b"content-encoding")
             if encoding and response.body:
                 try:
-                    response.body = _decode(encoding, response.body)
+                    response.body = _decode(encoding, response.body, req.max_body)
+                except _TooLarge:
+                    req.errback(ResponseTooLarge(
+                        _address(url), "body", req.max_body, "max_response_body", decoded=True
+                    ))
+                    return True
                 except (zlib.error, ValueError) as exc:
                     req.errback(ProtocolError(_address(url), f"cannot decode the {encoding.decode('latin-1')} body ({exc})"))
                     return True
@@ -198,7 +214,9 @@ class FastSession:
         next_headers: HeadersArg = kept or None
         if self.cookies._cookies:
             next_headers = self.cookies.add_to(target, next_headers)
-        d = self.client._send(method_b, target, body, next_headers, req.timeout, self, follow - 1, chain)
+        d = self.client._send(
+            method_b, target, body, next_headers, req.timeout, self, follow - 1, chain, req.max_body
+        )
 
         def forward(result: Any) -> None:
             if not req.called:
@@ -211,21 +229,40 @@ class FastSession:
         return True
 
 
-def _decode(encoding: bytes, body: bytes) -> bytes:
+class _TooLarge(Exception):
+    """A decoded body would be over the request's ``max_body``."""
+
+
+def _decode(encoding: bytes, body: bytes, limit: int) -> bytes:
     """
     ``body`` without its ``Content-Encoding`` (gzip, deflate; several
-    codings in order; identity and unknown ones are left as they are).
+    codings in order; identity and unknown ones are left as they are),
+    never more than ``limit`` bytes at any step (a small body that
+    inflates to gigabytes stops there).
+
+    :raise _TooLarge: past ``limit``.
     """
     for coding in reversed([c.strip().lower() for c in encoding.split(b",")]):
         if coding in (b"gzip", b"x-gzip"):
-            body = zlib.decompress(body, 16 + zlib.MAX_WBITS)
+            body = _inflate(body, 16 + zlib.MAX_WBITS, limit)
         elif coding == b"deflate":
             try:
-                body = zlib.decompress(body)
+                body = _inflate(body, zlib.MAX_WBITS, limit)
             except zlib.error:
                 # Some servers send raw deflate without the zlib wrapper.
-                body = zlib.decompress(body, -zlib.MAX_WBITS)
+                body = _inflate(body, -zlib.MAX_WBITS, limit)
     return body
+
+
+def _inflate(data: bytes, wbits: int, limit: int) -> bytes:
+    """``zlib.decompress(data, wbits)``, refused past ``limit`` bytes."""
+    inflater = zlib.decompressobj(wbits)
+    out = inflater.decompress(data, limit + 1)
+    if len(out) > limit:
+        raise _TooLarge()
+    if not inflater.eof:
+        raise zlib.error("incomplete or truncated stream")
+    return out
 
 
 def _address(url: str) -> str:
