@@ -429,6 +429,106 @@ class RSSSampler(threading.Thread):
         return earlier[-1] if earlier else None
 
 
+def smaps_rollup_kib(pid: int) -> dict[str, int] | None:
+    """
+    One process's memory from ``/proc/PID/smaps_rollup`` (KiB): ``rss``,
+    ``pss`` (each shared page divided among the processes that map it) and
+    ``uss`` (``Private_Clean + Private_Dirty``: what its end would free).
+    """
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return None
+    fields: dict[str, int] = {}
+    for line in text.splitlines():
+        name, _, rest = line.partition(":")
+        parts = rest.split()
+        if len(parts) == 2 and parts[1] == "kB":
+            fields[name] = int(parts[0])
+    if "Rss" not in fields:
+        return None
+    return {
+        "rss": fields["Rss"],
+        "pss": fields.get("Pss", 0),
+        "uss": fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0),
+    }
+
+
+def tree_memory(root: int) -> dict[str, int]:
+    """
+    The memory of a process and all its descendants, summed (KiB): ``rss``
+    (which counts a page shared by two processes twice), ``pss`` (which
+    does not), ``uss``, and ``procs``, how many processes; ``root_rss``,
+    ``root_pss``, ``root_uss``: the root process's own; ``read_ms``: how
+    long reading them took.
+    """
+    began = time.perf_counter()
+    total = {"rss": 0, "pss": 0, "uss": 0, "procs": 0, "root_rss": 0, "root_pss": 0, "root_uss": 0}
+    for pid in descendants(root):
+        one = smaps_rollup_kib(pid)
+        if one is None:
+            continue
+        for key, value in one.items():
+            total[key] += value
+            if pid == root:
+                total["root_" + key] = value
+        total["procs"] += 1
+    total["read_ms"] = round((time.perf_counter() - began) * 1000)
+    return total
+
+
+def tree_jiffies(root: int) -> dict[int, int]:
+    """User + system CPU jiffies of a process and each of its descendants."""
+    out = {}
+    for pid in descendants(root):
+        jiffies = process_jiffies(pid)
+        if jiffies is not None:
+            out[pid] = jiffies
+    return out
+
+
+def tree_cores(before: tuple[float, dict[int, int]], after: tuple[float, dict[int, int]]) -> float:
+    """
+    The cores a process tree used between two :func:`tree_jiffies` samples
+    (a process born meanwhile counts from 0; one that ended meanwhile is
+    not counted).
+    """
+    hz = os.sysconf("SC_CLK_TCK")
+    used = sum(j - before[1].get(pid, 0) for pid, j in after[1].items())
+    return used / hz / max(after[0] - before[0], 1e-9)
+
+
+class TreeMemorySampler(threading.Thread):
+    """
+    Samples :func:`tree_memory` of a process tree every ``interval``
+    seconds: (monotonic, {rss, pss, uss, procs}).
+    """
+
+    def __init__(self, pid: int, interval: float = 1.0) -> None:
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.interval = interval
+        self.samples: list[tuple[float, dict[str, int]]] = []
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            if rss_kib(self.pid) is None:
+                return
+            self.samples.append((time.monotonic(), tree_memory(self.pid)))
+            self._stop.wait(self.interval)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def between(self, start: float, end: float) -> list[dict[str, int]]:
+        return [m for t, m in self.samples if start <= t <= end]
+
+    def before(self, t: float) -> dict[str, int] | None:
+        earlier = [m for at, m in self.samples if at <= t]
+        return earlier[-1] if earlier else None
+
+
 # --------------------------------------------------------------------------
 # One turret run against the fake HQ
 # --------------------------------------------------------------------------
@@ -498,14 +598,22 @@ def run_turret(
     turret_extra: Iterable[str] = (),
     end_turret: Callable[[subprocess.Popen], str] | None = None,
     twistd: Path | None = None,
+    sample_tree: bool = False,
 ) -> dict[str, Any]:
     """
     One run: the fake HQ, then the turret; the HQ starts it, counts its
     results for ``window`` s after ``warmup`` s, stops and kills it.
 
     :return: the HQ's result plus ``rss`` figures, ``cpu`` (machine, ours,
-        others during the window), how the turret ended, and ``crashed``
-        with the tail of its log if it died on its own.
+        others during the window), the cores used in the window by the
+        turret's process tree (``turret_cores``: the turret and its worker
+        processes, if any; ``turret_procs`` of them) and by the fake HQ
+        (``sink_cores``), how the turret ended, and ``crashed`` with the
+        tail of its log if it died on its own. With ``sample_tree``, also
+        ``tree_kib``: the RSS, PSS and USS summed over the turret's process
+        tree (sampled every second), before ``start`` (``ready``: the
+        processes there were then, maybe before the workers were spawned)
+        and the highest in the window (each sum on its own).
     """
     run_dir.mkdir(parents=True, exist_ok=True)
     sink_argv = [
@@ -540,6 +648,10 @@ def run_turret(
     turret = spawn(argv, log_path=run_dir / "turret.log", cwd=str(run_dir), env=env)
     sampler = RSSSampler(turret.pid)
     sampler.start()
+    tree_sampler = TreeMemorySampler(turret.pid) if sample_tree else None
+    if tree_sampler is not None:
+        tree_sampler.start()
+    trees: dict[str, tuple[tuple[float, dict[int, int]], tuple[float, int | None]]] = {}
     seen: dict[str, float] = {}
     cpu: dict[str, tuple[float, int, int]] = {}
     own: dict[str, tuple[float, int | None]] = {}
@@ -559,6 +671,7 @@ def run_turret(
         if name in ("window_start", "window_end"):
             cpu[name] = cpu_snapshot()
             own[name] = (time.monotonic(), process_jiffies(turret.pid))
+            trees[name] = ((time.monotonic(), tree_jiffies(turret.pid)), (time.monotonic(), process_jiffies(sink.pid)))
         if name == "result":
             result = event
             break
@@ -571,6 +684,8 @@ def run_turret(
             log("run over its time limit: ending it")
             break
     sampler.stop()
+    if tree_sampler is not None:
+        tree_sampler.stop()
     if result is None:
         end_process(sink, grace=3)
         if died_at is not None:
@@ -601,6 +716,12 @@ def run_turret(
     if "window_start" in cpu and "window_end" in cpu:
         result["cpu"] = other_cpu(cpu["window_start"], cpu["window_end"])
         result.update(process_cpu(turret.pid, own["window_start"], own["window_end"], result.get("rate")))
+        (tree0, sink0), (tree1, sink1) = trees["window_start"], trees["window_end"]
+        result["turret_cores"] = tree_cores(tree0, tree1)
+        result["turret_procs"] = len(tree1[1])
+        sink_cpu = process_cpu(sink.pid, sink0, sink1, None)
+        if sink_cpu:
+            result["sink_cores"] = sink_cpu["process_cores"]
     start = seen.get("window_start")
     end = seen.get("window_end")
     baseline = sampler.before(seen["running"]) if "running" in seen else None
@@ -610,6 +731,14 @@ def run_turret(
         "window_max": max(in_window) if in_window else None,
         "max": max((rss for _, rss in sampler.samples), default=None),
     }
+    if tree_sampler is not None:
+        window_trees = tree_sampler.between(start, end) if start and end else []
+        result["tree_kib"] = {
+            "ready": tree_sampler.before(seen["running"]) if "running" in seen else None,
+            "window_max": {key: max(m[key] for m in window_trees) for key in window_trees[0]}
+            if window_trees else None,
+            "samples": len(window_trees),
+        }
     return result
 
 

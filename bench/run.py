@@ -64,6 +64,20 @@ Scenarios (``--only`` names):
               sending 1,000 to 20,000 results/s, and as fast as it can:
               results/s sent, stored during the run, the drain after
               ``stop`` (bench/hq_intake.py).
+``cores``     ``--processes`` (ours only, bench/cores.py): a CPU-bound
+              script (0.5 ms of pure Python per transaction, 50 cannons)
+              with 1 and 2 processes, the ratio and the scaling efficiency;
+              empty transactions, 10 cannons per process, 1 and 2
+              processes, with the cores used by the turret (main process
+              and workers), the fake HQ and others; ``--processes 1``
+              against no option (empty, 10 cannons; fast_http, 50 cannons,
+              nginx); 100,000 and 20,000 cannons x 2 s waits with
+              ``--processes 2``: results/s against the N/2 per s
+              scheduled, RSS and PSS summed over the processes, per
+              cannon; 1,000 cannons per process with 1 and 2 processes:
+              the memory the second process adds. bench/fork_memory.py
+              (not run here) compares a forked worker's memory with a
+              spawned one's.
 """
 
 from __future__ import annotations
@@ -88,11 +102,12 @@ _BENCH_DIR = str(Path(__file__).resolve().parent)
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _BENCH_DIR] + [_BENCH_DIR]
 
 import harness  # noqa: E402
+import cores  # noqa: E402
 import hq_intake  # noqa: E402
 import open_model  # noqa: E402
 from harness import BENCH, SCENARIOS, WORK, log  # noqa: E402
 
-SCENARIO_NAMES = ("http", "https", "empty", "plain", "density", "accuracy", "rampup", "open", "hq-intake")
+SCENARIO_NAMES = ("http", "https", "empty", "plain", "density", "accuracy", "rampup", "open", "hq-intake", "cores")
 
 
 # --------------------------------------------------------------------------
@@ -381,6 +396,8 @@ def variants_for(scenario: str, s: Settings, nginx: harness.Nginx | None, twistd
         return open_model.variants(Variant, s.reps == 1 and s.http_window < 10)
     if scenario == "hq-intake":
         return hq_intake.variants(Variant, s.reps == 1 and s.http_window < 10)
+    if scenario == "cores":
+        return cores.variants(Variant, s, nginx)
     raise ValueError(scenario)
 
 
@@ -515,6 +532,7 @@ def summary_rows(variants: dict[str, Variant]) -> list[list[str]]:
     add("", "start error p50 (ms)", ours, peer, "p50_ms", 2)
     open_model.summary_rows(get, add)
     hq_intake.summary_rows(get, add)
+    cores.summary_rows(get, add, rows.append, fmt)
     return rows
 
 
@@ -534,6 +552,7 @@ DETAIL_METRICS = {
     "rampup": [("p50_ms", 2), ("p99_ms", 2), ("max_ms", 1), ("mean_signed_ms", 2), ("last_start_s", 2), ("missing", 0)],
     "open": open_model.DETAIL_METRICS,
     "hq-intake": hq_intake.DETAIL_METRICS,
+    "cores": cores.DETAIL_METRICS,
 }
 
 
@@ -694,6 +713,7 @@ def write_report(path: Path, *, command: str, settings: Settings, variants: dict
         "",
         "Ratios are ours / peer; for RSS and time errors lower is better.",
         *open_model.report_sections(variants),
+        *cores.report_sections(variants),
         *(["", "## Before / after (--baseline)", "",
            "The same rows of ours run with the baseline checkout's turret (before) and this one "
            "(after), interleaved in this run.", "",
@@ -788,6 +808,15 @@ METHOD = """\
   received" count before `stop`, over the seconds it shows. Drain: the
   HQ's "took N" (from `stop` to its last row). Not stored: sent minus the
   rows of `results.sqlite`. HQ memory: the highest VmRSS sampled.
+- Cores (`--processes`): the turret's CPU is the user + system time of its
+  main process and every descendant (its workers) over the window, from
+  /proc/PID/stat; the fake HQ's is its own. Memory of a turret with workers:
+  every second, /proc/PID/smaps_rollup of the main process and each
+  descendant, summed: RSS (a page shared by two processes counts twice),
+  PSS (a shared page divided among its processes) and USS
+  (Private_Clean + Private_Dirty); the highest sum in the window. Density
+  rows: rampup 10 s (also with `--quick`), the window starts after the
+  rampup and the settle time.
 """
 
 
@@ -846,7 +875,7 @@ def main() -> int:
         load["busy"] = busy_others()
         if load["busy"]:
             log("other processes are using the CPU: " + "; ".join(load["busy"][:5]))
-        if "http" in scenarios or "https" in scenarios:
+        if "http" in scenarios or "https" in scenarios or "cores" in scenarios:
             nginx = harness.Nginx()
             nginx.start()
         for scenario in scenarios:
