@@ -206,24 +206,35 @@ class Run:
         self._schedule.start()
 
     def _log_open_fire(self) -> None:
+        """
+        Say what the run fires: the config's load, or with ``--processes``
+        this process's share of it.
+        """
         config = self._config
+        share = self._share
+        cannons = config.cannons if share is None else share.cannons
+        of = "" if share is None else f" (share {share.index + 1} of {share.count})"
         if config.arrival_rate is not None:
+            rate = config.arrival_rate * cannons / config.cannons
             self.log.info(
-                "open fire: {rate:g} transactions/s, at most {cannons} in flight, {load}",
-                rate=config.arrival_rate,
-                cannons=config.cannons,
+                "open fire{of}: {rate:g} transactions/s, at most {cannons} in flight, {load}",
+                of=of,
+                rate=rate,
+                cannons=cannons,
                 load=f"{len(config.stages)} stages" if config.stages else f"rampup {config.rampup}s",
             )
         elif config.stages:
             self.log.info(
-                "open fire: up to {cannons} cannons over {stages} stages",
-                cannons=config.cannons,
+                "open fire{of}: up to {cannons} cannons over {stages} stages",
+                of=of,
+                cannons=cannons,
                 stages=len(config.stages),
             )
         else:
             self.log.info(
-                "open fire: {cannons} cannons over {rampup}s",
-                cannons=config.cannons,
+                "open fire{of}: {cannons} cannons over {rampup}s",
+                of=of,
+                cannons=cannons,
                 rampup=config.rampup,
             )
 
