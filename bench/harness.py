@@ -398,6 +398,56 @@ def other_cpu(before: tuple[float, int, int], after: tuple[float, int, int]) -> 
     return {"machine_cores": machine, "our_cores": ours, "other_cores": max(0.0, machine - ours)}
 
 
+class Scraper(threading.Thread):
+    """
+    Scrapes ``url`` every ``interval`` seconds (a Prometheus of one
+    target) while started, e.g. a turret's ``--metrics`` endpoint during
+    a run's window: how many scrapes, how many failed, how long each took.
+    """
+
+    def __init__(self, url: str, interval: float = 1.0) -> None:
+        super().__init__(daemon=True)
+        self.url = url
+        self.interval = interval
+        self.times_ms: list[float] = []
+        self.failures: list[str] = []
+        self.bytes = 0
+        self._go = threading.Event()
+        self._stop = threading.Event()
+
+    def begin(self) -> None:
+        """Start scraping (the thread is started already)."""
+        self._go.set()
+
+    def run(self) -> None:
+        import urllib.request
+
+        self._go.wait()
+        while not self._stop.is_set():
+            began = time.monotonic()
+            try:
+                with urllib.request.urlopen(self.url, timeout=5) as answer:
+                    self.bytes = len(answer.read())
+                self.times_ms.append((time.monotonic() - began) * 1000)
+            except Exception as e:  # counted, not raised: the run goes on
+                self.failures.append(repr(e))
+            self._stop.wait(max(0.0, self.interval - (time.monotonic() - began)))
+
+    def stop(self) -> None:
+        self._go.set()
+        self._stop.set()
+
+    def figures(self) -> dict[str, Any]:
+        times = sorted(self.times_ms)
+        return {
+            "scrapes": len(times),
+            "scrape_failures": len(self.failures),
+            "scrape_ms_median": times[len(times) // 2] if times else None,
+            "scrape_ms_max": times[-1] if times else None,
+            "scrape_bytes": self.bytes,
+        }
+
+
 class RSSSampler(threading.Thread):
     """
     Samples a process's VmRSS every ``interval`` seconds: (monotonic, KiB).
@@ -599,10 +649,14 @@ def run_turret(
     end_turret: Callable[[subprocess.Popen], str] | None = None,
     twistd: Path | None = None,
     sample_tree: bool = False,
+    scrape: bool = False,
 ) -> dict[str, Any]:
     """
     One run: the fake HQ, then the turret; the HQ starts it, counts its
     results for ``window`` s after ``warmup`` s, stops and kills it.
+    With ``scrape`` (ours only), the turret serves ``--metrics`` on a
+    free port and a :class:`Scraper` gets ``/metrics`` every second
+    during the window (``scrapes``, ``scrape_failures``, ``scrape_ms_*``).
 
     :return: the HQ's result plus ``rss`` figures, ``cpu`` (machine, ours,
         others during the window), the cores used in the window by the
@@ -644,6 +698,12 @@ def run_turret(
     if side == "ours":
         # oct-turret options, e.g. --results {run_dir}/results.csv
         argv += [arg.format(run_dir=run_dir) for arg in turret_extra]
+    scraper: Scraper | None = None
+    if scrape and side == "ours":
+        metrics_port = free_port()
+        argv += ["--metrics", str(metrics_port)]
+        scraper = Scraper(f"http://127.0.0.1:{metrics_port}/metrics")
+        scraper.start()
     env = dict(os.environ, TMPDIR=str(run_dir), PYTHONUNBUFFERED="1")
     turret = spawn(argv, log_path=run_dir / "turret.log", cwd=str(run_dir), env=env)
     sampler = RSSSampler(turret.pid)
@@ -668,6 +728,10 @@ def run_turret(
         name = event.get("event")
         if name:
             seen[name] = event.get("t", time.monotonic())
+        if scraper is not None and name == "window_start":
+            scraper.begin()
+        if scraper is not None and name == "window_end":
+            scraper.stop()
         if name in ("window_start", "window_end"):
             cpu[name] = cpu_snapshot()
             own[name] = (time.monotonic(), process_jiffies(turret.pid))
@@ -686,6 +750,8 @@ def run_turret(
     sampler.stop()
     if tree_sampler is not None:
         tree_sampler.stop()
+    if scraper is not None:
+        scraper.stop()
     if result is None:
         end_process(sink, grace=3)
         if died_at is not None:
@@ -710,6 +776,8 @@ def run_turret(
     forget_finished()
     result.pop("event", None)
     result["turret_ended"] = ended
+    if scraper is not None:
+        result.update(scraper.figures())
     if died_at is not None and not result.get("ok"):
         result["crashed"] = True
         result["crash_log"] = tail(run_dir / "turret.log")

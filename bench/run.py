@@ -44,7 +44,12 @@ Scenarios (``--only`` names):
               process), for http and https.
               ``http`` and ``empty`` also run ours with ``--results`` (every
               result to a CSV file): the rows "with / without" are its
-              cost.
+              cost. They also run ours with ``--metrics`` on a free port
+              and a scraper (a thread of the harness, ``harness.Scraper``)
+              getting ``/metrics`` every second during the window: the
+              rows "--metrics, scraped every 1 s" (with / without, target
+              >= 0.98x); the run's JSON has the scrapes, failures and
+              their times (``scrape_ms_median``, ``scrape_ms_max``).
 ``density``   N cannons, each transaction waits 2 s, N = 1,000, 10,000,
               20,000 over a 10 s rampup: results/s against the N/2 per s
               scheduled, and the turret's RSS. oct-turrets at 1,000 (and one
@@ -322,7 +327,7 @@ def baseline_variants(scenario: str, s: Settings, nginx: harness.Nginx | None, t
         return []
     out = []
     for v in variants_for(scenario, s, nginx, twistd=twistd):
-        if v.side == "ours" and "results" not in v.key:
+        if v.side == "ours" and "results" not in v.key and "metrics" not in v.key:
             out.append(Variant(f"{v.key}@before", scenario, "ours", f"before: {v.label}", v.run, v.reps))
     return out
 
@@ -337,6 +342,8 @@ def variants_for(scenario: str, s: Settings, nginx: harness.Nginx | None, twistd
             Variant("http/ours-fast", scenario, "ours", "ours, fast_http", turret("ours", "ours_fast_get.py", 50, 1, **http, **kw)),
             Variant("http/ours-fast-results", scenario, "ours", "ours, fast_http, --results",
                     turret("ours", "ours_fast_get.py", 50, 1, turret_extra=RESULTS_FILE, **http)),
+            Variant("http/ours-fast-metrics", scenario, "ours", "ours, fast_http, --metrics scraped every 1 s",
+                    turret("ours", "ours_fast_get.py", 50, 1, scrape=True, **http)),
             Variant("http/locust-fast", scenario, "peer", "Locust FastHttpUser", locust("locust_fast.py", nginx, s)),
             Variant("http/ours-treq", scenario, "ours", "ours, treq", turret("ours", "ours_treq_get.py", 50, 1, **http, **kw)),
             Variant("http/oct-turrets", scenario, "peer", "oct-turrets, requests.Session", turret("peer", "peer_requests_get.py", 50, 1, **http)),
@@ -362,6 +369,8 @@ def variants_for(scenario: str, s: Settings, nginx: harness.Nginx | None, twistd
             out.append(Variant(f"empty/ours-{n}", scenario, "ours", f"ours, {n} cannons", turret("ours", "ours_empty.py", n, 1, **w, **kw)))
             out.append(Variant(f"empty/ours-{n}-results", scenario, "ours", f"ours, {n} cannons, --results",
                                turret("ours", "ours_empty.py", n, 1, turret_extra=RESULTS_FILE, **w)))
+            out.append(Variant(f"empty/ours-{n}-metrics", scenario, "ours", f"ours, {n} cannons, --metrics scraped every 1 s",
+                               turret("ours", "ours_empty.py", n, 1, scrape=True, **w)))
             out.append(Variant(f"empty/oct-turrets-{n}", scenario, "peer", f"oct-turrets, {n} cannons", turret("peer", "peer_empty.py", n, 1, **w)))
             out.append(Variant(f"empty/ours-classic-{n}", scenario, "ours", f"ours, same BaseTransaction script, {n} cannons", turret("ours", "peer_empty.py", n, 1, **w, **kw)))
         return out
@@ -498,6 +507,13 @@ def summary_rows(variants: dict[str, Variant]) -> list[list[str]]:
         add(f"--results (CSV), empty transaction, {n} cannons", "results/s, with / without",
             get(f"empty/ours-{n}-results"), get(f"empty/ours-{n}"), "rate",
             target=">= 0.95x", check=at_least(0.95))
+    # --metrics with a scraper every second against the same turret without it.
+    add("--metrics, scraped every 1 s, fast_http", "requests/s, with / without", get("http/ours-fast-metrics"),
+        get("http/ours-fast"), "rate", target=">= 0.98x", check=at_least(0.98))
+    for n in (10, 100):
+        add(f"--metrics, scraped every 1 s, empty transaction, {n} cannons", "results/s, with / without",
+            get(f"empty/ours-{n}-metrics"), get(f"empty/ours-{n}"), "rate",
+            target=">= 0.98x", check=at_least(0.98))
     for n, peer_key in ((1000, "density/oct-turrets-1000"), (10_000, None), (20_000, None)):
         ours = get(f"density/ours-{n}")
         peer = get(peer_key) if peer_key else None

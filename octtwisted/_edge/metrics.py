@@ -150,18 +150,41 @@ class SinkProbes:
     dropped: Callable[[], int] | None = None
 
 
+def _histogram_values(values: list[float], figures: HistogramFigures) -> None:
+    """A histogram's values in prometheus_client's order: buckets, ``+Inf``, count, sum."""
+    values.extend(figures.buckets)
+    values.extend((figures.count, figures.count, figures.total))
+
+
 def _histogram(
-    family: HistogramMetricFamily, labels: list[str], figures: HistogramFigures
+    family: HistogramMetricFamily, labels: list[str], take: Callable[[], float]
 ) -> None:
-    buckets = list(zip(_LE, (*figures.buckets, figures.count)))
-    family.add_metric(labels, buckets, figures.total)
+    buckets = [(le, take()) for le in _LE]
+    take()  # the count: the +Inf bucket's
+    family.add_metric(labels, buckets, take())
+
+
+@attrs.frozen
+class Reading:
+    """
+    One scrape's figures, flat.
+
+    :ivar shape: which series there are (hashable: the same shape, the
+        same series, in the same order).
+    :ivar values: their values, in the order prometheus_client writes them.
+    """
+
+    shape: tuple[object, ...]
+    values: list[float]
 
 
 class TurretCollector:
     """
     The ``oct_`` metrics (see ``docs/metrics.rst``), every one labelled
     with the turret's ``turret`` (name) and ``uuid``. :meth:`run_made` is
-    told of every run as it is made; :meth:`collect` reads the figures.
+    told of every run as it is made; :meth:`read` reads the figures,
+    :meth:`families` makes them prometheus_client's metric families
+    (:meth:`collect` does both).
     """
 
     def __init__(self, *, name: str, uuid: str, probes: TurretProbes) -> None:
@@ -181,78 +204,116 @@ class TurretCollector:
         self._tally.run_started(run.stats, run.starts)
 
     def collect(self) -> Iterator[Metric]:
-        labels = self._labels
-        names = ["turret", "uuid"]
+        return iter(self.families(self.read()))
+
+    def read(self) -> Reading:
+        """The figures now, and which series they are."""
         figures = self._tally.read()
         probes = self._probes
+        values: list[float] = [figures.transactions - figures.errors, figures.errors]
+        scriptrun = figures.timers.get(SCRIPTRUN_TIME)
+        if scriptrun is not None:
+            _histogram_values(values, scriptrun)
+        custom = tuple(sorted(name for name in figures.timers if name != SCRIPTRUN_TIME))
+        for timer in custom:
+            _histogram_values(values, figures.timers[timer])
+        run = self._run
+        values.append(run.active_cannons() if run is not None else 0)
+        shown = _SHOWN_STATE.get(probes.state())
+        values.extend(1 if name == shown else 0 for name in STATE_NAMES)
+        starts = figures.starts
+        if starts is not None:
+            values.extend((starts.planned, starts.started, starts.dropped))
+            _histogram_values(values, starts.lag)
+        sink = self._sink
+        shown_probes = tuple(
+            probe is not None for probe in (sink.pending, sink.sent, sink.dropped)
+        )
+        for probe in (sink.pending, sink.sent, sink.dropped):
+            if probe is not None:
+                values.append(probe())
+        values.append(probes.reactor_lag())
+        shape = (scriptrun is not None, custom, starts is not None, shown_probes)
+        return Reading(shape, values)
+
+    def families(self, reading: Reading) -> list[Metric]:
+        """The metric families of a reading."""
+        labels = self._labels
+        names = ["turret", "uuid"]
+        scriptrun, custom, starts, shown_probes = reading.shape
+        assert isinstance(custom, tuple) and isinstance(shown_probes, tuple)
+        take = iter(reading.values).__next__
+        found: list[Metric] = []
 
         transactions = CounterMetricFamily(
             "oct_transactions", "Transactions ended, by outcome.", labels=[*names, "outcome"]
         )
-        transactions.add_metric([*labels, "ok"], figures.transactions - figures.errors)
-        transactions.add_metric([*labels, "error"], figures.errors)
-        yield transactions
+        transactions.add_metric([*labels, "ok"], take())
+        transactions.add_metric([*labels, "error"], take())
+        found.append(transactions)
 
         run_time = HistogramMetricFamily(
             "oct_scriptrun_time_seconds", "Transaction times (errors included).", labels=names
         )
-        scriptrun = figures.timers.get(SCRIPTRUN_TIME)
-        if scriptrun is not None:
-            _histogram(run_time, labels, scriptrun)
-        yield run_time
+        if scriptrun:
+            _histogram(run_time, labels, take)
+        found.append(run_time)
 
-        custom = HistogramMetricFamily(
+        timers = HistogramMetricFamily(
             "oct_custom_timer_seconds", "The scripts' custom timers.", labels=[*names, "timer"]
         )
-        for timer, values in sorted(figures.timers.items()):
-            if timer != SCRIPTRUN_TIME:
-                _histogram(custom, [*labels, timer], values)
-        yield custom
+        for timer in custom:
+            _histogram(timers, [*labels, str(timer)], take)
+        found.append(timers)
 
-        run = self._run
-        active = run.active_cannons() if run is not None else 0
-        yield _one(GaugeMetricFamily, "oct_active_cannons", "Cannons firing now.", names, labels, active)
+        found.append(
+            _one(GaugeMetricFamily, "oct_active_cannons", "Cannons firing now.", names, labels, take())
+        )
 
         state = GaugeMetricFamily(
             "oct_turret_state", "1 for the turret's state, 0 for the others.",
             labels=[*names, "state"],
         )
-        shown = _SHOWN_STATE.get(probes.state())
         for name in STATE_NAMES:
-            state.add_metric([*labels, name], 1 if name == shown else 0)
-        yield state
+            state.add_metric([*labels, name], take())
+        found.append(state)
 
-        starts = figures.starts
-        if starts is not None:
-            for key, count, what in (
-                ("planned", starts.planned, "Starts the open model planned."),
-                ("started", starts.started, "Planned starts a cannon started."),
-                ("dropped", starts.dropped, "Planned starts dropped: no cannon was idle."),
+        if starts:
+            for key, what in (
+                ("planned", "Starts the open model planned."),
+                ("started", "Planned starts a cannon started."),
+                ("dropped", "Planned starts dropped: no cannon was idle."),
             ):
-                yield _one(CounterMetricFamily, f"oct_starts_{key}", what, names, labels, count)
+                found.append(
+                    _one(CounterMetricFamily, f"oct_starts_{key}", what, names, labels, take())
+                )
             lag = HistogramMetricFamily(
                 "oct_start_lag_seconds", "Actual start minus planned start.", labels=names
             )
-            _histogram(lag, labels, starts.lag)
-            yield lag
+            _histogram(lag, labels, take)
+            found.append(lag)
 
-        sink = self._sink
-        for probe, family, metric, what in (
-            (sink.pending, GaugeMetricFamily, "oct_results_waiting",
-             "Results waiting to be sent to the HQ."),
-            (sink.sent, CounterMetricFamily, "oct_results_sent",
-             "Results sent (standalone: delivered to the summary)."),
-            (sink.dropped, CounterMetricFamily, "oct_results_dropped",
-             "Results that could not be delivered."),
+        for shown, family, metric, what in zip(
+            shown_probes,
+            (GaugeMetricFamily, CounterMetricFamily, CounterMetricFamily),
+            ("oct_results_waiting", "oct_results_sent", "oct_results_dropped"),
+            (
+                "Results waiting to be sent to the HQ.",
+                "Results sent (standalone: delivered to the summary).",
+                "Results that could not be delivered.",
+            ),
         ):
-            if probe is not None:
-                yield _one(family, metric, what, names, labels, probe())
+            if shown:
+                found.append(_one(family, metric, what, names, labels, take()))
 
-        yield _one(
-            GaugeMetricFamily, "oct_reactor_lag_seconds",
-            "How late the watchdog's last tick came (the reactor's lag).",
-            names, labels, probes.reactor_lag(),
+        found.append(
+            _one(
+                GaugeMetricFamily, "oct_reactor_lag_seconds",
+                "How late the watchdog's last tick came (the reactor's lag).",
+                names, labels, take(),
+            )
         )
+        return found
 
 
 def _one(
