@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from twisted.internet import reactor
-from twisted.internet.task import deferLater
+from twisted.internet.task import LoopingCall, deferLater
 
 from octtwisted._core.processes import cpus_available
 from tests.helpers import TurretProcess, TurretTestCase
@@ -69,11 +69,23 @@ class HQTests(TurretTestCase):
         self.hq = self.start_hq()
 
     async def start(self, turret: TurretProcess) -> None:
-        assert self.hq is not None
+        """
+        Start the turret. Its first status can come before its SUB socket
+        has joined (ZeroMQ's slow joiner), and a ``start`` published then
+        is lost, as it would be for the real HQ: so ``start`` is published
+        every half second until the turret says Running (a turret that
+        runs ignores another ``start``).
+        """
+        hq = self.hq
+        assert hq is not None
         await turret.wait_output("firing from 2 processes")
-        await self.hq.handshake(turret.uuid)
-        self.hq.publish("start")
-        await self.hq.wait_for_status("Running", turret.uuid)
+        await hq.handshake(turret.uuid)
+        starting = LoopingCall(hq.publish, "start")
+        starting.start(0.5)
+        try:
+            await hq.wait_for_status("Running", turret.uuid, timeout=30)
+        finally:
+            starting.stop()
 
     async def firing(self) -> TurretProcess:
         """A turret of 4 cannons in 2 processes, started, both firing."""
