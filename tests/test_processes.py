@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -188,6 +189,42 @@ class HQTests(TurretTestCase):
                             "results of the new run from both workers")
         hq.publish("stop")
         await hq.wait_for_status("ready", turret.uuid, after=len(hq.statuses), timeout=20)
+
+
+    async def test_one_metrics_endpoint(self) -> None:
+        """
+        ``--metrics`` with 2 processes: the main process serves one
+        endpoint for the whole turret. After a run, its transactions
+        counter is every result the HQ received from both workers, and
+        its state is ready.
+        """
+        import treq
+        from prometheus_client.parser import text_string_to_metric_families
+
+        hq = self.hq
+        assert hq is not None
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+        probe.close()
+        turret = self.launch(cannons=4, args=["--processes", "2", "--metrics", str(port)])
+        await self.start(turret)
+        await hq.wait_until(lambda: True if len(pids_of(hq.results)) >= 2 else None, 20,
+                            "results from both workers")
+        hq.publish("stop")
+        await hq.wait_for_status("ready", turret.uuid, after=len(hq.statuses), timeout=20)
+        await deferLater(reactor, 0.5, lambda: None)
+        response = await treq.get(f"http://127.0.0.1:{port}/metrics")
+        text = (await response.content()).decode()
+        samples = {
+            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+        }
+        labels = (("turret", "test-turret"), ("uuid", turret.uuid))
+        ok = samples[("oct_transactions_total", (("outcome", "ok"), *labels))]
+        self.assertEqual(ok, len(hq.results))
+        self.assertEqual(samples[("oct_turret_state", (("state", "ready"), *labels))], 1.0)
 
 
 class StandaloneTests(TurretTestCase):
