@@ -200,6 +200,7 @@ class HQTests(TurretTestCase):
         """
         import treq
         from prometheus_client.parser import text_string_to_metric_families
+        from twisted.web.client import HTTPConnectionPool
 
         hq = self.hq
         assert hq is not None
@@ -214,7 +215,8 @@ class HQTests(TurretTestCase):
         hq.publish("stop")
         await hq.wait_for_status("ready", turret.uuid, after=len(hq.statuses), timeout=20)
         await deferLater(reactor, 0.5, lambda: None)
-        response = await treq.get(f"http://127.0.0.1:{port}/metrics")
+        pool = HTTPConnectionPool(reactor, persistent=False)
+        response = await treq.get(f"http://127.0.0.1:{port}/metrics", pool=pool)
         text = (await response.content()).decode()
         samples = {
             (sample.name, tuple(sorted(sample.labels.items()))): sample.value
