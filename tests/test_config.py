@@ -284,6 +284,17 @@ class TLSConfigTests(SynchronousTestCase):
         )
         self.assertProblem("'tls_ca' must be a file name or null, got 3", tls_ca=3)
 class FuzzConfigTests(SynchronousTestCase):
+    def test_nul_in_script(self) -> None:
+        """
+        A script name holding a NUL character (found by the fuzz test
+        below: pathlib raised ValueError) is a one-line ConfigError.
+        """
+        here = Path(__file__).absolute()
+        with self.assertRaises(ConfigError) as caught:
+            parse_config({"name": "t", "cannons": 1, "rampup": 0, "script": "a\0b"}, here,
+                         standalone=True)
+        self.assertIn("NUL character", str(caught.exception))
+
     @settings(max_examples=300, deadline=None, database=None, suppress_health_check=list(HealthCheck))
     @given(st.dictionaries(st.sampled_from(_KEYS), _VALUES, max_size=4))
     def test_any_values(self, keys: dict[str, object]) -> None:

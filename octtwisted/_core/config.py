@@ -203,6 +203,8 @@ def parse_config(
             hq_publisher=check.integer("hq_publisher", 1, 65535),
             hq_rc=check.integer("hq_rc", 1, 65535),
         )
+    if "\0" in script:
+        raise ConfigError(f"{path}: key 'script' must be a file name, got {script!r} (a NUL character)")
     script_path = (path.parent / script).resolve()
     if not script_path.is_file():
         raise ConfigError(f"{path}: script {script!r} not found at {script_path}")
