@@ -194,9 +194,10 @@ class EndlessBodyRunTests(TestCase):
         """
         A standalone turret whose 4 cannons read an endless body at full
         speed for a few seconds: every transaction is an error naming
-        ``max_response_body``, and the turret's peak RSS stays under
-        4 × 32 MiB plus 200 MiB (before the limit it grew by hundreds of
-        MiB a second, until the kernel killed it).
+        ``max_response_body``, and the turret's peak RSS stops growing:
+        its second half adds less than 64 MiB to the first half's peak
+        (before the limit it grew by hundreds of MiB a second, until the
+        kernel killed it).
         """
         server = HostileHTTP("endless")
         port = server.start()
@@ -210,12 +211,20 @@ class EndlessBodyRunTests(TestCase):
         )
         self.addCleanup(turret.cleanup)
         peak = 0
+        peaks: list[int] = []
         while turret.running:
             peak = max(peak, peak_rss_kib(turret.transport.pid or 0))
+            peaks.append(peak)
             await deferLater(reactor, 0.2, lambda: None)
         self.assertIn(turret.exit_code, (0, 1), turret.output[-3000:])
         summary = json.loads((folder / "summary.json").read_text())
         self.assertGreater(summary["errors"], 4, summary)
         self.assertIn("max_response_body", json.dumps(summary))
-        self.assertLess(peak, (4 * 32 + 200) * 1024, f"peak RSS {peak} KiB")
+        # Bounded means it stops growing: the peak of the second half of
+        # the run is within 64 MiB of the first half's (unbounded, it grew
+        # by hundreds of MiB a second), and never near a GiB. How high the
+        # plateau sits depends on the allocator and the machine's load.
+        half = peaks[len(peaks) // 2]
+        self.assertLess(peak - half, 64 * 1024, f"peak RSS {half} KiB at half time, {peak} KiB at the end")
+        self.assertLess(peak, 1024 * 1024, f"peak RSS {peak} KiB")
         print(f"\npeak RSS {peak / 1024:.0f} MiB, {summary['errors']} errors, {server.connections} connections")
