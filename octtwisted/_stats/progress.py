@@ -4,7 +4,7 @@ Live progress: one log line per interval while the turret fires.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
@@ -99,13 +99,7 @@ class ProgressReporter:
             target=_whole(self._target()),
             in_flight=in_flight,
             in_flight_text="" if in_flight is None else f", {in_flight} in flight",
-            tps=interval.transactions_per_second,
-            transactions=interval.transactions,
-            errors=interval.errors,
-            p50=interval.p50,
-            p95=interval.p95,
-            p50_text=_ms(interval.p50),
-            p95_text=_ms(interval.p95),
+            **_interval_fields(interval),
         )
 
     def _report_stopping(self, interval: Interval) -> None:
@@ -119,13 +113,7 @@ class ProgressReporter:
                 "the transactions in flight" if in_flight is None
                 else f"{in_flight} transaction{'' if in_flight == 1 else 's'} in flight"
             ),
-            tps=interval.transactions_per_second,
-            transactions=interval.transactions,
-            errors=interval.errors,
-            p50=interval.p50,
-            p95=interval.p95,
-            p50_text=_ms(interval.p50),
-            p95_text=_ms(interval.p95),
+            **_interval_fields(interval),
         )
 
     def _report_open(self, interval: Interval) -> None:
@@ -138,19 +126,26 @@ class ProgressReporter:
             "{errors} errors, p50 {p50_text}, p95 {p95_text}",
             active=self._active(),
             target=self._target(),
-            tps=interval.transactions_per_second,
-            transactions=interval.transactions,
-            errors=interval.errors,
             planned=starts.planned,
             started=starts.started,
             dropped=starts.dropped,
             lag_p99=lag_p99,
             lag_text=_ms(lag_p99),
-            p50=interval.p50,
-            p95=interval.p95,
-            p50_text=_ms(interval.p50),
-            p95_text=_ms(interval.p95),
+            **_interval_fields(interval),
         )
+
+
+def _interval_fields(interval: Interval) -> dict[str, Any]:
+    """The interval's figures, as every progress line logs them."""
+    return {
+        "tps": interval.transactions_per_second,
+        "transactions": interval.transactions,
+        "errors": interval.errors,
+        "p50": interval.p50,
+        "p95": interval.p95,
+        "p50_text": _ms(interval.p50),
+        "p95_text": _ms(interval.p95),
+    }
 
 
 def _whole(value: float) -> int | float:
