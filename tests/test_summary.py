@@ -35,6 +35,8 @@ SUMMARY_KEYS = {
     "cannons_reached",
     "dropped",
     "starts",
+    "requests",
+    "request_failures",
     "processes",
     "processes_replaced",
     "firing_time",

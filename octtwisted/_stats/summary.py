@@ -70,6 +70,7 @@ import attrs
 from octtwisted._core.thresholds import Outcome
 from octtwisted._stats.histogram import Timer, TimerStats
 from octtwisted._stats.parts import Part, TimerPart
+from octtwisted._stats.requests import RequestFailureRow, RequestRow
 from octtwisted._stats.starts import StartFigures, StartStats
 
 #: The name of the script run timer, beside the scripts' custom timers.
@@ -144,6 +145,10 @@ class Summary:
     :ivar cpu_peak: the turret's CPU: the largest share of one core
         (1.0: all of it) one of its processes used over one second of the
         run, or None when it was not measured.
+    :ivar requests: one row per request name (:mod:`~octtwisted._stats.requests`),
+        busiest first.
+    :ivar request_failures: the requests' failures by name and reason, most
+        frequent first.
     """
 
     transactions: int
@@ -164,6 +169,8 @@ class Summary:
     stop_wait: float = 0.0
     in_flight_at_stop: int = 0
     cpu_peak: float | None = None
+    requests: tuple[RequestRow, ...] = ()
+    request_failures: tuple[RequestFailureRow, ...] = ()
 
     @property
     def thresholds_failed(self) -> tuple[Outcome, ...]:
@@ -199,6 +206,8 @@ class Summary:
             "stop_wait": self.stop_wait,
             "in_flight_at_stop": self.in_flight_at_stop,
             "cpu_peak": self.cpu_peak,
+            "requests": [row.to_dict() for row in self.requests],
+            "request_failures": [row.to_dict() for row in self.request_failures],
         }
 
     def to_json(self, *, indent: int | None = 2) -> str:
