@@ -6,7 +6,7 @@ Test scripts subclass :class:`Transaction`. The turret itself runs as
 """
 
 from octtwisted._scripts.timers import CustomTimer, timed
-from octtwisted._scripts.transaction import Transaction
+from octtwisted._scripts.transaction import Transaction, record_request
 
-__all__ = ["CustomTimer", "Transaction", "timed"]
+__all__ = ["CustomTimer", "Transaction", "record_request", "timed"]
 __version__ = "0.1.0"

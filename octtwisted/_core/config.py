@@ -83,6 +83,7 @@ TURRET_KEYS = REQUIRED_KEYS + (
     "max_response_body",
     "max_response_head",
     "max_response_headers",
+    "request_timers",
 )
 
 
@@ -137,6 +138,8 @@ class TurretConfig:
     tls: TLSOptions = TLSOptions()
     #: how much of a response the HTTP clients read (``max_response_*``)
     http_limits: HTTPLimits = HTTPLimits()
+    #: each result's custom_timers gets one timer per request name
+    request_timers: bool = True
     #: pass/fail expressions evaluated at the end of each run
     thresholds: tuple[Threshold, ...] = ()
     raw: Mapping[str, Any] = attrs.field(factory=dict, eq=False, repr=False)
@@ -288,6 +291,9 @@ def parse_config(
         load=load,
         tls=tls,
         http_limits=http_limits,
+        request_timers=check.get(
+            "request_timers", lambda v: isinstance(v, bool), "true or false", default=True
+        ),
         thresholds=thresholds,
         raw=raw,
         warnings=tuple(warnings),

@@ -21,8 +21,16 @@ Metrics and their statistics:
   ``dropped_iterations``; ``start_lag``: the statistics of a timer, over
   the lag of every start (actual minus planned start).
 
+* A request name (per-request statistics, see ``docs/requests.rst``):
+  ``requests{name:GET /home}``, the name exactly as the summary shows it
+  after ``name:`` (spaces kept, nothing trimmed, no quotes): the timer
+  statistics over its requests' times, and ``count`` (requests),
+  ``rate`` (requests per second), ``failures`` (failed requests) and
+  ``fail_rate`` (failed / all its requests, 0 to 1).
+
 A timer named by a threshold that the run never saw fails it, and its
-outcome's ``note`` names the timers that were seen.
+outcome's ``note`` names the timers that were seen; so does a request
+name never seen (the note names the request names seen).
 """
 
 from __future__ import annotations
@@ -50,6 +58,18 @@ BUILTIN_METRICS = (TRANSACTIONS, ERRORS, SCRIPTRUN_TIME) + OPEN_MODEL_METRICS
 _COUNTERS = (TRANSACTIONS, ERRORS, DROPPED_STARTS)
 
 _COUNT_STATS = ("count", "rate")
+_REQUEST_STATS = ("rate", "failures", "fail_rate")
+
+#: A request name's metric: ``requests{name:GET /home}``.
+_REQUEST_METRIC = re.compile(r"^requests\{name:(?P<name>.+)\}$", re.DOTALL)
+
+
+def request_name(metric: str) -> str | None:
+    """
+    The request name of a metric ``requests{name:NAME}``, else None.
+    """
+    match = _REQUEST_METRIC.match(metric)
+    return None if match is None else match["name"]
 _TIMER_STATS = ("min", "max", "mean", "avg", "med", "count")
 
 _OPERATORS: dict[str, Callable[[float, float], bool]] = {
@@ -63,7 +83,7 @@ _OPERATORS: dict[str, Callable[[float, float], bool]] = {
 
 _EXPRESSION = re.compile(
     r"""^\s*
-    (?P<stat>p\(\s*\d+(?:\.\d+)?\s*\)|p\d+(?:\.\d+)?|[a-z]+)
+    (?P<stat>p\(\s*\d+(?:\.\d+)?\s*\)|p\d+(?:\.\d+)?|[a-z_]+)
     \s*(?P<op><=|>=|==|!=|<|>)\s*
     (?P<number>[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)
     \s*(?P<unit>ms|s)?\s*$""",
@@ -163,6 +183,15 @@ def parse_threshold(metric: str, text: object) -> Threshold:
             )
         if match["unit"]:
             raise ThresholdError(f"threshold {text!r} of {metric!r}: no unit goes with a {stat}")
+    elif request_name(metric) is not None:
+        if stat not in ("p",) + _TIMER_STATS + _REQUEST_STATS:
+            raise ThresholdError(
+                f"threshold {text!r} of {metric!r}: unknown statistic {match['stat']!r} "
+                "(a request name has min, max, mean, med, pN, count, rate, failures "
+                "and fail_rate)"
+            )
+        if match["unit"] and stat in ("count",) + _REQUEST_STATS:
+            raise ThresholdError(f"threshold {text!r} of {metric!r}: no unit goes with a {stat}")
     elif stat not in ("p",) + _TIMER_STATS:
         raise ThresholdError(
             f"threshold {text!r} of {metric!r}: unknown statistic {match['stat']!r} "
@@ -215,6 +244,12 @@ class Measures(Protocol):
     def timer_names(self) -> tuple[str, ...]:
         """The custom timers seen, sorted."""
 
+    def request_value(self, name: str, stat: str, percentile: float | None) -> float | None:
+        """A request name's statistic (see :func:`request_name`), None without requests."""
+
+    def request_names(self) -> tuple[str, ...]:
+        """The request names seen, sorted."""
+
 
 class StartMeasures(Protocol):
     """
@@ -246,6 +281,14 @@ def measure(threshold: Threshold, measures: Measures, transactions: int, errors:
         if threshold.stat == "count":
             return float(starts.dropped)
         return starts.dropped / starts.planned if starts.planned else None
+    name = request_name(threshold.metric)
+    if name is not None:
+        if threshold.stat == "rate":
+            count = measures.request_value(name, "count", None)
+            if count is None:
+                return None
+            return count / duration if duration > 0 else 0.0
+        return measures.request_value(name, threshold.stat, threshold.percentile)
     if threshold.metric == TRANSACTIONS:
         if threshold.stat == "count":
             return float(transactions)
@@ -288,6 +331,13 @@ def unseen_timer(metric: str, measures: Measures) -> str:
     """
     if metric in BUILTIN_METRICS:
         return ""
+    name = request_name(metric)
+    if name is not None:
+        names = measures.request_names()
+        if name in names:
+            return ""
+        shown = ", ".join(repr(n) for n in names[:20]) + (", ..." if len(names) > 20 else "")
+        return f"no request named {name!r}; request names seen: {shown or 'none'}"
     seen = measures.timer_names()
     if metric in seen:
         return ""

@@ -22,6 +22,7 @@ A run's phases (:class:`Phase`) decide what happens to a result:
 from __future__ import annotations
 
 import enum
+import os
 import functools
 from typing import Any, Callable
 
@@ -45,6 +46,7 @@ from octtwisted._firing.schedule import StartSchedule
 from octtwisted._firing.schedule_choice import schedule_for
 from octtwisted._firing.steps import CannonFactory, FiringCannon
 from octtwisted._firing.stopping import BoundedStop
+from octtwisted._http.recording import Recording
 from octtwisted._http.shared import SharedHTTPClient
 from octtwisted._scripts.factory import TransactionFactory
 from octtwisted._stats.cpu import CPUReader, CPUSampler
@@ -56,6 +58,12 @@ from octtwisted._stats.table import format_table
 
 #: Makes a run's start schedule (see :func:`~octtwisted._firing.schedule_choice.schedule_for`).
 MakeSchedule = Callable[..., StartSchedule]
+
+
+#: Count every request of the run's HTTP clients (per-request statistics).
+#: Off only for the bench's comparison (``OCTTWISTED_BENCH_NO_REQUESTS=1``
+#: in the environment); not a setting.
+RECORD_REQUESTS = os.environ.get("OCTTWISTED_BENCH_NO_REQUESTS") != "1"
 
 
 class Phase(enum.Enum):
@@ -103,8 +111,12 @@ class Run:
         self._cpu = None if cpu is None else CPUSampler(clocks.reactor, cpu)
         self._sink = sink
         self._gc = gc
-        self._http = SharedHTTPClient(clocks.reactor, config.cannons, config.tls, config.http_limits)
         self.account = RunAccount(clocks, sink)
+        self._http = SharedHTTPClient(
+            clocks.reactor, config.cannons, config.tls, config.http_limits,
+            Recording(clocks.reactor, self.account.stats.requests, config.request_timers)
+            if RECORD_REQUESTS else None,
+        )
         #: the run's cannons, in the order they came in
         self.cannons: list[FiringCannon] = []
         self._share = share

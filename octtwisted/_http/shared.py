@@ -27,6 +27,7 @@ from twisted.internet.defer import Deferred
 
 from octtwisted._core.config import TLSOptions
 from octtwisted._core.httplimits import HTTPLimits
+from octtwisted._http.recording import Recording, RecordingTreq
 
 
 class SharedHTTPClient:
@@ -38,6 +39,8 @@ class SharedHTTPClient:
     :param tls: how both clients treat ``https://`` servers.
     :param limits: how much of a response they read (``max_response_*``;
         treq takes the body limit, see ``docs/http.rst``).
+    :param recording: counts every request of both clients in the run's
+        per-request statistics, or None.
     """
 
     def __init__(
@@ -46,7 +49,9 @@ class SharedHTTPClient:
         connections_per_host: int,
         tls: TLSOptions = TLSOptions(),
         limits: HTTPLimits = HTTPLimits(),
+        recording: Recording | None = None,
     ) -> None:
+        self.recording = recording
         self._reactor = reactor
         self._per_host = connections_per_host
         self._tls = tls
@@ -93,16 +98,49 @@ class SharedHTTPClient:
                 tls_context=ssl_context(self._tls),
                 limits=self._limits,
             )
+            self._fast.recording = self.recording
         return self._fast
 
-    def fast_session(self) -> Any:
+    def fast_session(self, owner: Any = None) -> Any:
         """
         A new :class:`~octtwisted._http.fast.FastSession` over :attr:`fast`
-        (one per cannon: its own cookies).
+        (one per cannon: its own cookies), whose requests' times go to
+        ``owner``'s ``custom_timers``.
         """
         from octtwisted._http.fast import FastSession
 
-        return FastSession(self.fast)
+        session = FastSession(self.fast)
+        session.owner = owner
+        return session
+
+    def client_for(self, owner: Any) -> Any:
+        """
+        ``self.http`` of the transaction ``owner``: the treq client, whose
+        requests are counted (and timed into ``owner``'s
+        ``custom_timers``) when the run records them.
+        """
+        client = self.client
+        if self.recording is None:
+            return client
+        return RecordingTreq(client, self.recording, owner)
+
+    def record_request(
+        self,
+        owner: Any,
+        name: str,
+        seconds: float,
+        method: str = "GET",
+        status: int | None = None,
+        size: int | None = None,
+        error: str | BaseException | None = None,
+    ) -> None:
+        """
+        Count a request made by another client (see
+        ``Transaction.record_request``); nothing when the run does not
+        record requests.
+        """
+        if self.recording is not None:
+            self.recording.record_by_hand(owner, name, seconds, method, status, size, error)
 
     def close(self) -> Deferred[None]:
         """

@@ -125,10 +125,12 @@ class StubFastHTTP(FastSession):
         timeout: float | None = DEFAULT_TIMEOUT,
         allow_redirects: bool = True,
         max_response_body: int | None = None,
+        name: str | None = None,
         **options: Any,
     ) -> Deferred[FastResponse]:
         d = super().request(
-            method, url, body, headers, timeout, allow_redirects, max_response_body, **options
+            method, url, body, headers, timeout, allow_redirects, max_response_body, name,
+            **options,
         )
         self.flush()
         return d

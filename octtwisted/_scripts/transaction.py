@@ -20,17 +20,77 @@ class RunClients(Protocol):
     def fast(self) -> Any:
         """The run's shared fast client."""
 
-    def fast_session(self) -> Any:
+    def fast_session(self, owner: Any = None) -> Any:
         """A new fast HTTP session (one per cannon: ``self.fast_http``)."""
+
+    def client_for(self, owner: Any) -> Any:
+        """``self.http`` of ``owner`` (the treq client, its requests counted)."""
+
+    def record_request(
+        self,
+        owner: Any,
+        name: str,
+        seconds: float,
+        method: str = "GET",
+        status: int | None = None,
+        size: int | None = None,
+        error: str | BaseException | None = None,
+    ) -> None:
+        """Count a request made by another client."""
 
 
 def attach_clients(transaction: object, clients: RunClients) -> None:
     """
-    Give ``transaction`` the run's HTTP clients, if it is a
-    :class:`Transaction` (other scripts have no ``self.http``).
+    Give ``transaction`` the run's HTTP clients (a :class:`Transaction`'s
+    ``self.http`` and ``self.fast_http``; for any script,
+    :func:`record_request`).
     """
-    if isinstance(transaction, Transaction):
-        transaction._octtwisted_http = clients
+    try:
+        transaction._octtwisted_http = clients  # type: ignore[attr-defined]
+    except (AttributeError, TypeError):
+        pass  # an object that takes no attributes: no record_request
+
+
+def record_request(
+    transaction: object,
+    name: str,
+    seconds: float,
+    *,
+    method: str = "GET",
+    status: int | None = None,
+    size: int | None = None,
+    error: str | BaseException | None = None,
+) -> None:
+    """
+    Count one request made with another client (``requests``, a database
+    driver...) in the run's per-request statistics, as ``self.fast_http``
+    counts its own, and add its time to ``transaction.custom_timers[name]``
+    (unless the config's ``request_timers`` is false)::
+
+        started = time.perf_counter()
+        response = requests.get(url)
+        record_request(self, "GET /home", time.perf_counter() - started,
+                       status=response.status_code, size=len(response.content))
+
+    Safe from a blocking script's threads (the count is handed to the
+    reactor's thread). Does nothing when the turret is not firing (a
+    script's own unit test).
+
+    :param transaction: the script's transaction (``self``).
+    :param name: the request's name (the row of the summary).
+    :param seconds: how long it took.
+    :param method: its HTTP method.
+    :param status: the response's status code (>= 400 counts as a
+        failure), None without a response.
+    :param size: the response body's bytes, None if not known.
+    :param error: why it failed without a response: a short text or the
+        exception (its class name is the reason).
+    """
+    clients: RunClients | None = getattr(transaction, "_octtwisted_http", None)
+    if clients is not None:
+        clients.record_request(
+            transaction, name, seconds, method=method, status=status, size=size, error=error
+        )
 
 from twisted.python import threadable
 
@@ -74,6 +134,8 @@ class Transaction:
 
     #: The run's HTTP clients (see ``http``), set by :func:`attach_clients`.
     _octtwisted_http: RunClients | None = None
+    #: This transaction's ``self.http``, made on first use.
+    _octtwisted_treq: Any = None
     #: This cannon's fast HTTP session, made on first use (or set by
     #: ``octtwisted.testing.StubFastHTTP.attach``).
     _octtwisted_fast_session: Any = None
@@ -88,7 +150,10 @@ class Transaction:
         _reactor_only("http")
         if self._octtwisted_http is None:
             raise RuntimeError("self.http is only available while the turret fires")
-        return self._octtwisted_http.client
+        client = self._octtwisted_treq
+        if client is None:
+            client = self._octtwisted_treq = self._octtwisted_http.client_for(self)
+        return client
 
     @property
     def fast_http(self) -> Any:
@@ -107,8 +172,26 @@ class Transaction:
         if session is None:
             if self._octtwisted_http is None:
                 raise RuntimeError("self.fast_http is only available while the turret fires")
-            session = self._octtwisted_fast_session = self._octtwisted_http.fast_session()
+            session = self._octtwisted_fast_session = self._octtwisted_http.fast_session(self)
         return session
+
+    def record_request(
+        self,
+        name: str,
+        seconds: float,
+        *,
+        method: str = "GET",
+        status: int | None = None,
+        size: int | None = None,
+        error: str | BaseException | None = None,
+    ) -> None:
+        """
+        Count a request made with another client (see
+        :func:`octtwisted.record_request`, which this calls with ``self``).
+        """
+        record_request(
+            self, name, seconds, method=method, status=status, size=size, error=error
+        )
 
     def setup(self) -> Any:
         pass

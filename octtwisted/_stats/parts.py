@@ -13,7 +13,8 @@ left out, so a part with nothing new is ``{"transactions":0,"errors":0}``)::
     {"transactions": 12, "errors": 1,
      "error_counts": {"HTTP 503": 1},
      "timers": {"scriptrun_time": TIMER, "login": TIMER},
-     "starts": {"planned": 12, "started": 12, "dropped": 0, "lag": TIMER}}
+     "starts": {"planned": 12, "started": 12, "dropped": 0, "lag": TIMER},
+     "requests": {"GET /home": REQUESTS}}
 
     TIMER = {"total_us": 250012, "min_us": 8012, "max_us": 40975,
              "us": [8012, 20480, 40960], "counts": [3, 8, 1]}
@@ -21,6 +22,14 @@ left out, so a part with nothing new is ``{"transactions":0,"errors":0}``)::
 ``us`` and ``counts`` are parallel lists: staged microseconds (see
 :func:`~octtwisted._stats.histogram.staged_value`) and how many values
 each holds; ``total_us``, ``min_us`` and ``max_us`` are exact.
+``REQUESTS`` is one request name's figures since the last part (see
+:meth:`~octtwisted._stats.requests.RequestTable.take_part` and
+:func:`~octtwisted._stats.requests.check_part`): ``method``, the counts
+``requests``, ``failures``, ``size`` (response bytes), ``sized``
+(responses of known size), ``total_us``, the name's ``min_us`` and
+``max_us`` so far, its values (``us`` and ``counts``, staged to
+:data:`~octtwisted._stats.requests.REQUEST_BITS` bits), and ``statuses``
+and ``reasons`` (text -> count).
 """
 
 from __future__ import annotations
@@ -38,11 +47,12 @@ from octtwisted._stats.histogram import (
     Timer,
     staged_value,
 )
+from octtwisted._stats.requests import check_part
 
 _TIMER_KEYS = frozenset({"total_us", "min_us", "max_us", "us", "counts"})
 _STARTS_KEYS = frozenset({"planned", "started", "dropped"})
 _PART_KEYS = frozenset({"transactions", "errors"})
-_PART_OPTIONAL = frozenset({"error_counts", "timers", "starts"})
+_PART_OPTIONAL = frozenset({"error_counts", "timers", "starts", "requests"})
 
 
 @attrs.frozen
@@ -190,6 +200,8 @@ class Part:
         ``scriptrun_time``, a timer without new values left out.
     :ivar starts: the open model's starts, None without them or when
         nothing happened to them.
+    :ivar requests: the per-request figures (request name -> figures, see
+        :meth:`~octtwisted._stats.requests.RequestTable.take_part`).
     """
 
     transactions: int
@@ -197,11 +209,13 @@ class Part:
     error_counts: Mapping[str, int] = attrs.field(factory=dict)
     timers: Mapping[str, TimerPart] = attrs.field(factory=dict)
     starts: StartsPart | None = None
+    requests: Mapping[str, Any] = attrs.field(factory=dict)
 
     @property
     def empty(self) -> bool:
         """Whether the part holds nothing new."""
-        return not self.transactions and not self.timers and self.starts is None
+        return (not self.transactions and not self.timers and self.starts is None
+                and not self.requests)
 
     def to_wire(self) -> dict[str, Any]:
         """
@@ -214,6 +228,8 @@ class Part:
             wire["timers"] = {name: timer.to_wire() for name, timer in self.timers.items()}
         if self.starts is not None:
             wire["starts"] = self.starts.to_wire()
+        if self.requests:
+            wire["requests"] = dict(self.requests)
         return wire
 
     @classmethod
@@ -244,6 +260,7 @@ class Part:
             error_counts,
             timers,
             None if starts is None else StartsPart.from_wire(starts, "part.starts"),
+            check_part(fields.get("requests", {})),
         )
 
 

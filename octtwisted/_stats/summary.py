@@ -70,7 +70,14 @@ import attrs
 from octtwisted._core.thresholds import Outcome
 from octtwisted._stats.histogram import Timer, TimerStats
 from octtwisted._stats.parts import Part, TimerPart
-from octtwisted._stats.requests import RequestFailureRow, RequestRow
+from octtwisted._core import logs
+from octtwisted._stats.requests import (
+    MAX_NAMES,
+    OTHER_NAMES,
+    RequestFailureRow,
+    RequestRow,
+    RequestTable,
+)
 from octtwisted._stats.starts import StartFigures, StartStats
 
 #: The name of the script run timer, beside the scripts' custom timers.
@@ -276,6 +283,19 @@ class RunStats:
         self._bucket_totals = (0, 0)
         self._part_totals = (0, 0)
         self._part_errors: dict[str, int] = {}
+        #: every request of the run's HTTP clients, by name
+        self.requests = RequestTable(warn=self._too_many_names)
+
+    log = logs.logger(logs.TURRET)
+
+    def _too_many_names(self, name: str) -> None:
+        self.log.warn(
+            "More than {limit} request names (the next one: {name!r}): further names are "
+            "counted as {other!r}. Group URLs that differ (ids, queries) under one name "
+            "with the name= argument of the request, e.g. "
+            "self.fast_http.get(url, name='GET /item/{{id}}')",
+            limit=MAX_NAMES, name=name[:80], other=OTHER_NAMES,
+        )
 
     @property
     def transactions(self) -> int:
@@ -397,6 +417,8 @@ class RunStats:
             firing_time=firing_time,
             stop_wait=stop_wait,
             in_flight_at_stop=in_flight_at_stop,
+            requests=self.requests.rows(firing_time),
+            request_failures=self.requests.failure_rows(),
         )
 
     # Over time (a timeline) and thresholds.
@@ -407,6 +429,7 @@ class RunStats:
         the first result.
         """
         self._buckets = True
+        self.requests.track_buckets()
         self._interval.bucket = {}
         for timer in self._custom_timers.values():
             timer.bucket = {}
@@ -441,6 +464,17 @@ class RunStats:
     def timer_names(self) -> tuple[str, ...]:
         """The custom timers seen so far, sorted."""
         return tuple(sorted(self._custom_timers))
+
+    def request_value(self, name: str, stat: str, percentile: float | None) -> float | None:
+        """
+        A statistic of one request name so far (see
+        :meth:`RequestTable.value`), None if it has no requests.
+        """
+        return self.requests.value(name, stat, percentile)
+
+    def request_names(self) -> tuple[str, ...]:
+        """The request names seen so far, sorted."""
+        return tuple(sorted(self.requests.names))
 
     def timers(self) -> dict[str, tuple[Timer, ...]]:
         """
@@ -496,6 +530,7 @@ class RunStats:
             error_counts=error_counts,
             timers=timers,
             starts=None if starts is None else starts.take_part(),
+            requests=self.requests.take_part(),
         )
 
     def add_part(self, part: Part, starts: StartStats | None = None) -> None:
@@ -529,3 +564,5 @@ class RunStats:
                 found = custom.get(name)
                 timer = custom[name] = Timer(buckets=self._buckets) if found is None else found
             values.add_to(timer)
+        if part.requests:
+            self.requests.add_part(part.requests)

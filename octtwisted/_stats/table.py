@@ -35,6 +35,12 @@ def format_table(summary: Summary) -> str:
         lines += ["", undelivered]
     lines.append("")
     lines += _format_timers(summary)
+    if summary.requests:
+        lines.append("")
+        lines += format_requests(summary)
+    if summary.request_failures:
+        lines.append("")
+        lines += format_request_failures(summary)
     lines.append("")
     lines += _format_errors(summary)
     if summary.thresholds:
@@ -175,6 +181,68 @@ def _format_timers(summary: Summary) -> list[str]:
     return [line(header), rule] + [line(row) for row in rows[1:]]
 
 
+#: Most rows of the text's request failures table (``--summary-json`` has all).
+REQUEST_FAILURE_ROWS = 20
+
+#: Status codes a request row of the text shows (the most frequent).
+STATUSES_SHOWN = 4
+
+
+def _columns(
+    header: tuple[str, ...], rows: list[tuple[str, ...]], left: frozenset[int]
+) -> list[str]:
+    """A table with its ``left`` columns aligned left, the others right."""
+    widths = [max(len(row[i]) for row in [header] + rows) for i in range(len(header))]
+
+    def line(cells: tuple[str, ...]) -> str:
+        return "  " + "  ".join(
+            f"{cell:<{width}}" if i in left else f"{cell:>{width}}"
+            for i, (cell, width) in enumerate(zip(cells, widths))
+        ).rstrip()
+
+    rule = "  " + "  ".join("-" * width for width in widths)
+    return [line(header), rule] + [line(row) for row in rows]
+
+
+def format_requests(summary: Summary) -> list[str]:
+    """
+    The per-request table: one row per request name, busiest first (times
+    in milliseconds; ``-`` where there is none).
+    """
+    header = ("method", "name", "requests", "fails", "req/s", "p50", "p90", "p95", "p99",
+              "max", "avg bytes", "statuses")
+    rows = []
+    for row in summary.requests:
+        time = row.time
+        times = (
+            ("-",) * 5 if time is None
+            else tuple(format_ms(v) for v in (time.p50, time.p90, time.p95, time.p99, time.max))
+        )
+        statuses = " ".join(f"{code}:{count:,}" for code, count in row.statuses[:STATUSES_SHOWN])
+        if len(row.statuses) > STATUSES_SHOWN:
+            statuses += " ..."
+        rows.append((
+            _shorten(row.method, 12), _shorten(row.name, NAME_DISPLAY_WIDTH), f"{row.requests:,}",
+            f"{row.failures:,}", f"{row.requests_per_second:,.2f}", *times,
+            f"{row.average_bytes:,.0f}", statuses or "-",
+        ))
+    return ["Requests (times in ms)"] + _columns(header, rows, frozenset({0, 1, 11}))
+
+
+def format_request_failures(summary: Summary) -> list[str]:
+    """The request failures table: name, reason and count, most frequent first."""
+    shown = summary.request_failures[:REQUEST_FAILURE_ROWS]
+    title = "Request failures"
+    if len(summary.request_failures) > len(shown):
+        title += f" ({len(shown)} most frequent of {len(summary.request_failures)})"
+    rows = [
+        (f"{row.count:,}", _shorten(row.method, 12), _shorten(row.name, NAME_DISPLAY_WIDTH),
+         _shorten(row.reason, ERROR_DISPLAY_WIDTH))
+        for row in shown
+    ]
+    return [title] + _columns(("count", "method", "name", "reason"), rows, frozenset({1, 2, 3}))
+
+
 def _format_errors(summary: Summary) -> list[str]:
     if not summary.top_errors:
         return ["Errors: none."]
@@ -195,7 +263,9 @@ def format_value(metric: str, value: float | None, expression: str) -> str:
     if value is None:
         return "no values"
     stat = expression.strip().split()[0] if expression.strip() else ""
-    if metric in ("transactions", "errors", "dropped_starts") or stat.startswith(("count", "rate")):
+    if metric in ("transactions", "errors", "dropped_starts") or stat.startswith(
+        ("count", "rate", "fail")
+    ):
         if float(value).is_integer():
             return f"{int(value):,}"
         return f"{value:,.4g}"

@@ -15,8 +15,13 @@ computed, exactly (to the staging's 0.1 %), and it becomes a point. A
 start lag's max per point is the largest staged value (within 0.1 % below
 the true one).
 
+Per-request statistics (:mod:`octtwisted._stats.requests`): each point
+also keeps the p95 of each request name's times in the bucket (NaN when
+it had none; merged points keep the larger), and :meth:`Timeline.to_dict`
+shows those of the busiest names over the run.
+
 Memory: a point is a float per column in :mod:`array` columns (5, + 4 per
-timer, + 6 in the open model). When the timeline holds :data:`MAX_POINTS`
+timer, + 1 per request name, + 6 in the open model). When the timeline holds :data:`MAX_POINTS`
 points, the points are merged two by two and the bucket width doubles, so
 a run of any length holds at most :data:`MAX_POINTS` points. A merged
 point adds its counts; its p50 is the two p50s' mean weighted by their
@@ -52,6 +57,15 @@ TICK = 1.0
 
 #: Most points a timeline holds (one hour of 1 s buckets).
 MAX_POINTS = 3600
+
+#: Request names :meth:`Timeline.to_dict` shows (the busiest over the run).
+BUSIEST_REQUESTS = 5
+
+_NAN = float("nan")
+
+
+def _larger(a: float, b: float) -> float:
+    return b if math.isnan(a) else a if math.isnan(b) else max(a, b)
 
 
 @attrs.frozen
@@ -124,6 +138,9 @@ class Timeline:
         self.errors = array("d")
         self.active = array("d")
         self.timers: dict[str, TimerColumns] = {}
+        #: request name -> its p95 (seconds) per point
+        self.request_p95: dict[str, array[float]] = {}
+        self._open_requests: dict[str, dict[int, int]] = {}
         #: the open model's starts (None in the closed model)
         self.starts = None if starts is None else StartColumns(starts)
         self._listeners: list[Callable[[Tick], None]] = []
@@ -182,6 +199,12 @@ class Timeline:
                 self._open[name] = counts
             else:
                 add_counts(kept, counts)
+        for name, (_, counts) in self._stats.requests.take_bucket().items():
+            kept = self._open_requests.get(name)
+            if kept is None:
+                self._open_requests[name] = counts
+            else:
+                add_counts(kept, counts)
         if self.starts is not None:
             self.starts.take()
         run_times = timers.get(SCRIPTRUN_TIME)
@@ -203,6 +226,14 @@ class Timeline:
             values = percentiles(self._open.get(name, {}))
             for column, value in zip(columns.columns(), values):
                 column.append(value)
+        requests = self.request_p95
+        for name in self._open_requests:
+            if name not in requests:
+                requests[name] = array("d", [_NAN] * points)
+        for name, column in requests.items():
+            counts = self._open_requests.get(name)
+            column.append(percentiles(counts)[2] if counts else _NAN)
+        self._open_requests = {}
         if self.starts is not None:
             self.starts.close()
         self._open = {}
@@ -221,6 +252,8 @@ class Timeline:
             columns.merge_pairs(n)
         if self.starts is not None:
             self.starts.merge_pairs(n)
+        for name, column in self.request_p95.items():
+            self.request_p95[name] = merged_pairs(column, _larger, n)
         self.end = merged_pairs(self.end, later, n)
         self.duration = merged_pairs(self.duration, summed, n)
         self.transactions = merged_pairs(self.transactions, summed, n)
@@ -241,6 +274,7 @@ class Timeline:
         columns = [self.end, self.duration, self.transactions, self.errors, self.active]
         for timer in self.timers.values():
             columns += timer.columns()
+        columns += list(self.request_p95.values())
         if self.starts is not None:
             columns += self.starts.columns()
         return sum(column.itemsize * len(column) for column in columns)
@@ -253,7 +287,10 @@ class Timeline:
         ``timers``: name -> ``p50``, ``p95``, ``p99`` in seconds. In the open
         model, ``starts``: the counts of ``planned``, ``started`` and
         ``dropped`` starts in each point, and ``lag``: ``p50``, ``p99``,
-        ``max`` in seconds.
+        ``max`` in seconds. ``requests``: for the
+        :data:`BUSIEST_REQUESTS` request names with the most requests over
+        the run, name -> ``p95`` in seconds (None where the point had no
+        request of that name).
         """
 
         def per_second(column: array[float]) -> list[float]:
@@ -276,6 +313,11 @@ class Timeline:
                 for name, c in self.timers.items()
             },
         }
+        table = self._stats.requests.names
+        busiest = sorted(
+            self.request_p95, key=lambda name: (-table[name].requests if name in table else 0, name)
+        )[:BUSIEST_REQUESTS]
+        data["requests"] = {name: {"p95": clean(self.request_p95[name])} for name in busiest}
         starts = self.starts
         if starts is not None:
             data["starts"] = {

@@ -42,11 +42,18 @@ class _Target:
     What a ``(method, url)`` turns into, cached by the client.
     """
 
-    __slots__ = ("pool", "method", "line", "host_line", "full", "idempotent", "head")
+    __slots__ = (
+        "pool", "method", "line", "host_line", "full", "idempotent", "head", "name", "verb",
+    )
 
-    def __init__(self, pool: HostPool, method: bytes, line: bytes, host_line: bytes) -> None:
+    def __init__(
+        self, pool: HostPool, method: bytes, line: bytes, host_line: bytes, path: str
+    ) -> None:
         self.pool = pool
         self.method = method
+        #: the method as text, and the default request name (``GET /path``)
+        self.verb = method.decode("ascii")
+        self.name = f"{self.verb} {path}"
         #: ``GET /path HTTP/1.1\r\n``
         self.line = line
         #: ``Host: example.com:8080\r\n``
@@ -137,6 +144,9 @@ class FastHTTPClient:
         )
         self._pools: dict[tuple[str, int, bool], HostPool] = {}
         self._targets: dict[tuple[bytes | str, str], _Target] = {}
+        #: counts each request in the run's per-request statistics (see
+        #: :mod:`octtwisted._http.recording`), or None
+        self.recording: Any = None
 
     # -- making requests ------------------------------------------------------
 
@@ -148,6 +158,7 @@ class FastHTTPClient:
         headers: HeadersArg = None,
         timeout: float | None = DEFAULT_TIMEOUT,
         max_response_body: int | None = None,
+        name: str | None = None,
         **options: Any,
     ) -> Deferred[FastResponse]:
         """
@@ -165,6 +176,8 @@ class FastHTTPClient:
         :param max_response_body: the most bytes of body this request
             reads (an integer >= 1); the client's (the config's
             ``max_response_body``) if not given.
+        :param name: the request's name in the per-request statistics
+            (default ``METHOD /path``, without the query).
         :param options: any of ``params=`` (a dict or pairs, added to the
             URL's query), ``data=`` (bytes or str as the body; a dict or
             pairs as an HTML form), ``json=`` (any JSON-able value, sent as
@@ -189,7 +202,9 @@ class FastHTTPClient:
                 max_response_body = body_limit(max_response_body)
             except HTTPError as exc:
                 return defer.fail(exc)
-        return self._send(method, url, body, headers, timeout, None, max_body=max_response_body)
+        return self._send(
+            method, url, body, headers, timeout, None, max_body=max_response_body, name=name
+        )
 
     def _send(
         self,
@@ -202,12 +217,16 @@ class FastHTTPClient:
         follow: int = -1,
         history: tuple[FastResponse, ...] | list[FastResponse] = (),
         max_body: int | None = None,
+        name: str | None = None,
     ) -> Deferred[FastResponse]:
         """
         The request itself (the hot path); ``session``, if given, sees the
         response first (cookies, decoding, and redirects while ``follow``,
         the redirects left, is not negative; ``history`` is the chain so
-        far); ``max_body``: the request's own body limit, if any.
+        far); ``max_body``: the request's own body limit, if any; ``name``:
+        its name in the per-request statistics (a redirect's hops, sent
+        with a ``history``, are not counted: the first request is, until
+        the last response).
         """
         try:
             target = self._targets.get((method, url))
@@ -237,6 +256,15 @@ class FastHTTPClient:
             if target.head:
                 req.head = True
         self.requests += 1
+        recording = self.recording
+        if recording is not None and not history:
+            req.addBoth(
+                recording.fast_done,
+                target.name if name is None else name,
+                target.verb,
+                self.reactor.seconds(),
+                session,
+            )
         target.pool.submit(req)
         return req
 
@@ -333,6 +361,7 @@ class FastHTTPClient:
             method_bytes,
             method_bytes + b" " + target_bytes + b" HTTP/1.1\r\n",
             b"Host: " + host_header.encode("idna") + b"\r\n",
+            parts.path or "/",
         )
         targets = self._targets
         if len(targets) >= _TARGET_CACHE_SIZE:

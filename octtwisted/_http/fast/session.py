@@ -68,7 +68,11 @@ class FastSession:
 
     :ivar cookies: the session's :class:`CookieJar`.
     :ivar client: the shared client.
+    :ivar owner: the transaction whose ``custom_timers`` get each request's
+        time under its name (see :mod:`octtwisted._http.recording`), or None.
     """
+
+    owner: Any = None
 
     def __init__(self, client: FastHTTPClient, max_redirects: int = 5) -> None:
         self.client = client
@@ -84,11 +88,16 @@ class FastSession:
         timeout: float | None = DEFAULT_TIMEOUT,
         allow_redirects: bool = True,
         max_response_body: int | None = None,
+        name: str | None = None,
         **options: Any,
     ) -> Deferred[FastResponse]:
         """
         Like :meth:`FastHTTPClient.request` (same arguments and options),
         with the session's cookies, redirects and decoding.
+
+        :param name: the request's name in the per-request statistics
+            (default ``METHOD /path``, without the query); its redirects
+            count under it, as one request.
 
         :param allow_redirects: follow redirects (at most
             ``max_redirects``); if false, a redirect response is returned
@@ -114,7 +123,8 @@ class FastSession:
             headers = self.cookies.add_to(url, headers)
         follow = self.max_redirects if allow_redirects else -1
         return self.client._send(
-            method, url, body, headers, timeout, self, follow, max_body=max_response_body
+            method, url, body, headers, timeout, self, follow, max_body=max_response_body,
+            name=name,
         )
 
     def get(self, url: str, **kw: Any) -> Deferred[FastResponse]:
