@@ -262,7 +262,7 @@ class FastHTTPClient:
                 recording.fast_done,
                 target.name if name is None else name,
                 target.verb,
-                self.reactor.seconds(),
+                recording.clock.seconds(),
                 session,
             )
         target.pool.submit(req)
