@@ -6,6 +6,8 @@ shares (:func:`format_ms`, :func:`header_rows`, :func:`format_value`).
 
 from __future__ import annotations
 
+from typing import Sequence
+
 from octtwisted._stats.histogram import TimerStats
 from octtwisted._stats.summary import SCRIPTRUN_TIME, Summary
 
@@ -189,10 +191,10 @@ STATUSES_SHOWN = 4
 
 
 def _columns(
-    header: tuple[str, ...], rows: list[tuple[str, ...]], left: frozenset[int]
+    header: tuple[str, ...], rows: Sequence[tuple[str, ...]], left: frozenset[int]
 ) -> list[str]:
     """A table with its ``left`` columns aligned left, the others right."""
-    widths = [max(len(row[i]) for row in [header] + rows) for i in range(len(header))]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
 
     def line(cells: tuple[str, ...]) -> str:
         return "  " + "  ".join(
