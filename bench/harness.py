@@ -650,6 +650,7 @@ def run_turret(
     twistd: Path | None = None,
     sample_tree: bool = False,
     scrape: bool = False,
+    turret_env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """
     One run: the fake HQ, then the turret; the HQ starts it, counts its
@@ -704,7 +705,7 @@ def run_turret(
         argv += ["--metrics", str(metrics_port)]
         scraper = Scraper(f"http://127.0.0.1:{metrics_port}/metrics")
         scraper.start()
-    env = dict(os.environ, TMPDIR=str(run_dir), PYTHONUNBUFFERED="1")
+    env = dict(os.environ, TMPDIR=str(run_dir), PYTHONUNBUFFERED="1", **(turret_env or {}))
     turret = spawn(argv, log_path=run_dir / "turret.log", cwd=str(run_dir), env=env)
     sampler = RSSSampler(turret.pid)
     sampler.start()

@@ -69,6 +69,12 @@ Scenarios (``--only`` names):
               sending 1,000 to 20,000 results/s, and as fast as it can:
               results/s sent, stored during the run, the drain after
               ``stop`` (bench/hq_intake.py).
+``requests``  per-request statistics (bench/request_tables.py): 10 names x
+              1,000,000 requests fed to the table directly, its memory and
+              the time to write the summary. (Their cost in a real run is
+              the ``http`` rows "Per-request statistics": ours with fast_http
+              against the same turret with them off, by the bench-only
+              environment variable ``OCTTWISTED_BENCH_NO_REQUESTS=1``.)
 ``cores``     ``--processes`` (ours only, bench/cores.py): a CPU-bound
               script (0.5 ms of pure Python per transaction, 50 cannons)
               with 1 and 2 processes, the ratio and the scaling efficiency;
@@ -109,10 +115,12 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _BENCH_DIR] +
 import harness  # noqa: E402
 import cores  # noqa: E402
 import hq_intake  # noqa: E402
+import request_tables  # noqa: E402
 import open_model  # noqa: E402
 from harness import BENCH, SCENARIOS, WORK, log  # noqa: E402
 
-SCENARIO_NAMES = ("http", "https", "empty", "plain", "density", "accuracy", "rampup", "open", "hq-intake", "cores")
+SCENARIO_NAMES = ("http", "https", "empty", "plain", "density", "accuracy", "rampup", "open", "hq-intake", "cores",
+                  "requests")
 
 
 # --------------------------------------------------------------------------
@@ -186,6 +194,10 @@ def percentile(values: list[float], q: float) -> float | None:
     ordered = sorted(values)
     rank = max(1, math.ceil(q / 100 * len(ordered)))
     return ordered[min(rank, len(ordered)) - 1]
+
+
+#: The environment that turns the per-request statistics off (bench only).
+NO_REQUESTS = {"OCTTWISTED_BENCH_NO_REQUESTS": "1"}
 
 
 def turret(side: str, script: str, cannons: int, rampup: float, warmup: float, window: float, **kw: Any) -> Callable[[Path], dict[str, Any]]:
@@ -344,6 +356,9 @@ def variants_for(scenario: str, s: Settings, nginx: harness.Nginx | None, twistd
                     turret("ours", "ours_fast_get.py", 50, 1, turret_extra=RESULTS_FILE, **http)),
             Variant("http/ours-fast-metrics", scenario, "ours", "ours, fast_http, --metrics scraped every 1 s",
                     turret("ours", "ours_fast_get.py", 50, 1, scrape=True, **http)),
+            Variant("http/ours-fast-norequests", scenario, "ours",
+                    "ours, fast_http, per-request statistics off",
+                    turret("ours", "ours_fast_get.py", 50, 1, turret_env=NO_REQUESTS, **http)),
             Variant("http/locust-fast", scenario, "peer", "Locust FastHttpUser", locust("locust_fast.py", nginx, s)),
             Variant("http/ours-treq", scenario, "ours", "ours, treq", turret("ours", "ours_treq_get.py", 50, 1, **http, **kw)),
             Variant("http/oct-turrets", scenario, "peer", "oct-turrets, requests.Session", turret("peer", "peer_requests_get.py", 50, 1, **http)),
@@ -407,6 +422,9 @@ def variants_for(scenario: str, s: Settings, nginx: harness.Nginx | None, twistd
         return hq_intake.variants(Variant, s.reps == 1 and s.http_window < 10)
     if scenario == "cores":
         return cores.variants(Variant, s, nginx)
+    if scenario == "requests":
+        return [Variant("requests/tables", scenario, "ours", "ours, 10 names x 1,000,000 requests",
+                        lambda run_dir: request_tables.measure(10, 1_000_000), reps=1)]
     raise ValueError(scenario)
 
 
@@ -507,6 +525,18 @@ def summary_rows(variants: dict[str, Variant]) -> list[list[str]]:
         add(f"--results (CSV), empty transaction, {n} cannons", "results/s, with / without",
             get(f"empty/ours-{n}-results"), get(f"empty/ours-{n}"), "rate",
             target=">= 0.95x", check=at_least(0.95))
+    # Per-request statistics (always on) against the same turret with them
+    # off by the bench-only switch: the ratio is their cost.
+    add("Per-request statistics, fast_http, 50 cannons", "requests/s, with / without",
+        get("http/ours-fast"), get("http/ours-fast-norequests"), "rate",
+        target=">= 0.95x", check=at_least(0.95))
+    add("", "CPU us/request, with / without", get("http/ours-fast"),
+        get("http/ours-fast-norequests"), "cpu_us_per_request", 1)
+    tables = get("requests/tables")
+    add("Per-request tables, 10 names x 1,000,000 requests", "table KiB", tables, None, "table_kib",
+        target="<= 2,048 KiB", check=lambda o, r: None if o is None else o <= 2048)
+    add("", "summary written, ms", tables, None, "summary_ms", 1,
+        target="< 100 ms", check=lambda o, r: None if o is None else o < 100)
     # --metrics with a scraper every second against the same turret without it.
     add("--metrics, scraped every 1 s, fast_http", "requests/s, with / without", get("http/ours-fast-metrics"),
         get("http/ours-fast"), "rate", target=">= 0.98x", check=at_least(0.98))

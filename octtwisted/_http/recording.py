@@ -98,6 +98,7 @@ class Recording:
 
     def __init__(self, clock: Any, recorder: RequestRecorder, timers: bool = True) -> None:
         self.clock = clock
+        self.seconds = clock.seconds
         self.record = recorder.record
         self.timers = timers
 
@@ -105,17 +106,21 @@ class Recording:
         self, result: Any, name: str, method: str, started: float, session: Any
     ) -> Any:
         """
-        A ``self.fast_http`` request ended (its first Deferred callback):
+        A ``self.fast_http`` request ended (before its first callback):
         count it, add its time to its session's transaction, pass
         ``result`` on unchanged.
         """
-        seconds = self.clock.seconds() - started
-        if isinstance(result, Failure):
+        seconds = self.seconds() - started
+        if type(result) is Failure:
             self.record(name, method, seconds, 0, -1, failure_reason(result.value))  # type: ignore[arg-type]
         else:
-            self.record(name, method, seconds, result.code, len(result.body), None)
-        if self.timers and session is not None:
-            add_timer(getattr(session, "owner", None), name, seconds)
+            self.record(name, method, seconds, result.code, len(result.body))
+        if session is not None and self.timers:
+            owner = session.owner
+            if owner is not None:
+                timers = getattr(owner, "custom_timers", None)
+                if type(timers) is dict:
+                    timers[name] = timers.get(name, 0.0) + seconds
         return result
 
     def record_by_hand(

@@ -311,7 +311,9 @@ class RunStats:
         """
         Count one result: its transaction time, its custom timers and its
         error, if any. Errors are timed too: a failing transaction still
-        took that long.
+        took that long. A custom timer named as a request of the run's
+        request table is left out: it is that request's time, added for
+        the HQ (``request_timers``), and the table has it.
         """
         self._interval_transactions += 1
         self._interval.record(result.scriptrun_time)
@@ -326,7 +328,10 @@ class RunStats:
         timers = result.custom_timers
         if timers:
             custom = self._custom_timers
+            requests = self.requests.names
             for name, seconds in timers.items():
+                if name in requests:
+                    continue  # a request's timer for the HQ: the request table has it
                 timer = custom.get(name)
                 if timer is None:
                     timer = custom[name] = Timer(buckets=self._buckets)

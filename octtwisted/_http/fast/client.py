@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from twisted.internet import defer
 from twisted.internet.defer import Deferred
+from twisted.python.failure import Failure
 
 from octtwisted._core.httplimits import HTTPLimits
 from octtwisted._http.fast.connection import Request, Session, cancel_request
@@ -64,6 +65,32 @@ class _Target:
         self.idempotent = method in _IDEMPOTENT
         self.head = method == b"HEAD"
 
+
+
+class RecordedRequest(Request):
+    """
+    A request counted in the run's per-request statistics when it ends
+    (see :mod:`octtwisted._http.recording`): before its first callback
+    runs, ``recorded`` (the recording, the name, the method, the start)
+    goes to ``Recording.fast_done``. Cheaper than a callback added to
+    every request.
+    """
+
+    recorded: tuple[Any, str, str, float]
+
+    def callback(self, result: Any) -> None:
+        if not self.called:
+            recording, name, verb, started = self.recorded
+            recording.fast_done(result, name, verb, started, self.session)
+        Deferred.callback(self, result)
+
+    def errback(self, fail: Any = None) -> None:
+        if not self.called:
+            if not isinstance(fail, Failure):
+                fail = Failure(fail)
+            recording, name, verb, started = self.recorded
+            recording.fast_done(fail, name, verb, started, self.session)
+        Deferred.errback(self, fail)
 
 
 def body_limit(value: Any) -> int:
@@ -240,7 +267,15 @@ class FastHTTPClient:
                 data = self._build(target, body, headers)
         except Exception as exc:
             return defer.fail(exc)
-        req = Request(cancel_request)  # type: ignore[arg-type]  # its canceller takes the request itself
+        recording = self.recording
+        if recording is not None and not history:
+            req: Request = RecordedRequest(cancel_request)  # type: ignore[arg-type]
+            req.recorded = (  # type: ignore[attr-defined]
+                recording, target.name if name is None else name, target.verb,
+                recording.clock.seconds(),
+            )
+        else:
+            req = Request(cancel_request)  # type: ignore[arg-type]  # its canceller takes the request itself
         req.data = data
         req.timeout = self.timeout if timeout is DEFAULT_TIMEOUT else timeout
         limits = self._limits
@@ -256,15 +291,6 @@ class FastHTTPClient:
             if target.head:
                 req.head = True
         self.requests += 1
-        recording = self.recording
-        if recording is not None and not history:
-            req.addBoth(
-                recording.fast_done,
-                target.name if name is None else name,
-                target.verb,
-                recording.clock.seconds(),
-                session,
-            )
         target.pool.submit(req)
         return req
 
