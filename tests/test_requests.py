@@ -514,3 +514,20 @@ class TimelineTests(SynchronousTestCase):
         self.assertLessEqual(abs(p95[0] - 0.010), 0.010 * 0.004)
         self.assertLessEqual(abs(p95[1] - 0.020), 0.020 * 0.004)
         self.assertIsNone(p95[2])
+
+
+class RunStatsTests(SynchronousTestCase):
+    def test_request_timers_left_out_of_custom_timers(self) -> None:
+        """
+        A result's custom timer named as a request of the table (added for
+        the HQ) is not counted again as a custom timer; the script's own
+        timers are.
+        """
+        from tests.test_summary import result
+
+        stats = RunStats()
+        stats.requests.record("GET /x", "GET", 0.1, 200)
+        stats.record(result(custom_timers={"GET /x": 0.1, "mine": 0.2}))
+        summary = stats.summary(duration=1.0, cannons=1, cannons_reached=1)
+        self.assertEqual(list(summary.custom_timers), ["mine"])
+        self.assertEqual([row.name for row in summary.requests], ["GET /x"])
