@@ -3,10 +3,13 @@ What one ``/metrics`` scrape costs the reactor (``docs/metrics.rst``).
 
     .venv/bin/python bench/scrape_time.py               # 50 custom timers
     .venv/bin/python bench/scrape_time.py --timers 200 --full
+    .venv/bin/python bench/scrape_time.py --requests 200   # and 200 request names
 
 A turret's figures as a run leaves them: 20,000 transactions, each with
 ``--timers`` custom timers (values from 1 ms to 2 s, seeded), plus the
-transaction timer. Each scrape renders the metrics as the endpoint does
+transaction timer; with ``--requests N``, each transaction also makes one
+request of each of N request names (the per-request statistics: times
+from 1 ms to 2 s, 2 % answered 503, a few without response). Each scrape renders the metrics as the endpoint does
 (``TemplateRenderer``; ``--full``: prometheus_client's ``generate_latest``
 of the whole collector, as before the template) after 200 more
 transactions, so no scrape finds the figures of the one before. The
@@ -59,17 +62,26 @@ def main() -> None:
     parser.add_argument("--transactions", type=int, default=20_000)
     parser.add_argument("--scrapes", type=int, default=30)
     parser.add_argument("--full", action="store_true", help="prometheus_client renders it all")
+    parser.add_argument("--requests", type=int, default=0, help="request names (default 0)")
     args = parser.parse_args()
 
     rng = random.Random(22)
     names = [f"t{k:03d}" for k in range(args.timers)]
+    requests = [f"GET /endpoint/{k:03d}" for k in range(args.requests)]
     run = Run()
+    record = run.stats.requests.record
 
     def fire(n: int) -> None:
         for _ in range(n):
             run.stats.record(Result(
                 rng.uniform(0.002, 2.0), {name: rng.uniform(0.001, 1.5) for name in names}
             ))
+            for request in requests:
+                draw = rng.random()
+                if draw < 0.002:
+                    record(request, "GET", rng.uniform(0.001, 2.0), 0, -1, "ConnectionRefusedError")
+                else:
+                    record(request, "GET", rng.uniform(0.001, 2.0), 503 if draw < 0.02 else 200, 512)
 
     fire(args.transactions)
     collector = TurretCollector(
@@ -90,6 +102,8 @@ def main() -> None:
         for held in run.stats.timers().values():
             for timer in held:
                 timer.settle()
+        for entry in run.stats.requests.names.values():
+            entry.settle()
         settles.append((time.perf_counter() - began) * 1000)
 
     for _ in range(args.scrapes):
@@ -106,7 +120,8 @@ def main() -> None:
             reads.append((time.perf_counter() - began) * 1000)
     series = sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))
     print(
-        f"{how}, {args.timers} custom timers: {statistics.median(times):.1f} ms median, "
+        f"{how}, {args.timers} custom timers, {args.requests} request names: "
+        f"{statistics.median(times):.1f} ms median, "
         f"{max(times):.1f} ms worst of {args.scrapes} scrapes; {len(body):,} bytes, "
         f"{series:,} series"
         + (f"; read alone {statistics.median(reads):.1f} ms" if reads else "")

@@ -640,7 +640,9 @@ class WireTests(SynchronousTestCase):
 #: The first 16 hex digits of the SHA-256 of the source of Timer.record and
 #: RunStats.record, as they were before parts: the hot path. A change to
 #: either must be measured (make bench) before this pin is moved.
-RECORD_SOURCES = {"Timer.record": "6b130bdb3725e8f7", "RunStats.record": "52a6c255d920febe"}
+# RunStats.record changed once since parts: it leaves out the request timers
+# added for the HQ (per-request statistics), a dict look-up per custom timer.
+RECORD_SOURCES = {"Timer.record": "6b130bdb3725e8f7", "RunStats.record": "ba75ff9fd12768c7"}
 
 
 def source_digest(method: Callable[..., Any]) -> str:

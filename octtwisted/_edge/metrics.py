@@ -233,15 +233,25 @@ class TurretCollector:
             if probe is not None:
                 values.append(probe())
         values.append(probes.reactor_lag())
-        shape = (scriptrun is not None, custom, starts is not None, shown_probes)
+        requests = tuple(
+            (name, tuple(sorted(figures.requests[name].classes)))
+            for name in sorted(figures.requests)
+        )
+        for name, classes in requests:
+            request = figures.requests[name]
+            values.extend(request.classes[label] for label in classes)
+        for name, _ in requests:
+            _histogram_values(values, figures.requests[name].time)
+        shape = (scriptrun is not None, custom, starts is not None, shown_probes, requests)
         return Reading(shape, values)
 
     def families(self, reading: Reading) -> list[Metric]:
         """The metric families of a reading."""
         labels = self._labels
         names = ["turret", "uuid"]
-        scriptrun, custom, starts, shown_probes = reading.shape
+        scriptrun, custom, starts, shown_probes, requests = reading.shape
         assert isinstance(custom, tuple) and isinstance(shown_probes, tuple)
+        assert isinstance(requests, tuple)
         take = iter(reading.values).__next__
         found: list[Metric] = []
 
@@ -313,6 +323,24 @@ class TurretCollector:
                 names, labels, take(),
             )
         )
+        if requests:
+            counts = CounterMetricFamily(
+                "oct_requests",
+                "HTTP requests of the turret's clients, by name and status class "
+                "(error: no response).",
+                labels=[*names, "name", "status"],
+            )
+            for name, classes in requests:
+                for label in classes:
+                    counts.add_metric([*labels, name, label], take())
+            found.append(counts)
+            times = HistogramMetricFamily(
+                "oct_request_seconds", "HTTP request times, by name (failures included).",
+                labels=[*names, "name"],
+            )
+            for name, _ in requests:
+                _histogram(times, [*labels, name], take)
+            found.append(times)
         return found
 
 

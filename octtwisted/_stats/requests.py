@@ -168,7 +168,7 @@ class NameStats:
     __slots__ = (
         "method", "methods", "recent", "values", "bucket", "part", "total_us",
         "min_us", "max_us", "requests", "failures", "size", "sized", "statuses",
-        "reasons", "taken",
+        "reasons", "taken", "slots", "slot_of",
     )
 
     def __init__(self, method: str, buckets: bool, parts: bool) -> None:
@@ -193,6 +193,11 @@ class NameStats:
         self.taken: tuple[int, int, int, int, int, dict[int, int], dict[str, int]] = (
             0, 0, 0, 0, 0, {}, {},
         )
+        #: once a scraper reads the name (``--metrics``): its values counted
+        #: per slot of the scraper's buckets, kept up to date by
+        #: :meth:`settle`, and the slot of each staged value
+        self.slots: list[int] | None = None
+        self.slot_of: Mapping[int, int] | None = None
 
     def fail(self, reason: str) -> None:
         self.failures += 1
@@ -216,6 +221,10 @@ class NameStats:
                 _add(self.bucket, recent)
             if self.part is not None:
                 _add(self.part, recent)
+            slots, slot_of = self.slots, self.slot_of
+            if slots is not None and slot_of is not None:
+                for value, count in recent.items():
+                    slots[slot_of[value]] += count
             self.recent = {}
 
     def method_text(self) -> str:
