@@ -359,6 +359,10 @@ def variants_for(scenario: str, s: Settings, nginx: harness.Nginx | None, twistd
             Variant("http/ours-fast-norequests", scenario, "ours",
                     "ours, fast_http, per-request statistics off",
                     turret("ours", "ours_fast_get.py", 50, 1, turret_env=NO_REQUESTS, **http)),
+            Variant("http/ours-fast-no-request-timers", scenario, "ours",
+                    "ours, fast_http, request_timers false",
+                    turret("ours", "ours_fast_get.py", 50, 1, warmup=s.http_warmup, window=s.http_window,
+                           extra_config={**target, "request_timers": False})),
             Variant("http/locust-fast", scenario, "peer", "Locust FastHttpUser", locust("locust_fast.py", nginx, s)),
             Variant("http/ours-treq", scenario, "ours", "ours, treq", turret("ours", "ours_treq_get.py", 50, 1, **http, **kw)),
             Variant("http/oct-turrets", scenario, "peer", "oct-turrets, requests.Session", turret("peer", "peer_requests_get.py", 50, 1, **http)),
@@ -532,6 +536,9 @@ def summary_rows(variants: dict[str, Variant]) -> list[list[str]]:
         target=">= 0.95x", check=at_least(0.95))
     add("", "CPU us/request, with / without", get("http/ours-fast"),
         get("http/ours-fast-norequests"), "cpu_us_per_request", 1)
+    add("Per-request statistics, request_timers false", "requests/s, with / without",
+        get("http/ours-fast-no-request-timers"), get("http/ours-fast-norequests"), "rate",
+        target=">= 0.95x", check=at_least(0.95))
     tables = get("requests/tables")
     add("Per-request tables, 10 names x 1,000,000 requests", "table KiB", tables, None, "table_kib",
         target="<= 2,048 KiB", check=lambda o, r: None if o is None else o <= 2048)

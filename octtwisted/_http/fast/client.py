@@ -71,25 +71,27 @@ class RecordedRequest(Request):
     """
     A request counted in the run's per-request statistics when it ends
     (see :mod:`octtwisted._http.recording`): before its first callback
-    runs, ``recorded`` (the recording, the name, the method, the start)
-    goes to ``Recording.fast_done``. Cheaper than a callback added to
-    every request.
+    runs, its recording's ``fast_done`` gets its name, method and start.
+    Cheaper than a callback added to every request (slots: no allocation).
     """
 
-    recorded: tuple[Any, str, str, float]
+    __slots__ = ("recording", "name", "verb", "started")
+
+    recording: Any
+    name: str
+    verb: str
+    started: float
 
     def callback(self, result: Any) -> None:
         if not self.called:
-            recording, name, verb, started = self.recorded
-            recording.fast_done(result, name, verb, started, self.session)
+            self.recording.fast_done(result, self.name, self.verb, self.started, self.session)
         Deferred.callback(self, result)
 
     def errback(self, fail: Any = None) -> None:
         if not self.called:
             if not isinstance(fail, Failure):
                 fail = Failure(fail)
-            recording, name, verb, started = self.recorded
-            recording.fast_done(fail, name, verb, started, self.session)
+            self.recording.fast_done(fail, self.name, self.verb, self.started, self.session)
         Deferred.errback(self, fail)
 
 
@@ -269,11 +271,12 @@ class FastHTTPClient:
             return defer.fail(exc)
         recording = self.recording
         if recording is not None and not history:
-            req: Request = RecordedRequest(cancel_request)  # type: ignore[arg-type]
-            req.recorded = (  # type: ignore[attr-defined]
-                recording, target.name if name is None else name, target.verb,
-                recording.clock.seconds(),
-            )
+            recorded = RecordedRequest(cancel_request)  # type: ignore[arg-type]
+            recorded.recording = recording
+            recorded.name = target.name if name is None else name
+            recorded.verb = target.verb
+            recorded.started = recording.seconds()
+            req: Request = recorded
         else:
             req = Request(cancel_request)  # type: ignore[arg-type]  # its canceller takes the request itself
         req.data = data
