@@ -159,3 +159,23 @@ class RequestsEndToEnd(TurretTestCase):
         hq.publish("stop", "done")
         self.assertEqual([result["custom_timers"] for result in results], [{}] * len(results))
         self.assertGreater(sum(target.seen.values()), 0)
+
+    async def test_processes_merge_tables(self) -> None:
+        """
+        With ``--processes 2``, the workers' tables reach the summary
+        through their parts: per name, exactly the requests the target
+        saw, statuses and failures included.
+        """
+        target, base = self.serve()
+        turret = self.launch(
+            SCRIPT, standalone=True, target_base=base, cannons=4,
+            args=("--duration", "3", "--processes", "2", "--summary-json", "summary.json"),
+        )
+        self.assertEqual(await turret.wait_exit(60), 0, turret.output)
+        summary = json.loads((turret.folder / "summary.json").read_text())
+        self.assertEqual(summary["processes"], 2)
+        rows = {row["name"]: row for row in summary["requests"]}
+        self.assertEqual({name: row["requests"] for name, row in rows.items()}, dict(target.seen))
+        self.assertEqual(rows["GET /error"]["statuses"], {"500": target.seen["GET /error"]})
+        self.assertEqual(rows["GET /error"]["failures"], target.seen["GET /error"])
+        self.assertEqual(summary["custom_timers"], {})

@@ -168,7 +168,7 @@ class NameStats:
     __slots__ = (
         "method", "methods", "recent", "values", "bucket", "part", "total_us",
         "min_us", "max_us", "requests", "failures", "size", "sized", "statuses",
-        "reasons", "taken", "slots", "slot_of",
+        "reasons", "scraped",
     )
 
     def __init__(self, method: str, buckets: bool, parts: bool) -> None:
@@ -188,16 +188,10 @@ class NameStats:
         self.sized = 0
         self.statuses: dict[int, int] = {}
         self.reasons: dict[str, int] = {}
-        #: what the last part took: (requests, failures, size, sized,
-        #: total_us, statuses, reasons)
-        self.taken: tuple[int, int, int, int, int, dict[int, int], dict[str, int]] = (
-            0, 0, 0, 0, 0, {}, {},
-        )
         #: once a scraper reads the name (``--metrics``): its values counted
         #: per slot of the scraper's buckets, kept up to date by
         #: :meth:`settle`, and the slot of each staged value
-        self.slots: list[int] | None = None
-        self.slot_of: Mapping[int, int] | None = None
+        self.scraped: tuple[list[int], Mapping[int, int]] | None = None
 
     def fail(self, reason: str) -> None:
         self.failures += 1
@@ -221,8 +215,9 @@ class NameStats:
                 _add(self.bucket, recent)
             if self.part is not None:
                 _add(self.part, recent)
-            slots, slot_of = self.slots, self.slot_of
-            if slots is not None and slot_of is not None:
+            scraped = self.scraped
+            if scraped is not None:
+                slots, slot_of = scraped
                 for value, count in recent.items():
                     slots[slot_of[value]] += count
             self.recent = {}
@@ -278,6 +273,9 @@ class RequestTable:
         self._warned = False
         self._buckets = False
         self._parts = False
+        #: per name, what the last part took: (requests, failures, size,
+        #: sized, total_us, statuses, reasons)
+        self._taken: dict[str, tuple[int, int, int, int, int, dict[int, int], dict[str, int]]] = {}
 
     def __len__(self) -> int:
         return len(self.names)
@@ -436,7 +434,9 @@ class RequestTable:
                 entry.settle()
                 counts = entry.part or {}
                 entry.part = {}
-            requests, failures, size, sized, total_us, statuses, reasons = entry.taken
+            requests, failures, size, sized, total_us, statuses, reasons = self._taken.get(
+                name, _NOTHING_TAKEN
+            )
             if entry.requests == requests:
                 continue
             wire[name] = {
@@ -459,7 +459,7 @@ class RequestTable:
                     for reason, n in entry.reasons.items() if n != reasons.get(reason, 0)
                 },
             }
-            entry.taken = (
+            self._taken[name] = (
                 entry.requests, entry.failures, entry.size, entry.sized, entry.total_us,
                 dict(entry.statuses), dict(entry.reasons),
             )
@@ -509,6 +509,10 @@ class RequestTable:
             total += sum(sys.getsizeof(k) + 32 for k in entry.reasons)
         return total
 
+
+_NOTHING_TAKEN: tuple[int, int, int, int, int, dict[int, int], dict[str, int]] = (
+    0, 0, 0, 0, 0, {}, {},
+)
 
 _PART_KEYS = frozenset({
     "method", "requests", "failures", "size", "sized", "total_us", "min_us", "max_us",

@@ -194,15 +194,14 @@ def request_histogram(entry: NameStats) -> HistogramFigures:
     counts every value into slots that the name's ``settle`` keeps up to
     date from then on, so a scrape costs what was recorded since the last.
     """
-    if entry.slots is None:
-        entry.settle()
+    entry.settle()
+    if entry.scraped is None:
         slots = [0] * (len(_BOUNDS_US) + 1)
         for value, count in entry.values.items():
             slots[_SLOT_OF[value]] += count
-        entry.slots, entry.slot_of = slots, _SLOT_OF
+        entry.scraped = (slots, _SLOT_OF)
     else:
-        entry.settle()
-        slots = entry.slots
+        slots = entry.scraped[0]
     cumulative = tuple(accumulate(slots))
     return HistogramFigures(cumulative[:-1], cumulative[-1], entry.total_us / 1e6)
 
