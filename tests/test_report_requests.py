@@ -121,6 +121,7 @@ class RenderTests(SynchronousTestCase):
         requests/s, p50/p90/p95/p99/max in ms, average bytes and status
         codes with counts; each number cell sorts by the exact value. The
         failures table has every (method, name, reason, count) in order.
+        Each column's header is a button.
         """
         rows = [
             row("GET /home", 1234, 12, 0.25, statuses=((200, 1222), (503, 12)), average_bytes=2048.4),
@@ -152,6 +153,8 @@ class RenderTests(SynchronousTestCase):
             ["GET,PUT", OTHER_NAMES, "ConnectionRefusedError", "2"],
         ])
         self.assertIn("Request failures (3)", page)
+        # Every column's header is a button (a click, or the keyboard, sorts).
+        self.assertEqual(len(re.findall(r'<th aria-sort="none"><button type="button" data-col=', page)), 12 + 4)
 
     def test_not_measured_is_not_zero(self) -> None:
         """

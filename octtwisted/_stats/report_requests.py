@@ -24,6 +24,7 @@ value (a time never measured) stay last.
 from __future__ import annotations
 
 import html
+import json
 import math
 import re
 from typing import Any, Sequence
@@ -108,17 +109,19 @@ def _header(columns: Sequence[tuple[str, str]]) -> str:
 
 def _num(shown: str, value: float | None) -> str:
     """A number cell: what it shows, and the value it sorts by."""
-    sort = "" if value is None or math.isnan(value) else repr(value)
+    # json.dumps: a number JavaScript's Number() reads (inf: "Infinity").
+    sort = "" if value is None or math.isnan(value) else json.dumps(value)
     return f'<td class="n" data-v="{sort}">{_e(shown)}</td>'
 
 
 def _statuses(row: RequestRow) -> str:
     listed = [f"{status} ({count:,})" for status, count in row.statuses]
-    shown = ", ".join(listed[:STATUSES_SHOWN])
+    # Each code with its count on one line.
+    shown = ", ".join(f"<span>{_e(entry)}</span>" for entry in listed[:STATUSES_SHOWN])
     if len(listed) > STATUSES_SHOWN:
         more = len(listed) - STATUSES_SHOWN
-        return f'<td class="codes" title="{_e(", ".join(listed))}">{_e(shown)}, {more} more</td>'
-    return f'<td class="codes">{_e(shown) if listed else "none"}</td>'
+        return f'<td class="codes" title="{_e(", ".join(listed))}">{shown}, {more} more</td>'
+    return f'<td class="codes">{shown if listed else "none"}</td>'
 
 
 _REQUEST_COLUMNS = (
@@ -228,6 +231,7 @@ table.sortable td.name{min-width:12em;max-width:22em;overflow-wrap:anywhere}
 table.sortable td.reason{min-width:16em;max-width:40em}
 table.sortable td.n{white-space:nowrap}
 table.sortable td.codes{min-width:8em}
+td.codes span{white-space:nowrap}
 table.requests tr.failing td:nth-child(4){color:#b3261e}
 th button{font:inherit;font-weight:600;color:inherit;background:none;border:0;padding:0;
 cursor:pointer;text-align:inherit;white-space:nowrap}
