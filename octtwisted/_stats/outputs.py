@@ -80,6 +80,17 @@ class OutputSettings:
     results_parts: int = 0
 
 
+@attrs.define
+class RunFiles:
+    """
+    The files of a run: those written, and those that could not be
+    written whole (a full disk), with why.
+    """
+
+    written: list[Path] = attrs.Factory(list)
+    incomplete: dict[Path, str] = attrs.Factory(dict)
+
+
 class StatusLine(Protocol):
     def update(self, tick: Tick) -> None: ...
 
@@ -134,10 +145,17 @@ class RunOutputs(Service):
         self._pending: list[Deferred[Any]] = []
         #: called with every result while a run writes a results file
         self.on_result: Callable[[Result], None] | None = None
-        #: the files written by the last run
-        self.written: list[Path] = []
-        #: the files of the last run that could not be written whole, and why
-        self.incomplete: dict[Path, str] = {}
+        self._files = RunFiles()
+
+    @property
+    def written(self) -> list[Path]:
+        """The files written by the last run."""
+        return self._files.written
+
+    @property
+    def incomplete(self) -> dict[Path, str]:
+        """The files of the last run that could not be written whole, and why."""
+        return self._files.incomplete
 
     @property
     def copies_frames(self) -> bool:
@@ -186,8 +204,7 @@ class RunOutputs(Service):
         self._runs += 1
         self._started = self._wall_clock()
         self._stats = (stats, starts)
-        self.written = []
-        self.incomplete = {}
+        self._files = RunFiles()
         if self.wants_timeline:
             self._timeline = Timeline(self._clock, stats, active, starts=starts)
             if self._status_line is not None:
@@ -279,8 +296,10 @@ class RunOutputs(Service):
         return tuple(rows)
 
     def _track(self, d: Deferred[Any], path: Path, began: float | None = None) -> None:
+        files = self._files  # this run's, even if the next one starts first
+
         def done(_: object) -> None:
-            self.written.append(path)
+            files.written.append(path)
             if began is not None:
                 self.log.info(
                     "report written to {path} in {seconds:.2f}s",
@@ -293,7 +312,7 @@ class RunOutputs(Service):
         def failed(failure: Any) -> None:
             error = failure.value
             if isinstance(error, IncompleteFile):
-                self.incomplete[path] = error.problem
+                files.incomplete[path] = error.problem
                 if error.logged:
                     return
                 self.log.error(
@@ -301,7 +320,7 @@ class RunOutputs(Service):
                 )
                 return
             problem = getattr(error, "strerror", None) or str(error)
-            self.incomplete[path] = problem
+            files.incomplete[path] = problem
             self.log.error(
                 "cannot write {path}: {problem}; the file is incomplete",
                 path=str(path),
