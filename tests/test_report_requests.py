@@ -226,13 +226,13 @@ class RenderTests(SynchronousTestCase):
                              chart={long_name: series(10, 0.01)}))
         self.assertLess(len(page) - len(short), 3 * TITLE_LIMIT * 6 + 2000)
         cell = table(page, "requests-table")[0][1]
-        self.assertEqual(cell[0], long_name[: NAME_WIDTH - 1] + "\u2026")
+        self.assertEqual(cell[0], long_name[: NAME_WIDTH - 3] + "...")
         title = re.search(r'title="([^"]*)"', cell[2])
         assert title is not None
-        self.assertEqual(html.unescape(title[1]), long_name[: TITLE_LIMIT - 1] + "\u2026")
+        self.assertEqual(html.unescape(title[1]), long_name[: TITLE_LIMIT - 3] + "...")
         reason = table(page, "request-failures-table")[0][2][0]
-        self.assertEqual(reason, long_reason[: REASON_WIDTH - 1] + "\u2026")
-        self.assertEqual(report_data(page)["requests"]["names"], [long_name[: LEGEND_WIDTH - 1] + "\u2026"])
+        self.assertEqual(reason, long_reason[: REASON_WIDTH - 3] + "...")
+        self.assertEqual(report_data(page)["requests"]["names"], [long_name[: LEGEND_WIDTH - 3] + "..."])
 
     def test_cut(self) -> None:
         """
@@ -241,10 +241,10 @@ class RenderTests(SynchronousTestCase):
         is cut too.
         """
         self.assertEqual(cut_text("abc", 3), "abc")
-        self.assertEqual(cut_text("abcd", 3), "ab\u2026")
-        self.assertEqual(cut_text("\x00\x01", 5), "\\x00\u2026")
+        self.assertEqual(cut_text("abcde", 4), "a...")
+        self.assertEqual(cut_text("\x00\x01", 7), "\\x00...")
         self.assertEqual(cut_html("<a>", 3), "&lt;a&gt;")
-        self.assertEqual(cut_html("<a>b", 3), '<span title="&lt;a&gt;b">&lt;a\u2026</span>')
+        self.assertEqual(cut_html("<a>bcd", 5), '<span title="&lt;a&gt;bcd">&lt;a...</span>')
 
     def test_no_requests_no_section(self) -> None:
         """

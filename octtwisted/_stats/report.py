@@ -9,10 +9,12 @@ makes no network request.
 
 Every string that comes from the user or the system under test (script
 name, turret name, timer names, error texts, threshold expressions) is
-written by :func:`html.escape` into the tables and headings. The JSON block
-holds numbers, and the busiest requests' names for their chart's legend
-(``<``, ``>``, ``&`` escaped), which uPlot writes as text, never markup.
-The requests' tables and sorting: :mod:`octtwisted._stats.report_requests`.
+written by :func:`html.escape` into the tables and headings, on one line,
+control characters shown as escapes and cut to 1,000 characters. The JSON
+block holds numbers, and the busiest requests' names for their chart's
+legend (``<``, ``>``, ``&`` escaped), which uPlot writes as text, never
+markup. The requests' tables and sorting:
+:mod:`octtwisted._stats.report_requests`.
 
 In the open model (the timeline has ``starts``) the page has two more
 charts: the planned, started and dropped starts per second, and the start
@@ -32,7 +34,13 @@ import attrs
 from octtwisted._stats.histogram import TimerStats
 from octtwisted._stats.report_requests import REQUESTS_STYLE, SORT_SCRIPT, requests_chart, requests_html
 from octtwisted._stats.summary import SCRIPTRUN_TIME, Summary
-from octtwisted._stats.table import TIMER_COLUMNS, format_ms, format_value, header_rows
+from octtwisted._stats.table import (
+    TIMER_COLUMNS,
+    display_text,
+    format_ms,
+    format_value,
+    header_rows,
+)
 
 #: The version of the vendored uPlot.
 UPLOT_VERSION = "1.6.32"
@@ -71,8 +79,18 @@ def _asset(name: str) -> str:
     return resources.files("octtwisted._stats").joinpath("vendor", name).read_text("utf-8")
 
 
+#: Longest text the page shows in one place (a timer name, an error text,
+#: a setting): longer ones are cut.
+TEXT_LIMIT = 1000
+
+
 def _e(text: object) -> str:
-    return html.escape(str(text), quote=True)
+    """
+    Any text of the page: inert (control characters shown as escapes, see
+    :func:`~octtwisted._stats.table.display_text`), cut to
+    :data:`TEXT_LIMIT`, escaped for HTML.
+    """
+    return html.escape(display_text(str(text), TEXT_LIMIT), quote=True)
 
 
 def _table(header: Sequence[str], rows: Iterable[Sequence[str]], cls: str = "") -> str:

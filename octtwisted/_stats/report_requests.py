@@ -5,8 +5,9 @@ failures** table (name and reason), both sortable by any column, and the
 data of the chart of the busiest names' p95 over time.
 
 Names and reasons are text the target or the script controls. They are
-shown by :func:`cut_html`, the one place that makes such a text fit for
-display: control characters, lone surrogates (from bytes that were not
+shown by :func:`cut_html`, through
+:func:`~octtwisted._stats.table.display_text` (the one place that makes
+such a text inert, for the text summary too): control characters, lone surrogates (from bytes that were not
 UTF-8) and bidirectional overrides are written as escapes
 (``\\x00``, ``\\udcff``, ``\\u202e``), a text longer than its column is
 cut (its full text, up to :data:`TITLE_LIMIT` characters, in a ``title``
@@ -26,12 +27,12 @@ from __future__ import annotations
 import html
 import json
 import math
-import re
+
 from typing import Any, Sequence
 
 from octtwisted._stats.requests import RequestFailureRow, RequestRow
 from octtwisted._stats.summary import Summary
-from octtwisted._stats.table import format_ms
+from octtwisted._stats.table import display_text, format_ms
 
 #: Most characters of a request name a table cell shows.
 NAME_WIDTH = 80
@@ -51,30 +52,18 @@ CHART_NAMES = 5
 #: Most status codes a cell lists (the others are counted in its title).
 STATUSES_SHOWN = 6
 
-_HIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\u202a-\u202e\u2066-\u2069]")
 
 #: The time columns: (header, TimerStats attribute).
 _TIMES = (("p50", "p50"), ("p90", "p90"), ("p95", "p95"), ("p99", "p99"), ("max", "max"))
 
 
-def _visible(text: str) -> str:
-    """``text`` with its invisible or unencodable characters as escapes."""
-
-    def escape(found: re.Match[str]) -> str:
-        code = ord(found[0])
-        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-    return _HIDDEN.sub(escape, text)
-
-
 def cut_text(text: str, width: int) -> str:
     """
-    ``text`` fit for display as plain text: its invisible characters as
-    escapes, cut to ``width`` characters (the last one an ellipsis) when
-    longer.
+    ``text`` fit for display as plain text, at most ``width`` characters:
+    :func:`~octtwisted._stats.table.display_text`, the one place that
+    makes a text the target or the script chose inert.
     """
-    shown = _visible(text[: width + 1])
-    return shown if len(shown) <= width else shown[: width - 1] + "\u2026"
+    return display_text(text, width)
 
 
 def cut_html(text: str, width: int) -> str:
@@ -84,7 +73,7 @@ def cut_html(text: str, width: int) -> str:
     characters.
     """
     shown = cut_text(text, width)
-    if len(text) <= width and shown == _visible(text):
+    if shown == text:
         return _e(shown)
     title = cut_text(text, TITLE_LIMIT)
     return f'<span title="{_e(title)}">{_e(shown)}</span>'
