@@ -168,7 +168,7 @@ class ZygoteLoop:
     def run(self) -> None:
         while True:
             readable, _, _ = select.select([self._requests], [], [], REAP_INTERVAL)
-            if not self._reap():
+            if not self.reap():
                 return
             if readable:
                 try:
@@ -180,7 +180,7 @@ class ZygoteLoop:
                     return
                 if got is None:
                     return
-                self._answer(self._start(*got))
+                self._answer(self.start(*got))
 
     def _answer(self, message: Message) -> None:
         try:
@@ -188,7 +188,7 @@ class ZygoteLoop:
         except OSError:
             pass  # the main process has gone: the next read says so
 
-    def _start(self, message: Message, fds: list[int]) -> Message:
+    def start(self, message: Message, fds: list[int]) -> Message:
         if message.get("do") != "start" or len(fds) != START_FDS:
             for fd in fds:
                 os.close(fd)
@@ -224,7 +224,7 @@ class ZygoteLoop:
                     pass
             os._exit(code)
 
-    def _reap(self) -> bool:
+    def reap(self) -> bool:
         """Report every child that has ended; False if the main process has gone."""
         while True:
             try:
