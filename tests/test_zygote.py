@@ -3,7 +3,7 @@ The pieces of the zygote of ``--processes`` (:mod:`octtwisted._edge.zygote`)
 that can be tried without a twistd: the messages and their framing, file
 descriptors passed over a real socket pair, the reports of a child's end,
 the zygote's loop forking and reaping a real (tiny) child, and the main
-process's :class:`ForkedProcess` deciding when a worker has ended.
+process's :class:`~octtwisted._edge.forked.ForkedProcess` deciding when a worker has ended.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from octtwisted._edge.channel import FROM_MAIN, TO_MAIN, Channel
 from octtwisted._edge.fleet import describe_end
+from octtwisted._edge.forked import ForkedProcess
 from octtwisted._edge.zygote import (
-    ForkedProcess,
     ZygoteLoop,
     decode,
     end_reason,

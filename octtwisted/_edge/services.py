@@ -31,7 +31,8 @@ from octtwisted._edge.outputs_options import make_outputs
 from octtwisted._edge.package import ExtractedPackage
 from octtwisted._firing.gcpolicy import CalmGC
 from octtwisted._edge.fleet import Fleet, Spawner, StartWorker
-from octtwisted._edge.zygote import ZygoteClient, ZygoteSpawner, become_worker, fork_safe, fork_zygote
+from octtwisted._edge.forked import ZygoteClient, ZygoteSpawner
+from octtwisted._edge.zygote import become_worker, fork_safe, fork_zygote
 from octtwisted._firing.fleetrun import fleet_runs
 from octtwisted._edge.metrics import SinkProbes, TurretCollector, TurretProbes
 from octtwisted._edge.metrics_web import MetricsService
@@ -288,7 +289,7 @@ def _zygote(options: Options, reactor: Any) -> ZygoteClient | None:
             lambda channel: worker_service(options.as_worker(share, generation), channel=channel),
         )
 
-    zygote = fork_zygote(reactor, start)
+    zygote = ZygoteClient(*fork_zygote(reactor, start), reactor)
     log.info("workers are forked from a zygote (pid {pid})", pid=zygote.pid)
     return zygote
 
