@@ -85,6 +85,43 @@ def uss_kib(pid: int) -> int:
     return int(fields["Private_Clean"]) + int(fields["Private_Dirty"])
 
 
+def foreign_epoll_targets(pid: int) -> list[str]:
+    """
+    The registrations in the process's epoll instances that are not files
+    it has open itself (as the kernel lists them in fdinfo: the target's
+    descriptor number and inode): what a process sharing its epoll would
+    have registered there.
+    """
+    foreign = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") != "anon_inode:[eventpoll]":
+                continue
+            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                info = f.read()
+        except OSError:
+            continue
+        for target, inode in re.findall(r"tfd:\s*(\d+).*?ino:([0-9a-f]+)", info):
+            try:
+                own = os.stat(f"/proc/{pid}/fd/{target}").st_ino == int(inode, 16)
+            except OSError:
+                own = False
+            if not own:
+                foreign.append(f"epoll {fd}: fd {target} (inode {inode})")
+    return foreign
+
+
+def epolls(pid: int) -> int:
+    """How many epoll instances the process has open."""
+    count = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            count += os.readlink(f"/proc/{pid}/fd/{fd}") == "anon_inode:[eventpoll]"
+        except OSError:
+            pass
+    return count
+
+
 def worker_pids(turret: TurretProcess) -> list[int]:
     """The workers' pids, from the line that says the turret fires from them."""
     return [int(pid) for pid in re.findall(r"worker \d+ \(pid (\d+),", turret.output)]
@@ -203,6 +240,29 @@ class HQTests(TurretTestCase):
             self.assertEqual(parent_of(worker), zygote)
             self.assertEqual(command_line(worker), main_line)
             self.assertNotIn(b"--worker", command_line(worker))
+
+    async def test_forked_workers_have_a_reactor_of_their_own(self) -> None:
+        """
+        The reactor the main process had installed before the fork is not
+        shared: the zygote holds no epoll instance, and every registration
+        in an epoll instance of the main process or of a worker is a file
+        that process has open itself (a worker registering into the
+        inherited instance would show in the main process's). The run
+        goes on: ``stop`` is answered.
+        """
+        hq = self.hq
+        assert hq is not None
+        turret = await self.firing()
+        self.assertEqual(epolls(zygote_of(turret)), 0)
+        for pid in (turret.transport.pid, *pids_of(hq.results)):
+            for attempt in range(5):  # a descriptor may close between two reads
+                foreign = foreign_epoll_targets(pid)
+                if not foreign:
+                    break
+                await deferLater(reactor, 0.2, lambda: None)
+            self.assertEqual(foreign, [], f"pid {pid}")
+        hq.publish("stop")
+        await hq.wait_for_status("ready", turret.uuid, after=len(hq.statuses), timeout=20)
 
     async def test_zygote_gone_falls_back_to_spawning(self) -> None:
         """
