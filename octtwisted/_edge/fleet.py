@@ -9,8 +9,9 @@ replaces one that dies.
 
 Each worker owns one :class:`~octtwisted._core.share.LoadShare` of the
 load for the life of the turret. A worker that dies (its script called
-``os._exit``, a segfault, the OOM killer) is noticed at once (SIGCHLD:
-``processEnded``), logged with its exit status or signal and its cannons,
+``os._exit``, a segfault, the OOM killer) is noticed at once
+(``processEnded``: reported by the zygote that forked it, or SIGCHLD for
+a spawned one), logged with its exit status or signal and its cannons,
 and replaced by a fresh process that takes the same share; during a run
 the new process starts firing at once, so the load holds. More than
 :data:`MAX_DEATHS` deaths within :data:`DEATH_WINDOW` seconds stop the run

@@ -105,10 +105,6 @@ class ZygoteClient:
         for process in orphans:
             process.orphaned()
 
-    def close(self) -> None:
-        """The main process ends: the zygote, seeing its socket close, ends too."""
-        self._requests.close()
-
 
 class _OneProtocol(Factory):
     """A factory that gives its one connection a protocol made already."""
