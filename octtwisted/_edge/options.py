@@ -239,6 +239,7 @@ class Options(usage.Options):
         decide, without loading anything again.
         """
         worker = copy.copy(self)
+        worker.opts = worker  # (usage.Options: its values are itself)
         worker["worker"] = f"{share.index}/{share.count}"
         worker["report"] = None
         worker["metrics"] = None
