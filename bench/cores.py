@@ -32,18 +32,22 @@ Variants:
     PSS summed (from ``/proc/PID/smaps_rollup``: a shared page is divided
     among the processes that map it), the highest in the window, per
     cannon.
-``cores/memory-1``, ``cores/memory-2``
+``cores/memory-1``, ``cores/memory-2``, ``cores/memory-2-spawned``
     1,000 cannons per process (2 s waits), ``--processes 1`` and ``2``: the
     RSS, PSS and USS summed over the turret's processes in the window
     (after the rampup: the cannons wait most of the time); what the second
-    process adds is memory-2 minus memory-1.
+    process adds is memory-2 minus memory-1, with the workers forked from
+    the zygote (the default: the sum counts the zygote too) and spawned
+    (``OCT_TURRET_WORKERS=spawn``).
 
-``bench/fork_memory.py`` (not run by ``make bench``) measures what a worker
-would cost if it were forked from an already-imported parent instead.
+``bench/fork_memory.py`` (not run by ``make bench``) measures what a
+sleeping child forked from an already-imported parent costs, against a
+fresh interpreter.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -153,6 +157,24 @@ def _density(cannons: int, processes: int, rampup: float, settle: float, window:
     return run
 
 
+def _with_env(run: Callable[[Path], dict[str, Any]], **env: str) -> Callable[[Path], dict[str, Any]]:
+    """``run`` with these environment variables set for the turret it starts."""
+
+    def wrapped(run_dir: Path) -> dict[str, Any]:
+        saved = {name: os.environ.get(name) for name in env}
+        os.environ.update(env)
+        try:
+            return run(run_dir)
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+    return wrapped
+
+
 def variants(Variant: Any, s: Any, nginx: harness.Nginx | None) -> list[Any]:
     """The variants, in the order each repetition runs them."""
     assert nginx is not None
@@ -179,6 +201,9 @@ def variants(Variant: Any, s: Any, nginx: harness.Nginx | None) -> list[Any]:
     for p in (1, 2):
         out.append(v(f"memory-{p}", f"{1000 * p:,} x 2 s, --processes {p}",
                      _density(1000 * p, p, s.density_rampup, s.density_settle, s.density_window)))
+    out.append(v("memory-2-spawned", "2,000 x 2 s, --processes 2, spawned workers",
+                 _with_env(_density(2000, 2, s.density_rampup, s.density_settle, s.density_window),
+                           OCT_TURRET_WORKERS="spawn")))
     return out
 
 
@@ -245,16 +270,23 @@ def summary_rows(get: Callable[[str], Any], add: Callable[..., None], row: Calla
             target="<= 8 KB" if moon else "", check=at_most(8) if moon else None)
         add("", "turret cores (main + workers)", v, None, "turret_cores", 2)
         add("", "other processes' cores", v, None, "other_cores", 2)
-    one, two = get("cores/memory-1"), get("cores/memory-2")
-    if one is not None or two is not None:
-        for metric, what in (("tree_rss_mib", "RSS summed, MiB"), ("tree_pss_mib", "PSS summed, MiB"),
-                             ("tree_uss_mib", "USS summed, MiB")):
-            a = two.median(metric) if two else None
-            b = one.median(metric) if one else None
-            row(["Memory per extra process, 1,000 cannons each (2 s waits)" if metric == "tree_rss_mib" else "", what,
-                 f"{two.label if two else '2'}: {fmt(a, 1)}", f"{one.label if one else '1'}: {fmt(b, 1)}",
-                 f"+{fmt(a - b, 1)} MiB" if a is not None and b is not None else "n/a", ""])
-        add("", "main process RSS, MiB", two, one, "main_rss_mib", 1)
+    one, forked, spawned = get("cores/memory-1"), get("cores/memory-2"), get("cores/memory-2-spawned")
+    if one is not None and (forked is not None or spawned is not None):
+        def added(two: Any, metric: str) -> float | None:
+            a = two.median(metric) if two is not None else None
+            b = one.median(metric)
+            return None if a is None or b is None else a - b
+
+        for metric, what in (("tree_rss_mib", "RSS"), ("tree_pss_mib", "PSS"), ("tree_uss_mib", "USS")):
+            f, sp = added(forked, metric), added(spawned, metric)
+            row(["Memory per extra process, 1,000 cannons each (2 s waits)" if metric == "tree_rss_mib" else "",
+                 f"{what} the 2nd process adds (summed over the turret's processes), MiB",
+                 f"forked: +{fmt(f, 1)}", f"spawned: +{fmt(sp, 1)}",
+                 f"{f / sp:.2f}x" if f is not None and sp else "n/a", ""])
+        for metric, what in (("tree_pss_mib", "PSS summed, MiB"), ("tree_procs", "processes summed")):
+            cells = [f"{x.label}: {fmt(x.median(metric), 1)}" for x in (one, forked, spawned) if x is not None]
+            row(["", what, *cells, *[""] * (4 - len(cells))])
+        add("", "main process RSS, MiB (forked / --processes 1)", forked, one, "main_rss_mib", 1)
 
 
 #: The pairs whose ratio each repetition gives (ours, the other side), with what the ratio is.

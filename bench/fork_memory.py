@@ -1,9 +1,12 @@
 """
-A one-off experiment (not part of ``make bench``): what would a worker of
-``--processes`` cost in memory if it were forked from a parent that has
-already imported everything (after ``gc.collect(); gc.freeze()``), instead
-of spawned fresh, as the turret does (``spawnProcess`` of ``twistd
-oct-turret --worker K/N``, which imports everything again)?
+A one-off experiment (not part of ``make bench``): what does a worker of
+``--processes`` cost in memory when it is forked from a parent that has
+already imported everything (after ``gc.collect(); gc.freeze()``), as the
+turret's zygote forks them, against one spawned fresh (``spawnProcess``
+of ``twistd oct-turret --worker K/N``, which imports everything again: the
+turret's fallback, and ``OCT_TURRET_WORKERS=spawn``)? It measures children
+that only sleep; ``make bench``'s ``cores`` scenario measures workers that
+fire (rows "Memory per extra process").
 
     .venv/bin/python bench/fork_memory.py [--script bench/scenarios/ours_wait.py] [--work 2]
 

@@ -21,7 +21,7 @@ from octtwisted._core.clocks import Clocks
 from octtwisted._core.config import parse_config
 from octtwisted._core.share import LoadShare
 from octtwisted._edge.channel import FROM_MAIN, TO_MAIN
-from octtwisted._edge.fleet import DEATH_WINDOW, EXIT_GRACE, Fleet, WorkerProcess
+from octtwisted._edge.fleet import DEATH_WINDOW, EXIT_GRACE, Fleet, Spawner, WorkerProcess
 from octtwisted._firing.fleetrun import FleetRun, WorkersFailed
 from octtwisted._stats.summary import RunStats
 from tests.test_summary import result
@@ -82,10 +82,9 @@ class FleetTestCase(SynchronousTestCase):
         self.config = config()
         self.fleet = Fleet(
             shares=LoadShare.split(4, 2),
-            argv=lambda share, generation: ["worker", f"{share.index}/{share.count}", str(generation)],
-            spawn=self.spawn,
+            start=Spawner(lambda share, generation: ["worker", f"{share.index}/{share.count}", str(generation)],
+                          self.spawn, {}),
             clock=self.clock,
-            env={},
             exit=self.exits.append,
             stop_bound=STOP_BOUND,
         )

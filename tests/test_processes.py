@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 from pathlib import Path
@@ -55,6 +56,75 @@ async def gone(pids: set[int], timeout: float = GONE_TIMEOUT) -> float:
 
 def pids_of(results: list[dict[str, Any]]) -> set[int]:
     return {int(r["custom_timers"]["pid"]) for r in results}
+
+
+def zygote_of(turret: TurretProcess) -> int:
+    """The pid of the turret's zygote, as its log says it."""
+    found = re.search(r"workers are forked from a zygote \(pid (\d+)\)", turret.output)
+    assert found is not None, turret.output
+    return int(found.group(1))
+
+
+def parent_of(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
+
+
+def command_line(pid: int) -> list[bytes]:
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        return f.read().split(b"\0")
+
+
+def uss_kib(pid: int) -> int:
+    """What the process alone holds: Private_Clean + Private_Dirty (KiB)."""
+    fields = {}
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            name, _, rest = line.partition(":")
+            fields[name] = rest.split()[0] if rest.split() else "0"
+    return int(fields["Private_Clean"]) + int(fields["Private_Dirty"])
+
+
+def foreign_epoll_targets(pid: int) -> list[str]:
+    """
+    The registrations in the process's epoll instances that are not files
+    it has open itself (as the kernel lists them in fdinfo: the target's
+    descriptor number and inode): what a process sharing its epoll would
+    have registered there.
+    """
+    foreign = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") != "anon_inode:[eventpoll]":
+                continue
+            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                info = f.read()
+        except OSError:
+            continue
+        for target, inode in re.findall(r"tfd:\s*(\d+).*?ino:([0-9a-f]+)", info):
+            try:
+                own = os.stat(f"/proc/{pid}/fd/{target}").st_ino == int(inode, 16)
+            except OSError:
+                own = False
+            if not own:
+                foreign.append(f"epoll {fd}: fd {target} (inode {inode})")
+    return foreign
+
+
+def epolls(pid: int) -> int:
+    """How many epoll instances the process has open."""
+    count = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            count += os.readlink(f"/proc/{pid}/fd/{fd}") == "anon_inode:[eventpoll]"
+        except OSError:
+            pass
+    return count
+
+
+def worker_pids(turret: TurretProcess) -> list[int]:
+    """The workers' pids, from the line that says the turret fires from them."""
+    return [int(pid) for pid in re.findall(r"worker \d+ \(pid (\d+),", turret.output)]
 
 
 class HQTests(TurretTestCase):
@@ -149,19 +219,84 @@ class HQTests(TurretTestCase):
         await turret.wait_output("replaced by a fresh process")
         await hq.wait_until(lambda: True if pids_of(hq.results) - first else None, 20,
                             "results from the fresh worker")
-        self.assertEqual(len(pids_of(hq.results) - first), 1)
+        (fresh,) = pids_of(hq.results) - first
+        self.assertEqual(parent_of(fresh), zygote_of(turret), "the fresh worker is forked too")
+        hq.publish("stop")
+        await hq.wait_for_status("ready", turret.uuid, after=len(hq.statuses), timeout=20)
+
+    async def test_workers_are_forked_from_the_zygote(self) -> None:
+        """
+        The workers are children of the zygote, itself a child of the main
+        process; they were forked, not spawned: their command line is the
+        main process's, without ``--worker``.
+        """
+        hq = self.hq
+        assert hq is not None
+        turret = await self.firing()
+        zygote = zygote_of(turret)
+        self.assertEqual(parent_of(zygote), turret.transport.pid)
+        main_line = command_line(turret.transport.pid)
+        for worker in pids_of(hq.results):
+            self.assertEqual(parent_of(worker), zygote)
+            self.assertEqual(command_line(worker), main_line)
+            self.assertNotIn(b"--worker", command_line(worker))
+
+    async def test_forked_workers_have_a_reactor_of_their_own(self) -> None:
+        """
+        The reactor the main process had installed before the fork is not
+        shared: the zygote holds no epoll instance, and every registration
+        in an epoll instance of the main process or of a worker is a file
+        that process has open itself (a worker registering into the
+        inherited instance would show in the main process's). The run
+        goes on: ``stop`` is answered.
+        """
+        hq = self.hq
+        assert hq is not None
+        turret = await self.firing()
+        self.assertEqual(epolls(zygote_of(turret)), 0)
+        for pid in (turret.transport.pid, *pids_of(hq.results)):
+            for attempt in range(5):  # a descriptor may close between two reads
+                foreign = foreign_epoll_targets(pid)
+                if not foreign:
+                    break
+                await deferLater(reactor, 0.2, lambda: None)
+            self.assertEqual(foreign, [], f"pid {pid}")
+        hq.publish("stop")
+        await hq.wait_for_status("ready", turret.uuid, after=len(hq.statuses), timeout=20)
+
+    async def test_zygote_gone_falls_back_to_spawning(self) -> None:
+        """
+        SIGKILL of the zygote: the turret says so once and goes on; a
+        worker that dies after that (its end noticed without the zygote)
+        is replaced by a spawned process (``--worker`` on its command
+        line), whose results arrive.
+        """
+        hq = self.hq
+        assert hq is not None
+        turret = await self.firing()
+        first = pids_of(hq.results)
+        os.kill(zygote_of(turret), signal.SIGKILL)
+        await turret.wait_output("has gone")
+        os.kill(min(first), signal.SIGKILL)
+        await turret.wait_output("replaced by a fresh process")
+        await hq.wait_until(lambda: True if pids_of(hq.results) - first else None, 30,
+                            "results from the spawned worker")
+        (fresh,) = pids_of(hq.results) - first
+        self.assertIn(b"--worker", command_line(fresh))
+        self.assertEqual(turret.output.count("has gone"), 1, turret.output)
         hq.publish("stop")
         await hq.wait_for_status("ready", turret.uuid, after=len(hq.statuses), timeout=20)
 
     async def test_sigkill_of_the_turret_leaves_no_process(self) -> None:
         """
         SIGKILL of the main process: every worker notices (its pipe from
-        the main process closes) and exits within 2 seconds.
+        the main process closes) and exits within 2 seconds, and so does
+        the zygote.
         """
         hq = self.hq
         assert hq is not None
         turret = await self.firing()
-        workers = pids_of(hq.results)
+        workers = pids_of(hq.results) | {zygote_of(turret)}
         turret.signal(signal.SIGKILL)
         await turret.wait_exit(10)
         took = await gone(workers)
@@ -323,6 +458,31 @@ class StandaloneTests(TurretTestCase):
         self.assertEqual(len(workers), 2)
         await gone(workers)
 
+
+    async def test_forked_worker_holds_less_memory(self) -> None:
+        """
+        A forked worker's own memory (USS: what its end would free) is well
+        below a spawned worker's, both firing the same share, measured side
+        by side in this test: under three quarters of it (it measures about
+        half: a forked worker still writes the reference counts of the
+        objects it uses, which unshares their pages).
+        """
+        forked = self.launch(standalone=True, cannons=4, args=["--processes", "2"])
+        spawned = self.launch(standalone=True, cannons=4, args=["--processes", "2"],
+                              env={**os.environ, "OCT_TURRET_WORKERS": "spawn"})
+        for turret in (forked, spawned):
+            await turret.wait_output("worker 0: [octtwisted.turret.TurretService#info] all 2 cannons firing")
+            await turret.wait_output("worker 1: [octtwisted.turret.TurretService#info] all 2 cannons firing")
+        self.assertIn("workers are forked from a zygote", forked.output)
+        self.assertNotIn("zygote", spawned.output)
+        await deferLater(reactor, 1.0, lambda: None)
+        forked_uss = [uss_kib(pid) for pid in worker_pids(forked)]
+        spawned_uss = [uss_kib(pid) for pid in worker_pids(spawned)]
+        self.assertEqual((len(forked_uss), len(spawned_uss)), (2, 2))
+        self.assertLess(max(forked_uss), 0.75 * min(spawned_uss), (forked_uss, spawned_uss))
+        for turret in (forked, spawned):
+            turret.signal(signal.SIGTERM)
+            await turret.wait_exit(30)
 
     async def test_auto_with_fewer_cannons(self) -> None:
         """

@@ -4,7 +4,9 @@ that must run however it ends, and a second signal while stopping.
 
 twistd exits 0 after a reactor stop, and re-raises a signal that stopped
 it (SIGTERM: 143). :class:`ProcessExit` lets the turret choose the status
-instead (``kill``: 0, an abort: 70, the end of a standalone run: 0 or 1);
+instead (``kill``: 0, an abort: 70, the end of a standalone run: 0, 1,
+74 for a file not written whole, or 99, see
+:mod:`octtwisted._edge.standalone`);
 the process ends with it right after the reactor's shutdown, once every
 service has stopped and the logs are flushed.
 """

@@ -1,14 +1,17 @@
 """
 The worker processes of a turret that fires from several processes
-(``--processes N``): :class:`Fleet` spawns them (``spawnProcess``, as
-Twisted's own ``trial -j`` does), talks to each over its pipes
+(``--processes N``): :class:`Fleet` starts them (forked from the zygote,
+:mod:`~octtwisted._edge.zygote`, or spawned by :class:`Spawner` with
+``spawnProcess``, as Twisted's own ``trial -j`` does), talks to each over
+its pipes
 (:mod:`~octtwisted._edge.channel`), relays each run's orders to them, and
 replaces one that dies.
 
 Each worker owns one :class:`~octtwisted._core.share.LoadShare` of the
 load for the life of the turret. A worker that dies (its script called
-``os._exit``, a segfault, the OOM killer) is noticed at once (SIGCHLD:
-``processEnded``), logged with its exit status or signal and its cannons,
+``os._exit``, a segfault, the OOM killer) is noticed at once
+(``processEnded``: reported by the zygote that forked it, or SIGCHLD for
+a spawned one), logged with its exit status or signal and its cannons,
 and replaced by a fresh process that takes the same share; during a run
 the new process starts firing at once, so the load holds. More than
 :data:`MAX_DEATHS` deaths within :data:`DEATH_WINDOW` seconds stop the run
@@ -115,7 +118,10 @@ class WorkerProcess(ProcessProtocol):
 
 
 def describe_end(reason: object) -> str:
-    """How a process ended, in words: its exit status, or its signal."""
+    """
+    How a process ended, in words: its exit status, or its signal (or
+    neither, when it is not known: a forked worker whose zygote had gone).
+    """
     sig = getattr(reason, "signal", None)
     if sig is not None:
         try:
@@ -123,14 +129,20 @@ def describe_end(reason: object) -> str:
         except ValueError:
             name = str(sig)
         return f"killed by signal {sig} ({name})"
-    return f"exit status {getattr(reason, 'exitCode', None)}"
+    code = getattr(reason, "exitCode", None)
+    return "exit status unknown" if code is None else f"exit status {code}"
+
+
+#: Starts the worker process of a share: what :class:`Fleet` is given.
+StartWorker = Callable[["Fleet", LoadShare], WorkerProcess]
 
 
 class Spawner:
     """
-    Starts the worker process of a share: ``argv`` makes its command
-    line, given which process of the share it is (0 for the first, 1 for
-    the one that replaces it...).
+    Starts the worker process of a share as a fresh process (``twistd
+    oct-turret ... --worker K/N``): ``argv`` makes its command line, given
+    which process of the share it is (0 for the first, 1 for the one that
+    replaces it...).
     """
 
     def __init__(
@@ -141,10 +153,15 @@ class Spawner:
         self._env = env
         self._generations: dict[int, int] = collections.defaultdict(int)
 
+    def next_generation(self, share: LoadShare) -> int:
+        """Which process of ``share`` the next one is (each is counted once)."""
+        generation = self._generations[share.index]
+        self._generations[share.index] += 1
+        return generation
+
     def __call__(self, fleet: "Fleet", share: LoadShare) -> WorkerProcess:
         worker = WorkerProcess(fleet, share)
-        argv = self._argv(share, self._generations[share.index])
-        self._generations[share.index] += 1
+        argv = self._argv(share, self.next_generation(share))
         self._spawn(
             worker, argv[0], argv, env=self._env,
             childFDs={0: "w", 1: "r", 2: "r", FROM_MAIN: "w", TO_MAIN: "r"},
@@ -178,11 +195,9 @@ class Deaths:
 class Fleet(Service):
     """
     :param shares: the load's shares, one per worker.
-    :param argv: the command line of the worker for a share, and which
-        process of that share it is (0, then 1 for the one that replaces
-        it...).
-
-    :param spawn: ``reactor.spawnProcess``.
+    :param start: starts the worker process of a share (a
+        :class:`Spawner`, or a
+        :class:`~octtwisted._edge.zygote.ZygoteSpawner`).
     :param exit: ends the main process with a status (when workers keep
         dying while no run is under way).
     :param stop_bound: the most seconds a worker may take to answer
@@ -195,15 +210,13 @@ class Fleet(Service):
         self,
         *,
         shares: Sequence[LoadShare],
-        argv: Callable[[LoadShare, int], list[str]],
-        spawn: Spawn,
+        start: StartWorker,
         clock: IReactorTime,
-        env: dict[str, str],
         exit: Callable[[int], None],
         stop_bound: float,
     ) -> None:
         self._shares = tuple(shares)
-        self._spawner = Spawner(argv, spawn, env)
+        self._spawner = start
         self._clock = clock
         self._exit = exit
         self._stop_bound = stop_bound

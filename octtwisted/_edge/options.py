@@ -11,6 +11,7 @@ settings; ``makeService`` hands each part what it needs.
 
 from __future__ import annotations
 
+import copy
 import sys
 import uuid as uuidlib
 from pathlib import Path
@@ -230,6 +231,29 @@ class Options(usage.Options):
             version=__version__,
             results_parts=self.processes if self.processes > 1 else 0,
         )
+
+    def as_worker(self, share: LoadShare, generation: int) -> "Options":
+        """
+        The options of the worker process for ``share`` forked from this
+        (the main) process: what ``worker_argv`` would make the worker
+        decide, without loading anything again.
+        """
+        worker = copy.copy(self)
+        worker.opts = worker  # (usage.Options: its values are itself)
+        worker["worker"] = f"{share.index}/{share.count}"
+        worker["report"] = None
+        worker["metrics"] = None
+        results = self.output_settings.results
+        worker["results"] = str(results_part(results, share.index, generation)) if results is not None else None
+        worker.package = None
+        worker.processes = 1
+        worker.shares = ()
+        worker.processes_note = None
+        worker.metrics = None
+        worker.worker_share = share
+        worker.turret_config = attrs.evolve(self.turret_config, progress_interval=0.0, thresholds=())
+        worker._decide_outputs(bool(self["standalone"]))
+        return worker
 
     def worker_argv(self, share: LoadShare, generation: int = 0) -> list[str]:
         """

@@ -30,7 +30,9 @@ from octtwisted._edge.options import Options
 from octtwisted._edge.outputs_options import make_outputs
 from octtwisted._edge.package import ExtractedPackage
 from octtwisted._firing.gcpolicy import CalmGC
-from octtwisted._edge.fleet import Fleet
+from octtwisted._edge.fleet import Fleet, Spawner, StartWorker
+from octtwisted._edge.forked import ZygoteClient, ZygoteSpawner
+from octtwisted._edge.zygote import become_worker, fork_safe, fork_zygote
 from octtwisted._firing.fleetrun import fleet_runs
 from octtwisted._edge.metrics import SinkProbes, TurretCollector, TurretProbes
 from octtwisted._edge.metrics_web import MetricsService
@@ -115,6 +117,8 @@ def makeService(options: Options) -> IService:
 
     if options.worker_share is not None:
         return worker_service(options)
+    # First, before anything starts a thread, a socket or a file of the run.
+    zygote = _zygote(options, reactor) if options.processes > 1 else None
     config = options.turret_config
     uuid = options["uuid"]
     top = SequentialMultiService()
@@ -155,7 +159,7 @@ def makeService(options: Options) -> IService:
         logs.logger(logs.PROCESSES).warn("{note}", note=options.processes_note)
     when_running: Callable[[Callable[[], None]], object] = reactor.callWhenRunning
     if options.processes > 1:
-        fleet = _fleet(options, reactor, exit)
+        fleet = _fleet(options, reactor, exit, zygote)
         fleet.setServiceParent(top)  # before the turret: it stops after it
         make_run = fleet_runs(
             config=config, workers=fleet, clocks=clocks, outputs=outputs,
@@ -255,34 +259,71 @@ def _when_ready(
     return call
 
 
-def _fleet(options: Options, reactor: Any, exit: ProcessExit) -> Fleet:
+#: The environment variable that makes ``--processes`` spawn its workers
+#: (``spawn``) instead of forking them from the zygote (the bench compares
+#: both).
+WORKERS_ENV = "OCT_TURRET_WORKERS"
+
+
+def _zygote(options: Options, reactor: Any) -> ZygoteClient | None:
     """
-    The worker processes of ``--processes``; the parts of a results file
-    left by an earlier turret are removed first (they would be joined).
+    The zygote the workers are forked from (see
+    :mod:`~octtwisted._edge.zygote`), or None: they are spawned (asked for
+    with ``OCT_TURRET_WORKERS=spawn``, or this process may not fork now).
+    Each forked worker builds :func:`worker_service` for its share, with
+    the options loaded once, here.
+    """
+    log = logs.logger(logs.PROCESSES)
+    if os.environ.get(WORKERS_ENV) == "spawn":
+        return None
+    problem = fork_safe()
+    if problem is not None:
+        log.warn("workers are spawned, not forked: {problem}", problem=problem)
+        return None
+
+    def start(message: dict[str, Any], fds: list[int]) -> int:
+        share = options.shares[int(message["index"])]
+        generation = int(message["generation"])
+        return become_worker(
+            reactor, fds,
+            lambda channel: worker_service(options.as_worker(share, generation), channel=channel),
+        )
+
+    zygote = ZygoteClient(*fork_zygote(reactor, start), reactor)
+    log.info("workers are forked from a zygote (pid {pid})", pid=zygote.pid)
+    return zygote
+
+
+def _fleet(options: Options, reactor: Any, exit: ProcessExit, zygote: ZygoteClient | None) -> Fleet:
+    """
+    The worker processes of ``--processes``, forked from the zygote (or
+    spawned, without one); the parts of a results file left by an earlier
+    turret are removed first (they would be joined).
     """
     results = options.output_settings.results
     if results is not None:
         for stale in part_files(results):
             stale.unlink()
     config = options.turret_config
+    spawner = Spawner(options.worker_argv, reactor.spawnProcess, dict(os.environ))
+    start: StartWorker = spawner if zygote is None else ZygoteSpawner(zygote, spawner, reactor)
     return Fleet(
         shares=options.shares,
-        argv=options.worker_argv,
-        spawn=reactor.spawnProcess,
+        start=start,
         clock=reactor,
-        env=dict(os.environ),
         exit=exit,
         stop_bound=config.stop_timeout + config.linger + STOP_MARGIN,
     )
 
 
-def worker_service(options: Options) -> IService:
+def worker_service(options: Options, channel: int | None = None) -> IService:
     """
     The tree of a worker process (``--worker K/N``): its share of the
     load, its own results socket to the HQ (no orders, no status: the main
     process takes and sends those), its part of the results file, and the
     :class:`~octtwisted._edge.worker.WorkerService` that obeys the main
-    process over the pipes it was spawned with.
+    process over the pipes it was spawned with, or (forked by the zygote)
+    over the socket ``channel``.
 
     The worker leaves the main process's process group, so that a ^C in
     the terminal reaches the main process alone, which stops its workers
@@ -329,8 +370,14 @@ def worker_service(options: Options) -> IService:
     # (typed from the Windows module, which takes no file descriptors)
     standard_io: Any = stdio.StandardIO
 
-    def connect(channel: Channel) -> object:
-        return standard_io(channel, stdin=FROM_MAIN, stdout=TO_MAIN, reactor=reactor)
+    reading, writing = FROM_MAIN, TO_MAIN
+    if channel is not None:
+        # One socket both ways: a descriptor of its own for each direction,
+        # so that closing one leaves the other open.
+        reading, writing = channel, os.dup(channel)
+
+    def connect(protocol: Channel) -> object:
+        return standard_io(protocol, stdin=reading, stdout=writing, reactor=reactor)
 
     WorkerService(
         share=share,

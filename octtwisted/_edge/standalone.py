@@ -4,7 +4,9 @@ Standalone runs: the turret fires on its own, without an HQ.
 ``twistd -n oct-turret -c config.json --standalone --duration 30`` starts
 firing at once, stops after the duration (or on SIGINT/SIGTERM) as on an HQ
 ``stop``, prints the run's summary and exits: 0, or 1 if no transaction
-succeeded, or 99 if a threshold failed.
+succeeded, or 74 if a file of the run (``--results``, ``--report``,
+``--summary-json``) could not be written whole, or 99 if a threshold
+failed.
 """
 
 from __future__ import annotations
@@ -33,17 +35,43 @@ EXIT_ALL_FAILED = 1
 #: Exit status of a standalone run in which a threshold failed (as k6's).
 EXIT_THRESHOLDS_FAILED = 99
 
+#: Exit status of a standalone run of which a file could not be written
+#: whole (a full disk): ``EX_IOERR`` of ``sysexits.h``.
+EXIT_FILES_INCOMPLETE = 74
 
-def exit_status(summary: Summary | None) -> int:
+
+def exit_status(summary: Summary | None, incomplete: bool = False) -> int:
     """
     :data:`EXIT_ALL_FAILED` if no transaction succeeded, else
-    :data:`EXIT_THRESHOLDS_FAILED` if a threshold failed, else 0.
+    :data:`EXIT_FILES_INCOMPLETE` if a file of the run is ``incomplete``,
+    else :data:`EXIT_THRESHOLDS_FAILED` if a threshold failed, else 0.
     """
     if summary is None or summary.transactions <= summary.errors:
         return EXIT_ALL_FAILED
+    if incomplete:
+        return EXIT_FILES_INCOMPLETE
     if summary.thresholds_failed:
         return EXIT_THRESHOLDS_FAILED
     return 0
+
+
+def json_safe(value: Any) -> Any:
+    """
+    ``value`` (a summary's dict) with every lone surrogate of its texts
+    (invalid UTF-8 a script decoded with ``surrogateescape``) written as
+    the text ``\\udcff``: the JSON is then valid for any reader.
+    """
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "backslashreplace").decode("utf-8")
+        return value
+    if isinstance(value, dict):
+        return {json_safe(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
 
 
 class StandaloneRun(Service):
@@ -130,6 +158,7 @@ class StandaloneRun(Service):
     def _report(self) -> None:
         summary = self._turret.last_summary
         out = self._out if self._out is not None else sys.__stdout__
+        incomplete = dict(self._outputs.incomplete) if self._outputs is not None else {}
         if summary is not None and out is not None:
             out.write("\n" + format_table(summary) + "\n")
             warnings = self._turret.config.warnings
@@ -137,7 +166,9 @@ class StandaloneRun(Service):
                 out.write("Config warnings:\n" + "".join(f"  {w}\n" for w in warnings) + "\n")
             out.flush()
             if self._summary_json is not None:
-                self._write_json(summary)
+                problem = self._write_json(summary, incomplete)
+                if problem is not None:
+                    incomplete[self._summary_json] = problem
             if self._outputs is not None:
                 written = self._outputs.written
                 reports = [p for p in written if p.suffix.lower() in (".html", ".htm")]
@@ -145,9 +176,17 @@ class StandaloneRun(Service):
                     out.write(f"Results: {path}\n")
                 for path in reports:
                     out.write(f"Report: {path}\n")
-                out.flush()
-        self.exit_code = exit_status(summary)
-        if self.exit_code == EXIT_THRESHOLDS_FAILED:
+            for path, problem in incomplete.items():
+                out.write(f"INCOMPLETE: {path}: {problem}\n")
+            out.flush()
+        self.exit_code = exit_status(summary, bool(incomplete))
+        if self.exit_code == EXIT_FILES_INCOMPLETE:
+            self.log.error(
+                "{count} file(s) of the run could not be written whole: {paths}",
+                count=len(incomplete),
+                paths=", ".join(str(p) for p in incomplete),
+            )
+        elif self.exit_code == EXIT_THRESHOLDS_FAILED:
             assert summary is not None
             self.log.error(
                 "{failed} of {count} thresholds failed: {expressions}",
@@ -160,16 +199,28 @@ class StandaloneRun(Service):
         elif self.exit_code:
             self.log.error("no transaction succeeded")
 
-    def _write_json(self, summary: Summary) -> None:
+    def _write_json(self, summary: Summary, incomplete: dict[Path, str]) -> str | None:
+        """
+        Write the summary as JSON, with the run's ``incomplete_files`` (each
+        ``{"path": ..., "problem": ...}``); return why it could not be, or
+        None.
+        """
         assert self._summary_json is not None
+        data = summary.to_dict()
+        data["incomplete_files"] = [
+            {"path": str(path), "problem": problem} for path, problem in incomplete.items()
+        ]
         try:
-            self._summary_json.write_text(json.dumps(summary.to_dict(), indent=2) + "\n")
+            self._summary_json.write_text(json.dumps(json_safe(data), indent=2) + "\n")
         except OSError as e:
+            problem = e.strerror or str(e)
             self.log.error(
                 "cannot write the summary to {path}: {problem}",
                 path=str(self._summary_json),
-                problem=e.strerror or str(e),
+                problem=problem,
             )
+            return problem
+        return None
 
     def stopService(self) -> Deferred[None]:
         """

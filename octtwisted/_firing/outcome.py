@@ -14,7 +14,7 @@ import attrs
 
 from octtwisted._core.messages import Result
 from octtwisted._firing.cannon import CannonSettings
-from octtwisted._firing.errortext import describe_error
+from octtwisted._firing.errortext import cut_error, describe_error
 
 
 @attrs.frozen
@@ -72,7 +72,7 @@ def result_of(
     except Exception as e:
         timers, timer_error = {}, "custom_timers: " + describe_error(e)
     if timer_error:
-        error = f"{error}; {timer_error}" if error else timer_error
+        error = cut_error(f"{error}; {timer_error}" if error else timer_error)
     return Result(
         turret_name=settings.turret_name,
         elapsed=began - settings.started_at,

@@ -113,5 +113,8 @@ class RampupScheduler:
     def active(self) -> int:
         return self.started
 
+    def take_active_peak(self) -> int:
+        return 0
+
     def target(self) -> float:
         return self._cannons

@@ -193,9 +193,7 @@ class Run:
         The most cannons firing at once since the last call (in the open
         model, the most transactions in flight); then it counts from now.
         """
-        take = getattr(self._schedule, "take_active_peak", None)
-        peak: int = take() if take is not None else 0
-        return max(peak, self.active_cannons())
+        return max(self._schedule.take_active_peak(), self.active_cannons())
 
     # Firing
 

@@ -66,6 +66,13 @@ class StartSchedule(Protocol):
         How many cannons fire now (brought in and not held by the schedule).
         """
 
+    def take_active_peak(self) -> int:
+        """
+        The most transactions the schedule saw in flight at once since the
+        last call (then it counts from now); 0 when it does not follow them
+        (the closed model: the run counts its busy cannons itself).
+        """
+
     def target(self) -> float:
         """
         What the schedule aims at now: active cannons, or starts per second.

@@ -83,3 +83,6 @@ class CannonStages(ProfileSchedule):
 
     def active(self) -> int:
         return min(self._share.cannons_below(self._count), self.started)
+
+    def take_active_peak(self) -> int:
+        return 0

@@ -2,6 +2,13 @@
 CSV lines of results, fast: the format of ``--results PATH.csv`` (see
 :mod:`.results_file`), importable without Twisted (the CSV writer's own
 process, :mod:`.framewriter`, uses it).
+
+Text cells (error texts, timer names in the header) come from the script
+and its target. One that begins with ``=``, ``+``, ``-``, ``@``, a tab or
+a carriage return would be read as a formula by a spreadsheet (formula
+injection): it is written with a ``'`` before it (:func:`inert_cell`, as
+OWASP advises). Numbers are numbers, never changed: a negative timer
+stays ``-0.5``.
 """
 
 from __future__ import annotations
@@ -31,9 +38,28 @@ def _encode_csv_rows(rows: list[tuple[Any, ...]]) -> bytes:
     return data[2:-2].replace(b"],[", b"\n").replace(b"null", b"") + b"\n"
 
 
+#: What a text cell a spreadsheet would take for a formula begins with.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def inert_cell(text: str) -> str:
+    """
+    A text cell as written: with a ``'`` before it if it begins like a
+    formula (:data:`FORMULA_STARTS`), else as it is.
+    """
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def header_cells(names: Sequence[str]) -> tuple[str, ...]:
+    """
+    The header's cells: the fixed columns, then the timers' names (inert).
+    """
+    return CSV_COLUMNS + tuple(inert_cell(name) for name in names)
+
+
 def _header(names: list[str]) -> bytes:
     text = io.StringIO()
-    csv.writer(text).writerow(CSV_COLUMNS + tuple(names))
+    csv.writer(text).writerow(header_cells(names))
     return text.getvalue().encode("utf-8", "backslashreplace")
 
 
@@ -106,7 +132,10 @@ class CSVFormat:
                 out.append(_encode_csv_rows(plain))
                 plain = []
                 text = io.StringIO()
-                csv.writer(text).writerow(["" if cell is None else cell for cell in row])
+                cells = ["" if cell is None else cell for cell in row]
+                if isinstance(cells[3], str):
+                    cells[3] = inert_cell(cells[3])
+                csv.writer(text).writerow(cells)
                 out.append(text.getvalue().encode("utf-8", "backslashreplace"))
             else:
                 plain.append(row)
@@ -129,6 +158,6 @@ class CSVFormat:
             reader = csv.reader(old)
             writer = csv.writer(new)
             next(reader, None)
-            writer.writerow(CSV_COLUMNS + tuple(self.names))
+            writer.writerow(header_cells(self.names))
             writer.writerows(row + [""] * (full - len(row)) for row in reader)
         os.replace(temporary, path)

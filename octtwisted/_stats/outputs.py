@@ -35,7 +35,7 @@ from octtwisted._core.config import TurretConfig
 from octtwisted._core.messages import Result
 from octtwisted._core.thresholds import evaluate
 from octtwisted._stats import report
-from octtwisted._stats.results_file import ResultsFile, join_parts
+from octtwisted._stats.results_file import IncompleteFile, ResultsFile, join_parts
 from octtwisted._stats.starts import StartStats
 from octtwisted._stats.summary import RunStats, Summary
 from octtwisted._stats.timeline import Tick, Timeline
@@ -78,6 +78,17 @@ class OutputSettings:
     mode: str = "standalone"
     results_from_frames: bool = False
     results_parts: int = 0
+
+
+@attrs.define
+class RunFiles:
+    """
+    The files of a run: those written, and those that could not be
+    written whole (a full disk), with why.
+    """
+
+    written: list[Path] = attrs.Factory(list)
+    incomplete: dict[Path, str] = attrs.Factory(dict)
 
 
 class StatusLine(Protocol):
@@ -134,8 +145,17 @@ class RunOutputs(Service):
         self._pending: list[Deferred[Any]] = []
         #: called with every result while a run writes a results file
         self.on_result: Callable[[Result], None] | None = None
-        #: the files written by the last run
-        self.written: list[Path] = []
+        self._files = RunFiles()
+
+    @property
+    def written(self) -> list[Path]:
+        """The files written by the last run."""
+        return self._files.written
+
+    @property
+    def incomplete(self) -> dict[Path, str]:
+        """The files of the last run that could not be written whole, and why."""
+        return self._files.incomplete
 
     @property
     def copies_frames(self) -> bool:
@@ -184,7 +204,7 @@ class RunOutputs(Service):
         self._runs += 1
         self._started = self._wall_clock()
         self._stats = (stats, starts)
-        self.written = []
+        self._files = RunFiles()
         if self.wants_timeline:
             self._timeline = Timeline(self._clock, stats, active, starts=starts)
             if self._status_line is not None:
@@ -236,7 +256,7 @@ class RunOutputs(Service):
         self.on_result = None
         self._write_frames = None
         if results is not None:
-            self._track(results.close(), results.path)
+            self._track(results.close().addCallback(_whole, results), results.path)
         elif self._settings.results is not None and self._settings.results_parts:
             path = self._path(self._settings.results)
             self._track(self._run_in_thread(join_parts, path), path)
@@ -276,8 +296,10 @@ class RunOutputs(Service):
         return tuple(rows)
 
     def _track(self, d: Deferred[Any], path: Path, began: float | None = None) -> None:
+        files = self._files  # this run's, even if the next one starts first
+
         def done(_: object) -> None:
-            self.written.append(path)
+            files.written.append(path)
             if began is not None:
                 self.log.info(
                     "report written to {path} in {seconds:.2f}s",
@@ -288,10 +310,21 @@ class RunOutputs(Service):
                 self.log.info("results written to {path}", path=str(path))
 
         def failed(failure: Any) -> None:
+            error = failure.value
+            if isinstance(error, IncompleteFile):
+                files.incomplete[path] = error.problem
+                if error.logged:
+                    return
+                self.log.error(
+                    "the file {path} is incomplete: {problem}", path=str(path), problem=error.problem
+                )
+                return
+            problem = getattr(error, "strerror", None) or str(error)
+            files.incomplete[path] = problem
             self.log.error(
-                "cannot write {path}: {problem}",
+                "cannot write {path}: {problem}; the file is incomplete",
                 path=str(path),
-                problem=getattr(failure.value, "strerror", None) or str(failure.value),
+                problem=problem,
             )
 
         def forget(result: object) -> object:
@@ -341,6 +374,15 @@ def _load_rows(config: TurretConfig) -> list[tuple[str, str]]:
         ramped = " (ramps the rate from 0)" if rate is not None and config.rampup else ""
         rows.append(("Rampup", f"{config.rampup:g} s{ramped}"))
     return rows
+
+
+def _whole(_: object, results: ResultsFile) -> None:
+    """
+    After the results file closed: :class:`IncompleteFile` if a write
+    failed (already logged by the file).
+    """
+    if results.problem is not None:
+        raise IncompleteFile(results.problem, logged=True)
 
 
 def _write_report(path: Path, data: report.ReportData) -> None:

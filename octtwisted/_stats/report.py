@@ -9,8 +9,12 @@ makes no network request.
 
 Every string that comes from the user or the system under test (script
 name, turret name, timer names, error texts, threshold expressions) is
-written by :func:`html.escape` into the tables and headings; the JSON block
-holds only numbers, and the script puts no text into the page.
+written by :func:`html.escape` into the tables and headings, on one line,
+control characters shown as escapes and cut to 1,000 characters. The JSON
+block holds numbers, and the busiest requests' names for their chart's
+legend (``<``, ``>``, ``&`` escaped), which uPlot writes as text, never
+markup. The requests' tables and sorting:
+:mod:`octtwisted._stats.report_requests`.
 
 In the open model (the timeline has ``starts``) the page has two more
 charts: the planned, started and dropped starts per second, and the start
@@ -28,8 +32,15 @@ from typing import Any, Iterable, Sequence
 import attrs
 
 from octtwisted._stats.histogram import TimerStats
+from octtwisted._stats.report_requests import REQUESTS_STYLE, SORT_SCRIPT, requests_chart, requests_html
 from octtwisted._stats.summary import SCRIPTRUN_TIME, Summary
-from octtwisted._stats.table import TIMER_COLUMNS, format_ms, format_value, header_rows
+from octtwisted._stats.table import (
+    TIMER_COLUMNS,
+    display_text,
+    format_ms,
+    format_value,
+    header_rows,
+)
 
 #: The version of the vendored uPlot.
 UPLOT_VERSION = "1.6.32"
@@ -68,8 +79,18 @@ def _asset(name: str) -> str:
     return resources.files("octtwisted._stats").joinpath("vendor", name).read_text("utf-8")
 
 
+#: Longest text the page shows in one place (a timer name, an error text,
+#: a setting): longer ones are cut.
+TEXT_LIMIT = 1000
+
+
 def _e(text: object) -> str:
-    return html.escape(str(text), quote=True)
+    """
+    Any text of the page: inert (control characters shown as escapes, see
+    :func:`~octtwisted._stats.table.display_text`), cut to
+    :data:`TEXT_LIMIT`, escaped for HTML.
+    """
+    return html.escape(display_text(str(text), TEXT_LIMIT), quote=True)
 
 
 def _table(header: Sequence[str], rows: Iterable[Sequence[str]], cls: str = "") -> str:
@@ -117,6 +138,9 @@ def _chart_data(data: ReportData, timer_names: list[str]) -> str:
             "x": [round(v, 3) for v in cpu["end"]],
             "busiest": [round(v * 100.0, 1) for v in cpu["busiest"]],
         }
+    requests = requests_chart(data.summary, timeline)
+    if requests is not None:
+        payload["requests"] = requests
     starts = timeline.get("starts")
     if starts is not None:
         lag = starts["lag"]
@@ -232,21 +256,25 @@ def render(data: ReportData) -> str:
         else ""
     )
     timers_html = _timers_table(timers) if timers else "<p>No transactions recorded.</p>"
+    has_chart = requests_chart(summary, data.timeline) is not None
+    requests = _chart("requests", "p95 of the busiest requests over time (ms)") if has_chart else ""
     return _PAGE.format(
         csp=_CSP,
         title=_e(data.title),
         uplot_css=_asset("uPlot.min.css"),
-        style=_STYLE,
+        style=_STYLE + REQUESTS_STYLE,
         settings=_table(("setting", "value"), data.settings, "kv"),
         summary=_table(("figure", "value"), header_rows(summary), "kv"),
         timers=timers_html,
         thresholds=_thresholds(summary),
+        requests=requests_html(summary, requests),
         charts=_run_charts(data),
         custom=custom_html,
         errors=_errors(data),
         data=_chart_data(data, names),
         uplot_js=_asset("uPlot.iife.min.js"),
         script=_SCRIPT,
+        sort_script=SORT_SCRIPT,
         uplot_version=UPLOT_VERSION,
     )
 
@@ -264,6 +292,7 @@ _PAGE = """<!DOCTYPE html>
 <div class="two"><section id="settings"><h2>Settings</h2>{settings}</section>
 <section id="summary"><h2>Summary</h2>{summary}</section></div>
 <section id="timers"><h2>Timers</h2>{timers}</section>
+{requests}
 <section id="charts"><h2>Over time</h2>
 <p class="note">One point per second (the last, partial second left out). Away from the cursor,
 a legend shows the last point's values; hover a chart to read the others.</p>{charts}</section>
@@ -274,6 +303,7 @@ a legend shows the last point's values; hover a chart to read the others.</p>{ch
 <script type="application/json" id="report-data">{data}</script>
 <script>{uplot_js}</script>
 <script>{script}</script>
+<script>{sort_script}</script>
 </body></html>
 """
 
@@ -310,6 +340,7 @@ _SCRIPT = """
   var data = JSON.parse(document.getElementById("report-data").textContent);
   var HEIGHT = 240, plots = [];
   var colors = ["#2f6fd0", "#e08a00", "#c62828"];
+  var palette = colors.concat(["#2e7d32", "#6a1b9a"]);
   // The last, partial point is left out (see _last_partial).
   var n = data.partial ? data.x.length - 1 : data.x.length;
   function cut(column) { return column.slice(0, n); }
@@ -344,6 +375,11 @@ _SCRIPT = """
       d = [data.x, rate(s.planned), rate(s.started), rate(s.dropped)];
       series = [x, line("planned/s", colors[0]), line("started/s", "#2e7d32"), line("dropped/s", colors[2])];
       ax = axes("starts/s");
+    } else if (kind === "requests") {
+      var r = data.requests;
+      d = [data.x].concat(r.p95);
+      series = [x].concat(r.names.map(function (name, i) { return line(name, palette[i % palette.length]); }));
+      ax = axes("p95 (ms)");
     } else if (kind === "lag") {
       var lag = data.starts.lag;
       d = [data.x, lag[0], lag[1], lag[2]];

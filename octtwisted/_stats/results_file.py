@@ -35,6 +35,7 @@ import csv
 import functools
 import glob
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -68,6 +69,21 @@ RunInThread = Callable[..., "Deferred[object]"]
 
 #: A batch taken for the file: encodes it (on the reactor; it may raise).
 Encode = Callable[[], "bytes | bytearray"]
+
+
+class IncompleteFile(Exception):
+    """
+    A results file (or report) that could not be written whole: what is
+    on disk is a beginning of it at best.
+
+    :ivar problem: why, in one line (``No space left on device``).
+    :ivar logged: that was logged already, naming the file.
+    """
+
+    def __init__(self, problem: str, *, logged: bool = False) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.logged = logged
 
 
 def results_format(path: str | Path) -> str | None:
@@ -128,6 +144,17 @@ class _File:
             self._file = open(self.path, "wb")
         self._file.close()
 
+    def discard(self) -> None:
+        """
+        After a failed write: let go of the file, whatever its state (a
+        full disk may refuse the buffer's last flush too).
+        """
+        if self._file is not None:
+            try:
+                self._file.close()
+            except OSError:
+                pass
+
 
 class _ChildFile:
     """
@@ -176,6 +203,17 @@ class _ChildFile:
         if code != 0:
             problem = process.stderr.read().decode("utf-8", "replace").strip().splitlines()
             raise OSError(problem[-1] if problem else f"the results writer exited with {code}")
+
+    def discard(self) -> None:
+        """
+        After a failed write: end the file's process, if it still runs.
+        """
+        if self._process is None or self._process.returncode is not None:
+            return
+        try:
+            self.close()
+        except OSError:
+            pass
 
 
 class _Frames:
@@ -295,6 +333,8 @@ class ResultsFile:
             self._file = _File(path)
         self._chain: Deferred[object] = defer.succeed(None)
         self._failed = False
+        #: why the file is incomplete, once a write failed
+        self.problem: str | None = None
         self._closed: Deferred[None] | None = None
         #: rows handed to the writer so far
         self.rows = 0
@@ -356,18 +396,33 @@ class ResultsFile:
         self._format.finish(self.path)
 
     def _write_failed(self, failure: object) -> None:
+        if self._failed:
+            return
         self._failed = True
         error = getattr(failure, "value", failure)
+        self.problem = getattr(error, "strerror", None) or str(error)
         self.log.error(
-            "cannot write the results to {path}: {problem}",
+            "cannot write the results to {path}: {problem}; the file is incomplete, "
+            "the run goes on",
             path=str(self.path),
-            problem=getattr(error, "strerror", None) or str(error),
+            problem=self.problem,
         )
+
+    def _discard(self) -> None:
+        """
+        In the writer thread, once a write failed: let go of the file, cut
+        the row the disk took half of (:func:`cut_to_last_line`), and mark
+        a worker's part as incomplete (:func:`mark_incomplete`).
+        """
+        self._file.discard()
+        cut_to_last_line(self.path)
+        mark_incomplete(self.path)
 
     def close(self) -> Deferred[None]:
         """
         Write what is left and close the file; fires when it is done (also
-        when writing failed: that is logged).
+        when writing failed: that was logged when it happened, and
+        :attr:`problem` says why).
         """
         if self._closed is None:
             if self._loop.running:
@@ -378,9 +433,15 @@ class ResultsFile:
             self._queue(self._finish)
             done: Deferred[None] = Deferred()
 
+            def discard(_: object) -> Deferred[object] | None:
+                if self._failed:
+                    return self._run_in_thread(self._discard)
+                return None
+
             def finished(_: object) -> None:
                 done.callback(None)
 
+            self._chain.addCallback(discard)
             self._chain.addBoth(finished)
             self._closed = done
         waiting: Deferred[None] = Deferred()
@@ -412,6 +473,50 @@ def results_part(path: Path, index: int, generation: int = 0) -> Path:
     return path.with_name(f".{path.stem}.part{index}-{generation}{path.suffix}")
 
 
+def cut_to_last_line(path: Path) -> None:
+    """
+    Cut a file that could not be written whole after its last line break:
+    a reader finds whole rows only (cutting takes no disk space). Nothing
+    happens if the file cannot be read.
+    """
+    try:
+        with open(path, "r+b") as f:
+            end = f.seek(0, 2)
+            while end > 0:
+                start = max(0, end - (1 << 16))
+                f.seek(start)
+                block = f.read(end - start)
+                at = block.rfind(b"\n")
+                if at >= 0:
+                    f.truncate(start + at + 1)
+                    return
+                end = start
+            f.truncate(0)
+    except OSError:
+        pass
+
+
+#: Before a part's extension: the part could not be written whole.
+INCOMPLETE_PART = ".incomplete"
+
+_PART = re.compile(r"^\..*\.part\d+-\d+$")
+
+
+def mark_incomplete(path: Path) -> None:
+    """
+    If ``path`` is a worker's part (:func:`results_part`), rename it to
+    say it is incomplete (``.NAME.part0-0.incomplete.csv``), so that the
+    main process, joining the parts, knows (a rename takes no disk space).
+    Other files are left as they are.
+    """
+    if not _PART.match(path.stem):
+        return
+    try:
+        path.rename(path.with_name(path.stem + INCOMPLETE_PART + path.suffix))
+    except OSError:
+        pass
+
+
 def part_files(path: Path) -> list[Path]:
     """The parts of the results file ``path`` there are now, in order."""
     return sorted(path.parent.glob(f".{glob.escape(path.stem)}.part*{glob.escape(path.suffix)}"))
@@ -423,26 +528,51 @@ def join_parts(path: Path) -> None:
     them. JSON lines are joined as they are; CSV parts may have different
     timer columns, so the file's header is the union of theirs (in the
     order first seen) and each row is padded.
+
+    :raise IncompleteFile: once joined, if a worker could not write its
+        part whole (:func:`mark_incomplete`): what it wrote is joined. Or
+        if the joined file cannot be written (a full disk): then it is
+        removed and the parts are kept, with every row they hold.
     """
     parts = part_files(path)
+    incomplete = [part for part in parts if part.stem.endswith(INCOMPLETE_PART)]
+    try:
+        _join(path, parts)
+    except OSError as e:
+        try:
+            path.unlink()
+        except OSError:
+            pass
+        names = ", ".join(part.name for part in parts)
+        raise IncompleteFile(
+            f"{e.strerror or e}; the rows written are in the workers' parts, kept beside it: {names}"
+        ) from None
+    for part in parts:
+        part.unlink()
+    if incomplete:
+        raise IncompleteFile(
+            f"{len(incomplete)} of the {len(parts)} workers' parts could not be written "
+            "whole (see the workers' log lines)"
+        )
+
+
+def _join(path: Path, parts: list[Path]) -> None:
     if results_format(path) == "jsonl":
         with path.open("wb") as out:
             for part in parts:
                 with part.open("rb") as f:
                     while chunk := f.read(1 << 20):
                         out.write(chunk)
-    else:
-        columns: list[str] = []
+        return
+    columns: list[str] = []
+    for part in parts:
+        with part.open(newline="") as f:
+            for name in next(csv.reader(f), []):
+                if name not in columns:
+                    columns.append(name)
+    with path.open("w", newline="") as out:
+        writer = csv.DictWriter(out, columns, restval="")
+        writer.writeheader()
         for part in parts:
             with part.open(newline="") as f:
-                for name in next(csv.reader(f), []):
-                    if name not in columns:
-                        columns.append(name)
-        with path.open("w", newline="") as out:
-            writer = csv.DictWriter(out, columns, restval="")
-            writer.writeheader()
-            for part in parts:
-                with part.open(newline="") as f:
-                    writer.writerows(csv.DictReader(f))
-    for part in parts:
-        part.unlink()
+                writer.writerows(csv.DictReader(f))

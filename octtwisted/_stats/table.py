@@ -6,6 +6,7 @@ shares (:func:`format_ms`, :func:`header_rows`, :func:`format_value`).
 
 from __future__ import annotations
 
+import re
 from typing import Sequence
 
 from octtwisted._stats.histogram import TimerStats
@@ -92,14 +93,44 @@ def _format_duration(seconds: float) -> str:
     return text
 
 
+#: Characters a terminal or a page would act on rather than show: C0 and
+#: C1 controls, DEL, and the bidirectional overrides and isolates (which
+#: reorder what follows them); and lone surrogates (invalid UTF-8 decoded
+#: with ``surrogateescape``), which no output can encode.
+_INERT = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+#: Whitespace a one-line text shows as a space.
+_SPACES = re.compile(r"\s+")
+
+
+def _visible(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def display_text(text: str, limit: int) -> str:
+    """
+    ``text`` (an error text, a timer name: what a script or its target
+    chose) made inert for a terminal or a page, on one line, cut to
+    ``limit`` characters: runs of white space (tabs, line breaks) become
+    one space, every other control character, bidirectional override or
+    lone surrogate is shown as its escape (``\\x1b``, ``\\u202e``,
+    ``\\udcff``), and a longer text ends with ``...``. A 1 MB text costs
+    no more than one of ``limit``.
+    """
+    cut = len(text) > 4 * limit
+    text = _INERT.sub(_visible, _SPACES.sub(" ", text[: 4 * limit])).strip()
+    if cut or len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return text
+
+
 def _shorten(text: str, width: int) -> str:
     """
-    ``text`` on one line, cut to ``width`` characters.
+    ``text`` on one line, inert, cut to ``width`` characters
+    (:func:`display_text`).
     """
-    text = " ".join(text.split())
-    if len(text) > width:
-        text = text[: width - 3] + "..."
-    return text
+    return display_text(text, width)
 
 
 def header_rows(summary: Summary) -> list[tuple[str, str]]:
