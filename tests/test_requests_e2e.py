@@ -10,6 +10,7 @@ obeying a FakeHQ whose result frames carry one timer per request name
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from typing import Any
 
@@ -79,13 +80,14 @@ class RequestsEndToEnd(TurretTestCase):
         A 3 s standalone run (2 cannons) counts, per name, exactly the
         requests the target saw: requests, failures (every /error, as
         ``HTTP 500``), status codes; the transactions themselves pass; the
-        text summary shows both tables; a failing request threshold exits
-        99, a passing one passes.
+        text summary shows both tables, the report names every request and
+        charts the p95 of each (4 names: all among the busiest); a failing
+        request threshold exits 99, a passing one passes.
         """
         target, base = self.serve()
         turret = self.launch(
             SCRIPT, standalone=True, target_base=base,
-            args=("--duration", "3", "--summary-json", "summary.json"),
+            args=("--duration", "3", "--summary-json", "summary.json", "--report", "report.html"),
             thresholds={
                 "requests{name:GET /error}": ["fail_rate < 0.5"],
                 "requests{name:slow page}": ["p50 > 150ms", "count > 2"],
@@ -118,6 +120,13 @@ class RequestsEndToEnd(TurretTestCase):
             ("requests{name:slow page}", "p50 > 150ms", True),
             ("requests{name:slow page}", "count > 2", True),
         ])
+        page = (turret.folder / "report.html").read_text()
+        found = re.search(r'<script type="application/json" id="report-data">(.*?)</script>', page)
+        assert found is not None
+        charted = json.loads(found[1])["requests"]
+        self.assertEqual(set(charted["names"]), set(target.seen))
+        for name in target.seen:
+            self.assertIn(name, page)
         out = turret.output
         self.assertIn("Requests (times in ms)", out)
         self.assertIn("Request failures", out)
