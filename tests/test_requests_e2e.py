@@ -44,7 +44,8 @@ class Target(Resource):
     def render_GET(self, request: Request) -> Any:
         path = request.path.decode()
         if path == "/fast":
-            self.seen["treq fast" if b"via=treq" in request.uri else "GET /fast"] += 1
+            via = b"treq" if b"via=treq" in request.uri else b"hand" if b"via=hand" in request.uri else b""
+            self.seen[{b"treq": "treq fast", b"hand": "hand fast"}.get(via, "GET /fast")] += 1
             return b"fast"
         if path == "/slow":
             self.seen["slow page"] += 1
@@ -187,4 +188,26 @@ class RequestsEndToEnd(TurretTestCase):
         self.assertEqual({name: row["requests"] for name, row in rows.items()}, dict(target.seen))
         self.assertEqual(rows["GET /error"]["statuses"], {"500": target.seen["GET /error"]})
         self.assertEqual(rows["GET /error"]["failures"], target.seen["GET /error"])
+        self.assertEqual(summary["custom_timers"], {})
+
+    async def test_blocking_script_records_by_hand(self) -> None:
+        """
+        A classic blocking script (its steps in threads) that counts its
+        urllib requests with record_request (from the cannons' threads):
+        the summary has exactly the requests the target saw, one per
+        transaction, none counted again as a custom timer.
+        """
+        target, base = self.serve()
+        turret = self.launch(
+            "by_hand.py", standalone=True, target_base=base, cannons=3,
+            args=("--duration", "2", "--summary-json", "summary.json"),
+        )
+        self.assertEqual(await turret.wait_exit(60), 0, turret.output)
+        summary = json.loads((turret.folder / "summary.json").read_text())
+        rows = {row["name"]: row for row in summary["requests"]}
+        self.assertEqual(set(rows), {"hand fast"})
+        self.assertEqual(rows["hand fast"]["requests"], target.seen["hand fast"])
+        self.assertEqual(rows["hand fast"]["requests"], summary["transactions"])
+        self.assertEqual(rows["hand fast"]["statuses"], {"200": summary["transactions"]})
+        self.assertEqual(rows["hand fast"]["average_bytes"], 4.0)
         self.assertEqual(summary["custom_timers"], {})
