@@ -531,3 +531,21 @@ class RunStatsTests(SynchronousTestCase):
         summary = stats.summary(duration=1.0, cannons=1, cannons_reached=1)
         self.assertEqual(list(summary.custom_timers), ["mine"])
         self.assertEqual([row.name for row in summary.requests], ["GET /x"])
+
+
+class BrokenRecorder:
+    def record(self, *args: Any) -> None:
+        raise RuntimeError("a bug")
+
+
+class BrokenRecordingTests(SynchronousTestCase):
+    def test_request_still_answers(self) -> None:
+        """
+        When counting a request fails (a bug), the script still gets its
+        response, and the failure is logged once.
+        """
+        stub = StubFastHTTP(Pages())
+        stub.client.recording = Recording(stub.clock, BrokenRecorder())
+        self.assertEqual(self.successResultOf(stub.get("http://shop.test/item")).code, 200)
+        self.assertEqual(self.successResultOf(stub.get("http://shop.test/item")).code, 200)
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)

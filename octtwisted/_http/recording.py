@@ -29,6 +29,7 @@ from twisted.internet.defer import CancelledError, Deferred
 from twisted.python import threadable
 from twisted.python.failure import Failure
 
+from octtwisted._core import logs
 from octtwisted._http.fast.errors import ConnectError, ResponseTimeout
 
 
@@ -96,11 +97,23 @@ class Recording:
         ``request_timers``).
     """
 
+    log = logs.logger(logs.TURRET)
+
     def __init__(self, clock: Any, recorder: RequestRecorder, timers: bool = True) -> None:
         self.clock = clock
         self.seconds = clock.seconds
         self.record = recorder.record
         self.timers = timers
+        self._broken = False
+
+    def broken(self) -> None:
+        """
+        Counting a request failed (a bug): log it once per run; the
+        request's result still reaches the script.
+        """
+        if not self._broken:
+            self._broken = True
+            self.log.failure("per-request statistics: a request could not be counted")
 
     def fast_done(
         self, result: Any, name: str, method: str, started: float, session: Any

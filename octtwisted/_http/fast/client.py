@@ -84,14 +84,20 @@ class RecordedRequest(Request):
 
     def callback(self, result: Any) -> None:
         if not self.called:
-            self.recording.fast_done(result, self.name, self.verb, self.started, self.session)
+            try:
+                self.recording.fast_done(result, self.name, self.verb, self.started, self.session)
+            except Exception:
+                self.recording.broken()
         Deferred.callback(self, result)
 
     def errback(self, fail: Any = None) -> None:
         if not self.called:
             if not isinstance(fail, Failure):
                 fail = Failure(fail)
-            self.recording.fast_done(fail, self.name, self.verb, self.started, self.session)
+            try:
+                self.recording.fast_done(fail, self.name, self.verb, self.started, self.session)
+            except Exception:
+                self.recording.broken()
         Deferred.errback(self, fail)
 
 
