@@ -605,6 +605,7 @@ DETAIL_METRICS = {
     "rampup": [("p50_ms", 2), ("p99_ms", 2), ("max_ms", 1), ("mean_signed_ms", 2), ("last_start_s", 2), ("missing", 0)],
     "open": open_model.DETAIL_METRICS,
     "hq-intake": hq_intake.DETAIL_METRICS,
+    "requests": [("table_kib", 0), ("summary_ms", 1), ("record_ns", 0)],
     "cores": cores.DETAIL_METRICS,
 }
 
