@@ -350,6 +350,7 @@ class ReasonTests(SynchronousTestCase):
 class FakeResponse:
     code = 201
     length = 42
+    body = b"fake"
 
 
 class FakeTreq:
@@ -549,3 +550,20 @@ class BrokenRecordingTests(SynchronousTestCase):
         self.assertEqual(self.successResultOf(stub.get("http://shop.test/item")).code, 200)
         self.assertEqual(self.successResultOf(stub.get("http://shop.test/item")).code, 200)
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+
+
+class GuardTimerTests(SynchronousTestCase):
+    def test_hq_timer_follows_guard(self) -> None:
+        """
+        Past the cardinality guard, the timer added for the HQ is named
+        ``(other names)`` too: the HQ never gets more names than the table.
+        """
+        table = RequestTable()
+        for i in range(MAX_NAMES):
+            table.record(f"n{i}", "GET", 0.01, 200)
+        owner = Owner()
+        session = type("S", (), {"owner": owner})()
+        recording = Recording(Clock(), table)
+        recording.fast_done(FakeResponse(), "GET /item/12345", "GET", 0.0, session)
+        recording.fast_done(FakeResponse(), "n3", "GET", 0.0, session)
+        self.assertEqual(set(owner.custom_timers), {OTHER_NAMES, "n3"})

@@ -44,8 +44,11 @@ class RequestRecorder(Protocol):
         status: int = 0,
         size: int = -1,
         reason: str | None = None,
-    ) -> None:
-        """Count one request (see ``RequestTable.record``)."""
+    ) -> str:
+        """
+        Count one request (see ``RequestTable.record``); return the name it
+        is counted under (the table's row for names past its guard).
+        """
 
 
 def default_name(method: str, url: str) -> str:
@@ -125,9 +128,9 @@ class Recording:
         """
         seconds = self.seconds() - started
         if type(result) is Failure:
-            self.record(name, method, seconds, 0, -1, failure_reason(result.value))  # type: ignore[arg-type]
+            name = self.record(name, method, seconds, 0, -1, failure_reason(result.value))  # type: ignore[arg-type]
         else:
-            self.record(name, method, seconds, result.code, len(result.body))
+            name = self.record(name, method, seconds, result.code, len(result.body))
         if session is not None and self.timers:
             owner = session.owner
             if owner is not None:
@@ -160,9 +163,11 @@ class Recording:
         code = 0 if status is None else int(status)
         length = -1 if size is None else int(size)
         if threadable.ioThread is not None and not threadable.isInIOThread():
+            # The table is the reactor's: the name past the guard is not
+            # known here, and the timer keeps the script's name.
             self.clock.callFromThread(self.record, name, method, seconds, code, length, reason)
         else:
-            self.record(name, method, seconds, code, length, reason)
+            name = self.record(name, method, seconds, code, length, reason)
         if self.timers:
             add_timer(owner, name, seconds)
 
@@ -212,14 +217,14 @@ class RecordingTreq:
         def done(result: Any) -> Any:
             seconds = recording.clock.seconds() - started
             if isinstance(result, Failure):
-                recording.record(name, method_text, seconds, 0, -1,
-                                 failure_reason(result.value, timeout))  # type: ignore[arg-type]
+                counted = recording.record(name, method_text, seconds, 0, -1,
+                                           failure_reason(result.value, timeout))  # type: ignore[arg-type]
             else:
                 length = getattr(result, "length", None)
                 size = length if type(length) is int else -1
-                recording.record(name, method_text, seconds, int(result.code), size, None)
+                counted = recording.record(name, method_text, seconds, int(result.code), size, None)
             if recording.timers:
-                add_timer(self._owner, name, seconds)
+                add_timer(self._owner, counted, seconds)
             return result
 
         return d.addBoth(done)

@@ -302,9 +302,10 @@ class RequestTable:
         status: int = 0,
         size: int = -1,
         reason: str | None = None,
-    ) -> None:
+    ) -> str:
         """
-        Count one request (the hot path).
+        Count one request (the hot path); return the name it is counted
+        under (:data:`OTHER_NAMES` past the cardinality guard).
 
         :param name: the request's name.
         :param method: its HTTP method (``GET``...).
@@ -317,6 +318,8 @@ class RequestTable:
         entry = self.names.get(name)
         if entry is None:
             entry = self._entry(name, method)
+            if entry is self.names.get(OTHER_NAMES):
+                name = OTHER_NAMES
         entry.requests += 1
         us = int(seconds * 1e6 + 0.5)
         if not us >= _LOWEST_US:
@@ -344,6 +347,7 @@ class RequestTable:
             entry.add_method(method)
         if reason is not None:
             entry.fail(reason)
+        return name
 
     # Reading.
 
