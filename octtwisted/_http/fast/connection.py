@@ -210,6 +210,9 @@ class Connection(Protocol):
     #: socket's writer for plain HTTP, see :mod:`.sockwrite`; set once the TLS handshake is
     #: done for HTTPS); ``None`` until then.
     write: Callable[[bytes], None] | None = None
+    #: Counted in the process's descriptor budget (see :mod:`.descriptors`)
+    #: until its pool forgets it.
+    counted: bool = True
 
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
