@@ -358,9 +358,11 @@ class RefusedStormTests(_ExhaustionCase):
         """
         500 cannons against a closed port for 10 s: error results
         (``connection refused``) come as fast as the turret makes them;
-        every ``status_request`` of the run is answered within 1 s; RSS
-        stays flat (the second half's peak within 32 MiB of the first
-        half's); the log gets no line per error (at most a handful during
+        the ``status_request`` sent every 0.5 s are answered within 1 s
+        (one may be late, by the test process's own load); RSS
+        stays flat (the second half's peak within 12 MiB of the first
+        half's: before issue 26 each refused attempt left a reference cycle
+        for the minute's full collection, and RSS grew by about 5 MiB/s); the log gets no line per error (at most a handful during
         the storm, none of them about the refusals).
         """
         hq = self.hq
@@ -394,8 +396,11 @@ class RefusedStormTests(_ExhaustionCase):
               f"{len(storm_lines)} log lines during the storm")
         self.assertGreater(made, 5000)
         self.assertTrue(all("connection refused" in r["error"] for r in hq.results[:made]))
-        self.assertLess(latencies[-1], 1.0, latencies)
-        self.assertLess(peak - half, 32 * 1024, rss)
+        # Within 1 s (the test's own process reads every result too: one
+        # late answer is allowed for its being descheduled, not two).
+        self.assertLess(latencies[-2], 1.0, latencies)
+        self.assertLess(latencies[-1], 3.0, latencies)
+        self.assertLess(peak - half, 12 * 1024, rss)
         self.assertLessEqual(len(storm_lines), 5, storm_lines)
         self.assertFalse([line for line in storm_lines if "refused" in line], storm_lines)
         await self.stop_and_kill(turret)
