@@ -20,10 +20,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from twisted.internet import reactor
+from twisted.internet import defer, reactor
 from twisted.internet.task import deferLater
 from twisted.logger import globalLogPublisher
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from octtwisted._core.config import (
     DEFAULT_MAX_BLOCKING_CANNONS,
@@ -32,7 +32,9 @@ from octtwisted._core.config import (
     check_blocking_cannons,
     load_config,
 )
+from octtwisted._http.fast import descriptors as descriptors_module
 from octtwisted._http.fast.descriptors import DescriptorBudget
+from octtwisted.fasthttp import ConnectError, FastHTTPClient
 from tests.helpers import TurretProcess, TurretTestCase, write_config
 from tests.hostilehttp import HostileHTTP
 
@@ -293,6 +295,82 @@ class DescriptorBudgetTests(SynchronousTestCase):
         unlimited = DescriptorBudget(limit=lambda: 1 << 30, count_open=lambda: 10)
         self.assertTrue(all(unlimited.take() for _ in range(10_000)))
         self.assertEqual(unlimited.text(), "too many open files")
+
+
+class FastClientExhaustionTests(TestCase):
+    timeout = 30
+
+    async def test_budget_refuses_past_the_ceiling(self) -> None:
+        """
+        With a budget of 5 connections (limit 100, 25 kept, 70 open), 10
+        requests to a silent target open 5 connections; the other 5 fail at
+        once with ``ConnectError: too many open files (ulimit -n 100)``;
+        closing the client gives every descriptor back to the budget.
+        """
+        budget = DescriptorBudget(limit=lambda: 100, count_open=lambda: 70)
+        self.patch(descriptors_module, "DESCRIPTORS", budget)
+        server = HostileHTTP("silent")
+        port = server.start()
+        self.addCleanup(server.stop)
+        client = FastHTTPClient(reactor, timeout=5, connections_per_host=10)
+        requests = [client.get(f"http://127.0.0.1:{port}/") for _ in range(10)]
+        self.assertEqual(budget.open, 5)
+        failed = await defer.DeferredList(requests[5:], consumeErrors=True)
+        for ok, failure in failed:
+            self.assertFalse(ok)
+            failure.trap(ConnectError)
+            self.assertEqual(str(failure.value), f"too many open files (ulimit -n 100): 127.0.0.1:{port}")
+        self.assertEqual(budget.refused, 5)
+        for d in requests[:5]:
+            d.addErrback(lambda _: None)
+        await client.close()
+        self.assertEqual(budget.open, 0)
+
+    def test_emfile_reason(self) -> None:
+        """The system's EMFILE on connect reads ``too many open files (ulimit -n N)``."""
+        import errno
+
+        from twisted.internet.error import ConnectBindError
+        from twisted.python.failure import Failure
+
+        from octtwisted._http.fast.errors import connect_reason
+
+        reason = connect_reason(Failure(ConnectBindError(errno.EMFILE, "Too many open files")), 5)
+        self.assertTrue(reason.startswith("too many open files"), reason)
+
+    async def test_refused_attempt_leaves_no_cycle(self) -> None:
+        """
+        A refused connection attempt's transport is freed by reference
+        counting alone (the garbage collector off): before issue 26
+        Twisted's failed attempt pointed its doRead and doWrite at itself,
+        a cycle that waited for a full collection.
+        """
+        import gc
+        import weakref
+
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+        probe.close()
+        attempts: list[Any] = []
+        real = reactor.connectTCP
+
+        def connect(*args: Any, **kwargs: Any) -> Any:
+            connector = real(*args, **kwargs)
+            attempts.append(weakref.ref(connector.transport))
+            return connector
+
+        self.patch(reactor, "connectTCP", connect)
+        client = FastHTTPClient(reactor, timeout=5)
+        self.addCleanup(client.close)
+        gc.collect()
+        gc.disable()
+        self.addCleanup(gc.enable)
+        with self.assertRaises(ConnectError):
+            await client.get(f"http://127.0.0.1:{closed_port}/")
+        await sleep(0)
+        self.assertEqual(len(attempts), 1)
+        self.assertIsNone(attempts[0](), "the failed attempt's transport is still alive")
 
 
 class SlowTargetTests(_ExhaustionCase):

@@ -13,7 +13,7 @@ from twisted.internet import error
 from twisted.python.failure import Failure
 
 from octtwisted._core.httplimits import over_text
-from octtwisted._http.fast.descriptors import DESCRIPTORS
+from octtwisted._http.fast import descriptors
 
 
 class HTTPError(Exception):
@@ -183,7 +183,7 @@ def connect_reason(failure: Failure, connect_timeout: float) -> str:
         return "no route to host"
     number = getattr(exc, "osError", None) or getattr(exc, "errno", None)
     if number == errno.EMFILE:
-        return DESCRIPTORS.exhausted()
+        return descriptors.DESCRIPTORS.exhausted()
     if number == errno.ENFILE:
         return "too many open files in the system (fs.file-max)"
     return one_line(f"cannot connect ({failure.getErrorMessage()})")

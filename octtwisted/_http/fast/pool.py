@@ -16,7 +16,7 @@ from twisted.internet.error import ConnectBindError
 from twisted.python.failure import Failure
 
 from octtwisted._http.fast.connection import Client, Connection, ConnectionFactory, Request
-from octtwisted._http.fast.descriptors import DESCRIPTORS
+from octtwisted._http.fast import descriptors
 from octtwisted._http.fast.errors import ResponseTimeout
 from octtwisted._http.fast.tlsconn import TLSConnection
 
@@ -92,7 +92,7 @@ class HostPool:
         conn = self.conn_class(self)
         self.conns.add(conn)
         conn.send(req, delay)
-        if not DESCRIPTORS.take():
+        if not descriptors.DESCRIPTORS.take():
             # No descriptor to spare (see .descriptors): fail as a connection
             # the system refused with EMFILE does, on the next turn.
             conn.counted = False
@@ -162,7 +162,7 @@ class HostPool:
             self.total -= 1
             if conn.counted:
                 conn.counted = False
-                DESCRIPTORS.release()
+                descriptors.DESCRIPTORS.release()
             if conn in self.idle:
                 self.idle.remove(conn)
 
