@@ -410,7 +410,7 @@ class SlowTargetTests(_ExhaustionCase):
         for result in results:
             self.assertIn("timeout after 1s", result["error"])
             self.assertGreaterEqual(result["scriptrun_time"], 0.9, result)
-            self.assertLess(result["scriptrun_time"], 2.0, result)
+            self.assertLess(result["scriptrun_time"], 2.5, result)
         self.assertLessEqual(during, before + self.cannons)
         self.assertLessEqual(after, before)
         self.assertGreaterEqual(server.closed, len(results) - self.cannons)
@@ -449,8 +449,10 @@ class RefusedStormTests(_ExhaustionCase):
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
         probe.close()
+        # A short queue: if this (loaded) test process reads the results
+        # slowly, the turret's queue must not pass for a leak.
         turret = self.launch("hostile_get.py", cannons=500, url=f"http://127.0.0.1:{closed_port}/",
-                             progress_interval=0)
+                             progress_interval=0, max_pending_results=2000)
         pid = await self.ready(turret)
         lines_before = len(turret.output.splitlines())
         hq.publish("start", "open fire")
