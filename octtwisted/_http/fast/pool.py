@@ -15,8 +15,8 @@ from collections import deque
 from twisted.internet.error import ConnectBindError
 from twisted.python.failure import Failure
 
-from octtwisted._http.fast.connection import Client, Connection, ConnectionFactory, Request
 from octtwisted._http.fast import descriptors
+from octtwisted._http.fast.connection import Client, Connection, ConnectionFactory, Request
 from octtwisted._http.fast.errors import ResponseTimeout
 from octtwisted._http.fast.tlsconn import TLSConnection
 
