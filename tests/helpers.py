@@ -90,7 +90,9 @@ class TurretProcess:
 
     ``args`` come after ``oct-turret``; output (stdout and stderr) is
     collected in :attr:`output`. With ``use_pty``, the process runs in a
-    pseudo-terminal (its standard output is a TTY).
+    pseudo-terminal (its standard output is a TTY). ``prefix`` runs it
+    through another command first (e.g. ``tests/rlimited.py``, which sets
+    resource limits and execs it: the process is then twistd itself).
     """
 
     def __init__(
@@ -100,18 +102,19 @@ class TurretProcess:
         turret_id: str | None = None,
         env: dict[str, str] | None = None,
         use_pty: bool = False,
+        prefix: Sequence[str] = (),
     ) -> None:
         self.uuid = turret_id or str(uuidlib.uuid4())
         #: the folder it runs in
         self.folder = Path(cwd)
         self._collector = _Collector()
-        argv = [TWISTD, "-n", "--pidfile=", "--logfile=-", "oct-turret", *args]
+        argv = [*prefix, TWISTD, "-n", "--pidfile=", "--logfile=-", "oct-turret", *args]
         if "--uuid" not in args:
             argv += ["--uuid", self.uuid]
         env = dict(env if env is not None else os.environ)
         env["PYTHONUNBUFFERED"] = "1"
         self.transport = reactor.spawnProcess(
-            self._collector, TWISTD, argv, env=env, path=str(cwd), usePTY=use_pty
+            self._collector, argv[0], argv, env=env, path=str(cwd), usePTY=use_pty
         )
 
     @property
@@ -239,6 +242,7 @@ class TurretTestCase(TestCase):
         args: Sequence[str] = (),
         env: dict[str, str] | None = None,
         use_pty: bool = False,
+        prefix: Sequence[str] = (),
         **keys: Any,
     ) -> TurretProcess:
         """
@@ -260,6 +264,6 @@ class TurretTestCase(TestCase):
             keys = {**hq.turret_config(), **keys}
         folder = Path(self.mktemp()).absolute()
         config = write_config(folder, script=script or self.turret_script, **{**self.turret_keys, **keys})
-        turret = TurretProcess(["-c", str(config), *args], cwd=folder, env=env, use_pty=use_pty)
+        turret = TurretProcess(["-c", str(config), *args], cwd=folder, env=env, use_pty=use_pty, prefix=prefix)
         self.addCleanup(turret.cleanup)
         return turret

@@ -16,6 +16,10 @@ Modes:
     a status line, then header lines for ever.
 ``many-headers``
     1,000 short header fields, then an empty body.
+``silent``
+    accepts the connection and reads the request, and never answers.
+``trickle``
+    answers a 1,000-byte response one byte a second.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Any
 
 from twisted.internet import protocol, reactor
 from twisted.internet.interfaces import IListeningPort, IPullProducer
+from twisted.internet.task import LoopingCall
 from zope.interface import implementer
 
 _BLOCK = 64 * 1024
@@ -46,6 +51,13 @@ class _Hostile(protocol.Protocol):
         self.answering = True
         mode = self.server.mode
         assert self.transport is not None
+        if mode == "silent":
+            return
+        if mode == "trickle":
+            self.left = b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + b"x" * 1000
+            self.trickle = LoopingCall(self.one_byte)
+            self.trickle.start(1.0)
+            return
         if mode == "many-headers":
             self.transport.write(
                 b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n"
@@ -66,6 +78,13 @@ class _Hostile(protocol.Protocol):
         self.transport.write(head)
         self.transport.registerProducer(self, False)
 
+    def one_byte(self) -> None:
+        assert self.transport is not None
+        if self.left:
+            self.server.sent += 1
+            self.transport.write(self.left[:1])
+            self.left = self.left[1:]
+
     def resumeProducing(self) -> None:
         assert self.transport is not None
         self.server.sent += len(self.block)
@@ -76,6 +95,9 @@ class _Hostile(protocol.Protocol):
 
     def connectionLost(self, reason: Any = None) -> None:
         self.server.closed += 1
+        trickle = getattr(self, "trickle", None)
+        if trickle is not None and trickle.running:
+            trickle.stop()
 
 
 class HostileHTTP(protocol.ServerFactory):

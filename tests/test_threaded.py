@@ -20,7 +20,7 @@ from octtwisted._firing import thread_side as threaded
 from octtwisted._firing.cannon import Cannon, CannonSettings
 from octtwisted._firing.steps import ThreadedCannonFactory
 from octtwisted._firing.threaded import threaded_cannon
-from octtwisted._firing.threads import Mailbox
+from octtwisted._firing.threads import CannonThread, Mailbox
 from octtwisted._scripts.loading import decide
 from octtwisted._scripts.transaction import Transaction
 
@@ -33,6 +33,11 @@ class PlayedThread:
     def __init__(self, name: str = "") -> None:
         self.work: list[Callable[[], None]] = []
         self.closed = False
+        #: what start() answers (a system that refuses the thread: its reason)
+        self.refusals: list[str] = []
+
+    def start(self) -> str:
+        return self.refusals.pop(0) if self.refusals else ""
 
     def submit(self, work: Callable[[], None]) -> None:
         self.work.append(work)
@@ -349,6 +354,63 @@ class ThreadedCannonTests(SynchronousTestCase):
         self.reactor.advance(0.01)
         self.assertEqual(len(worker.work), 1)
 
+    def test_thread_refused_is_an_error_result_and_retried(self) -> None:
+        """
+        A cannon whose thread the system refuses reports ``cannot start the
+        cannon's thread: ...`` (and tells ``on_no_thread``), then tries
+        again a second later; once the thread starts, it fires.
+        """
+        worker = PlayedThread()
+        worker.refusals = ["can't start new thread"] * 2
+        told: list[str] = []
+        script = Script(self.reactor)
+        cannon = threaded_cannon(
+            CannonSettings(
+                index=0, turret_name="t", make_transaction=lambda: script,
+                clocks=self.clocks, report=self.results.append, started_at=0.0,
+            ),
+            worker, self.mailbox, on_no_thread=told.append,
+        )
+        cannon.start()
+        self.assertEqual([r.error for r in self.results], ["cannot start the cannon's thread: can't start new thread"])
+        self.assertEqual(worker.work, [])
+        self.reactor.advance(0.99)
+        self.assertEqual(len(self.results), 1)
+        self.reactor.advance(0.01)
+        self.assertEqual(len(self.results), 2)
+        self.assertEqual(told, ["can't start new thread"] * 2)
+        self.reactor.advance(1.0)
+        self.assertEqual(len(worker.work), 1)
+        worker.run()
+        self.reactor.wake()
+        self.assertEqual(script.runs, threaded.THREAD_BURST)
+        self.assertEqual(len(self.results), 2 + threaded.THREAD_BURST)
+
+    def test_cannon_thread_refused(self) -> None:
+        """
+        CannonThread says why the system refused its thread (CPython's
+        ``RuntimeError``), and starts it when asked again and allowed.
+        """
+        import threading
+
+        real = threading.Thread.start
+        calls: list[int] = []
+
+        def refused(thread: threading.Thread) -> None:
+            calls.append(1)
+            if len(calls) == 1:
+                raise RuntimeError("can't start new thread")
+            real(thread)
+
+        self.patch(threading.Thread, "start", refused)
+        worker = CannonThread("oct-cannon-test")
+        self.assertEqual(worker.start(), "")
+        self.assertEqual(len(calls), 2)
+        ran = threading.Event()
+        worker.submit(ran.set)
+        self.assertTrue(ran.wait(10))
+        worker.close()
+
     def test_crash_in_the_thread_reaches_on_crash(self) -> None:
         """
         A BaseException that is not an Exception ends the cannon through
@@ -392,6 +454,20 @@ class ThreadedCannonFactoryTests(SynchronousTestCase):
         for run in (first_run, first_run, second_run, second_run):
             steps.misused("TypeError: run() returned a Deferred", run)
         self.assertEqual(len(events), 2)
+
+    def test_no_thread_logged_once_per_run(self) -> None:
+        """
+        ThreadedCannonFactory logs a refused thread once per run, naming
+        the limits to look at.
+        """
+        events: list[dict[str, Any]] = []
+        steps = ThreadedCannonFactory(FakeReactor(), new_worker=PlayedThread)
+        steps.log = Logger(observer=events.append)
+        run: Callable[[], Any] = lambda: None  # noqa: E731
+        for _ in range(3):
+            steps.no_thread("can't start new thread", run)
+        self.assertEqual(len(events), 1)
+        self.assertIn("ulimit -u", events[0]["log_format"])
 
 
 class DecisionTests(SynchronousTestCase):

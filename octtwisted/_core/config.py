@@ -57,6 +57,18 @@ MAX_HQ_SILENCE_TIMEOUT = 3600.0
 #: The longest ``linger``, in seconds (a day).
 MAX_LINGER = 86_400.0
 
+#: The most cannons a config may ask for, unless its ``max_cannons`` says
+#: more: a typo of 10,000,000 would otherwise take the machine's memory
+#: (about 7 KiB a reactor cannon, more with its connection and its share of
+#: the results in flight; see docs/configuration.rst).
+DEFAULT_MAX_CANNONS = 100_000
+
+#: The most cannons of a blocking script (one thread each) in one process,
+#: unless ``max_blocking_cannons`` says more: a thread costs a stack (8 MiB
+#: of address space, at least 16 KiB of memory), two memory maps of the
+#: process's 65,530, and a pid of the system's 32,768 (the Linux defaults).
+DEFAULT_MAX_BLOCKING_CANNONS = 10_000
+
 #: Every key this turret reads (``canons``: the old spelling of
 #: ``cannons``). Any other key is allowed (a script's own settings), but
 #: one within an edit or two of these gets a warning at start.
@@ -84,6 +96,8 @@ TURRET_KEYS = REQUIRED_KEYS + (
     "max_response_head",
     "max_response_headers",
     "request_timers",
+    "max_cannons",
+    "max_blocking_cannons",
 )
 
 
@@ -130,6 +144,8 @@ class TurretConfig:
     hq_lost_timeout: float = DEFAULT_HQ_LOST_TIMEOUT
     hq_silence_timeout: float = DEFAULT_HQ_SILENCE_TIMEOUT
     blocking: bool | None = None
+    #: the most cannons of a blocking script in one process (threads)
+    max_blocking_cannons: int = DEFAULT_MAX_BLOCKING_CANNONS
     #: how many processes fire (``--processes`` wins over it); ``"auto"``:
     #: one per CPU this process may use
     processes: Processes = 1
@@ -192,6 +208,13 @@ def parse_config(
     check = Checker(path, raw, misspelled)
     name = check.text("name")
     cannons = check.integer("cannons", 1)
+    max_cannons = check.integer("max_cannons", 1, default=DEFAULT_MAX_CANNONS)
+    if cannons > max_cannons:
+        raise ConfigError(
+            f"{path}: key 'cannons' is {cannons}, over the bound of {max_cannons} (max_cannons): "
+            "each cannon takes memory (about 7 KiB, and a connection with fast_http); "
+            "set max_cannons to go past it"
+        )
     rampup = check.number("rampup", 0)
     script = check.text("script")
     hq: dict[str, Any] = {}
@@ -287,6 +310,9 @@ def parse_config(
             default=DEFAULT_HQ_SILENCE_TIMEOUT,
         )),
         blocking=blocking,
+        max_blocking_cannons=check.integer(
+            "max_blocking_cannons", 1, default=DEFAULT_MAX_BLOCKING_CANNONS
+        ),
         processes=processes,
         load=load,
         tls=tls,
@@ -315,6 +341,25 @@ def _threshold_warnings(thresholds: tuple[Threshold, ...], path: Path) -> list[s
                 "(taken as a timer's name)"
             )
     return warnings
+
+
+def check_blocking_cannons(config: TurretConfig, blocking: bool, processes: int) -> None:
+    """
+    A blocking script's cannons are threads: refuse more in one process
+    (the config's cannons shared by ``processes``) than
+    ``max_blocking_cannons``.
+
+    :raise ConfigError: naming both keys.
+    """
+    per_process = -(-config.cannons // max(1, processes))
+    bound = config.max_blocking_cannons
+    if blocking and per_process > bound:
+        where = f"{per_process} in one process" if processes > 1 else str(per_process)
+        raise ConfigError(
+            f"{config.config_path}: key 'cannons' is {where} for a blocking script, over the bound of "
+            f"{bound} threads (max_blocking_cannons): each takes a thread and its stack; "
+            "use more processes, a non-blocking script, or set max_blocking_cannons to go past it"
+        )
 
 
 def load_config(path: str | Path, *, standalone: bool = False) -> TurretConfig:

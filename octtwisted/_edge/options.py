@@ -21,13 +21,13 @@ import attrs
 from twisted.python import usage
 
 from octtwisted import __version__
-from octtwisted._core.config import ConfigError, TurretConfig, load_config
+from octtwisted._core.config import ConfigError, TurretConfig, check_blocking_cannons, load_config
 from octtwisted._core.processes import Processes, ProcessesError, parse_processes, resolve_processes
 from octtwisted._core.share import LoadShare
 from octtwisted._edge.metrics import MetricsAddressError, MetricsSettings, parse_metrics_address, port_problem
 from octtwisted._edge.outputs_options import check_output_paths, live_status_wanted, output_settings
 from octtwisted._edge.package import ExtractedPackage, PackageError
-from octtwisted._scripts.loading import ScriptError, load_transaction_class
+from octtwisted._scripts.loading import ScriptError, decide, load_transaction_class
 from octtwisted._stats.outputs import OutputSettings
 from octtwisted._stats.results_file import results_part
 
@@ -145,6 +145,11 @@ class Options(usage.Options):
             if not standalone:
                 _check_addresses(self.turret_config)
             self.transaction_class = load_transaction_class(self.turret_config.script_path)
+            check_blocking_cannons(
+                self.turret_config,
+                decide(self.transaction_class, self.turret_config.blocking).blocking,
+                self.worker_share.count if self.worker_share is not None else self.processes,
+            )
             # Nothing above opened a connection: the HQ's sockets connect
             # when the service tree starts, once everything was checked.
         except (ConfigError, ScriptError, PackageError) as e:

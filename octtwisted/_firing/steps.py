@@ -122,6 +122,7 @@ class ThreadedCannonFactory(Service):
         self._new_worker = new_worker
         self.mailbox = Mailbox(reactor)
         self._warned_run: object = None
+        self._warned_thread: object = None
         self._left_behind = 0
         #: cannon threads given up on since the process started
         self.left_behind = 0
@@ -135,6 +136,22 @@ class ThreadedCannonFactory(Service):
             self.mailbox,
             on_misuse=lambda text: self.misused(text, make_transaction),
             on_left_behind=self._gave_up,
+            on_no_thread=lambda reason: self.no_thread(reason, make_transaction),
+        )
+
+    def no_thread(self, reason: str, run: object) -> None:
+        """
+        The system would not start a cannon's thread: logged once per run.
+        """
+        if self._warned_thread is run:
+            return
+        self._warned_thread = run
+        self.log.error(
+            "cannot start a thread for a blocking cannon ({reason}): the process's thread limit "
+            "(ulimit -u, /proc/sys/kernel/threads-max, or memory for their stacks) is reached; "
+            "those cannons report an error each second and try again. Lower cannons or raise "
+            "the limit (logged once per run)",
+            reason=reason,
         )
 
     def misused(self, text: str, run: object) -> None:

@@ -51,6 +51,7 @@ def threaded_cannon(
     mailbox: Mailbox,
     on_misuse: Callable[[str], None] | None = None,
     on_left_behind: Callable[[], None] | None = None,
+    on_no_thread: Callable[[str], None] | None = None,
 ) -> Cannon:
     """
     A cannon whose transactions run in ``worker``, its own thread (see
@@ -58,7 +59,7 @@ def threaded_cannon(
     """
     return Cannon(
         settings,
-        lambda cannon: ThreadBarrel(cannon, worker, mailbox, on_misuse, on_left_behind),
+        lambda cannon: ThreadBarrel(cannon, worker, mailbox, on_misuse, on_left_behind, on_no_thread),
     )
 
 
@@ -71,6 +72,10 @@ class ThreadBarrel:
     :param mailbox: brings the bursts' results back to the reactor.
     :param on_misuse: told the error text of a misused step.
     :param on_left_behind: called when the cannon gives up on its thread.
+    :param on_no_thread: told why, when the system would not start the
+        cannon's thread. Such a cannon reports an error result (``cannot
+        start the cannon's thread: ...``) and tries again
+        :data:`RETRY_TRANSACTION_AFTER` seconds later.
     """
 
     # Slots: read on every burst.
@@ -83,6 +88,7 @@ class ThreadBarrel:
         "_thread",
         "_on_misuse",
         "_on_left_behind",
+        "_on_no_thread",
         "_burst_done",
         "_timeout_call",
         "_abandoned",
@@ -96,6 +102,7 @@ class ThreadBarrel:
         mailbox: Mailbox,
         on_misuse: Callable[[str], None] | None = None,
         on_left_behind: Callable[[], None] | None = None,
+        on_no_thread: Callable[[str], None] | None = None,
     ) -> None:
         settings = cannon.settings
         self._cannon = cannon
@@ -106,6 +113,7 @@ class ThreadBarrel:
         self._thread = ThreadSide(settings, mailbox, self.landed)
         self._on_misuse = on_misuse
         self._on_left_behind = on_left_behind
+        self._on_no_thread = on_no_thread
         self._burst_done: Deferred[None] | None = None
         self._timeout_call: IDelayedCall | None = None
         self._abandoned = False
@@ -121,6 +129,9 @@ class ThreadBarrel:
             hold = throttle()
             if hold is not None:
                 return self._cannon.hold(hold)
+        refused = self._worker.start()
+        if refused:
+            return self._no_thread(refused)
         done: Deferred[None] = Deferred()
         self._burst_done = done
         timeout = self._settings.transaction_timeout
@@ -128,6 +139,21 @@ class ThreadBarrel:
             self._timeout_call = self._clocks.reactor.callLater(timeout, self._check_timeout)
         self._worker.submit(self._thread.burst)
         return done
+
+    def _no_thread(self, reason: str) -> Deferred[None]:
+        """
+        The system would not start the cannon's thread: an error result,
+        and another try a little later.
+        """
+        clocks = self._clocks
+        self.fired += 1
+        self._settings.report(result_of(
+            self._settings, None, clocks.monotonic(), clocks.wall(), 0.0,
+            f"cannot start the cannon's thread: {reason}",
+        ))
+        if self._on_no_thread is not None:
+            self._on_no_thread(reason)
+        return self._cannon.idle(RETRY_TRANSACTION_AFTER)
 
     def stopping(self) -> None:
         """

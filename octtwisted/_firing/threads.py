@@ -27,6 +27,13 @@ class Worker(Protocol):
     Runs work, one piece after another, in one thread of its own.
     """
 
+    def start(self) -> str:
+        """
+        Start the thread if it is not running yet: ``""`` once it runs, or
+        why the system would not start it.
+        """
+        ...
+
     def submit(self, work: Callable[[], None]) -> None: ...
 
     def close(self) -> None: ...
@@ -35,12 +42,29 @@ class Worker(Protocol):
 class CannonThread:
     """
     A daemon thread that runs what it is given, in order, until closed.
+
+    The system may refuse a thread (``ulimit -u``, ``threads-max``, memory
+    for its stack): then :meth:`start` says why, and tries again when
+    called again.
     """
 
     def __init__(self, name: str) -> None:
         self._queue: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._main, name=name, daemon=True)
-        self._thread.start()
+        self._name = name
+        self._started = False
+        self.start()
+
+    def start(self) -> str:
+        if self._started:
+            return ""
+        thread = threading.Thread(target=self._main, name=self._name, daemon=True)
+        try:
+            thread.start()
+        except RuntimeError as e:
+            # CPython's words when pthread_create fails: "can't start new thread".
+            return str(e) or "can't start new thread"
+        self._started = True
+        return ""
 
     def submit(self, work: Callable[[], None]) -> None:
         self._queue.put(work)

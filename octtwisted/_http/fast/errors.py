@@ -7,10 +7,13 @@ puts it in the error result of the transaction that raised it.
 
 from __future__ import annotations
 
+import errno
+
 from twisted.internet import error
 from twisted.python.failure import Failure
 
 from octtwisted._core.httplimits import over_text
+from octtwisted._http.fast import descriptors
 
 
 class HTTPError(Exception):
@@ -178,6 +181,11 @@ def connect_reason(failure: Failure, connect_timeout: float) -> str:
         return "DNS lookup failed"
     if isinstance(exc, error.NoRouteError):
         return "no route to host"
+    number = getattr(exc, "osError", None) or getattr(exc, "errno", None)
+    if number == errno.EMFILE:
+        return descriptors.DESCRIPTORS.exhausted()
+    if number == errno.ENFILE:
+        return "too many open files in the system (fs.file-max)"
     return one_line(f"cannot connect ({failure.getErrorMessage()})")
 
 

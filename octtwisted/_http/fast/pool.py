@@ -8,9 +8,14 @@ and it knows its client as a
 
 from __future__ import annotations
 
+import errno
 import ssl
 from collections import deque
 
+from twisted.internet.error import ConnectBindError
+from twisted.python.failure import Failure
+
+from octtwisted._http.fast import descriptors
 from octtwisted._http.fast.connection import Client, Connection, ConnectionFactory, Request
 from octtwisted._http.fast.errors import ResponseTimeout
 from octtwisted._http.fast.tlsconn import TLSConnection
@@ -87,6 +92,13 @@ class HostPool:
         conn = self.conn_class(self)
         self.conns.add(conn)
         conn.send(req, delay)
+        if not descriptors.DESCRIPTORS.take():
+            # No descriptor to spare (see .descriptors): fail as a connection
+            # the system refused with EMFILE does, on the next turn.
+            conn.counted = False
+            refused = Failure(ConnectBindError(errno.EMFILE, "Too many open files"))
+            self.reactor.callLater(0, conn.connect_failed, refused)
+            return
         conn.connector = self.reactor.connectTCP(
             self.host, self.port, ConnectionFactory(conn), timeout=self.client.connect_timeout
         )
@@ -148,6 +160,9 @@ class HostPool:
         if conn in self.conns:
             self.conns.discard(conn)
             self.total -= 1
+            if conn.counted:
+                conn.counted = False
+                descriptors.DESCRIPTORS.release()
             if conn in self.idle:
                 self.idle.remove(conn)
 
