@@ -344,18 +344,25 @@ def baseline_variants(scenario: str, s: Settings, nginx: harness.Nginx | None, t
     return out
 
 
+#: Extra runs, in a full run, of the variants whose with / without ratio has a
+#: target within the run-to-run spread (a few %): the pairs of --metrics.
+PAIR_EXTRA_REPS = 2
+
+
 def variants_for(scenario: str, s: Settings, nginx: harness.Nginx | None, twistd: Path | None = None) -> list[Variant]:
     kw: dict[str, Any] = {"twistd": twistd} if twistd else {}
+    # Both sides of a with / without pair get the same extra runs, interleaved.
+    pair = s.reps + PAIR_EXTRA_REPS if s.reps >= 3 else None
     if scenario == "http":
         assert nginx is not None
         target = {"target_url": nginx.url}
         http = dict(warmup=s.http_warmup, window=s.http_window, extra_config=target)
         return [
-            Variant("http/ours-fast", scenario, "ours", "ours, fast_http", turret("ours", "ours_fast_get.py", 50, 1, **http, **kw)),
+            Variant("http/ours-fast", scenario, "ours", "ours, fast_http", turret("ours", "ours_fast_get.py", 50, 1, **http, **kw), pair),
             Variant("http/ours-fast-results", scenario, "ours", "ours, fast_http, --results",
                     turret("ours", "ours_fast_get.py", 50, 1, turret_extra=RESULTS_FILE, **http)),
             Variant("http/ours-fast-metrics", scenario, "ours", "ours, fast_http, --metrics scraped every 1 s",
-                    turret("ours", "ours_fast_get.py", 50, 1, scrape=True, **http)),
+                    turret("ours", "ours_fast_get.py", 50, 1, scrape=True, **http), pair),
             Variant("http/ours-fast-norequests", scenario, "ours",
                     "ours, fast_http, per-request statistics off",
                     turret("ours", "ours_fast_get.py", 50, 1, turret_env=NO_REQUESTS, **http)),
@@ -385,11 +392,11 @@ def variants_for(scenario: str, s: Settings, nginx: harness.Nginx | None, twistd
         out = []
         for n in (10, 100):
             w = dict(warmup=s.empty_warmup, window=s.empty_window)
-            out.append(Variant(f"empty/ours-{n}", scenario, "ours", f"ours, {n} cannons", turret("ours", "ours_empty.py", n, 1, **w, **kw)))
+            out.append(Variant(f"empty/ours-{n}", scenario, "ours", f"ours, {n} cannons", turret("ours", "ours_empty.py", n, 1, **w, **kw), pair))
             out.append(Variant(f"empty/ours-{n}-results", scenario, "ours", f"ours, {n} cannons, --results",
                                turret("ours", "ours_empty.py", n, 1, turret_extra=RESULTS_FILE, **w)))
             out.append(Variant(f"empty/ours-{n}-metrics", scenario, "ours", f"ours, {n} cannons, --metrics scraped every 1 s",
-                               turret("ours", "ours_empty.py", n, 1, scrape=True, **w)))
+                               turret("ours", "ours_empty.py", n, 1, scrape=True, **w), pair))
             out.append(Variant(f"empty/oct-turrets-{n}", scenario, "peer", f"oct-turrets, {n} cannons", turret("peer", "peer_empty.py", n, 1, **w)))
             out.append(Variant(f"empty/ours-classic-{n}", scenario, "ours", f"ours, same BaseTransaction script, {n} cannons", turret("ours", "peer_empty.py", n, 1, **w, **kw)))
         return out
@@ -740,7 +747,8 @@ def write_report(path: Path, *, command: str, settings: Settings, variants: dict
         f"- Command: `{command}`",
         f"- Date: {time.strftime('%Y-%m-%d %H:%M %Z', time.localtime(started))}, "
         f"{(time.time() - started) / 60:.1f} minutes",
-        f"- Runs: median of {settings.reps} per variant, interleaved (ours, peer, ours, peer...)",
+        f"- Runs: median of {settings.reps} per variant, interleaved (ours, peer, ours, peer...); "
+        f"the two sides of each --metrics with / without pair: median of {settings.reps + PAIR_EXTRA_REPS} when the run takes 3 or more",
         *machine_info(nginx),
         "",
         "## Other load on the machine",
@@ -945,7 +953,7 @@ def main() -> int:
         log(f"{len(variants)} variants, {total} runs; work files in {work}")
         for scenario in scenarios:
             group = [v for v in variants.values() if v.scenario == scenario]
-            for rep in range(settings.reps):
+            for rep in range(max((v.reps or settings.reps for v in group), default=0)):
                 for v in group:
                     if rep >= (v.reps or settings.reps):
                         continue
