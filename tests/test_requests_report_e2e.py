@@ -120,8 +120,7 @@ class ReportInBrowserTests(TurretTestCase):
             self.assertEqual(cells[0][0], "GET", name)
             self.assertEqual(int(cells[2][0].replace(",", "")), count, name)
             self.assertEqual(cells[2][1], str(count), name)
-            failures = count if name == IMAGE_NAME else 0
-            self.assertEqual(cells[3][1], str(failures), name)
+            self.assertEqual(cells[3][1], str(count if name == IMAGE_NAME else 0), name)
         failures = [[cell[0] for cell in cells] for cells in table(dom, "request-failures-table")]
         self.assertEqual(failures, [["GET", IMAGE_NAME, "HTTP 500", f"{seen[IMAGE_NAME]:,}"]])
         self.assertIn("&lt;script&gt;document.title='pwned'&lt;/script&gt;", dom)
