@@ -538,6 +538,9 @@ class BrokenRecorder:
     def record(self, *args: Any) -> None:
         raise RuntimeError("a bug")
 
+    def admit(self, name: str) -> str:
+        return name
+
 
 class BrokenRecordingTests(SynchronousTestCase):
     def test_request_still_answers(self) -> None:
@@ -567,3 +570,85 @@ class GuardTimerTests(SynchronousTestCase):
         recording.fast_done(FakeResponse(), "GET /item/12345", "GET", 0.0, session)
         recording.fast_done(FakeResponse(), "n3", "GET", 0.0, session)
         self.assertEqual(set(owner.custom_timers), {OTHER_NAMES, "n3"})
+
+
+class HeldClock(Clock):
+    """A Clock that keeps what is handed to the reactor's thread until :meth:`run_handed`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.handed: list[tuple[Any, tuple[Any, ...]]] = []
+
+    def callFromThread(self, f: Any, *args: Any) -> None:
+        self.handed.append((f, args))
+
+    def run_handed(self) -> None:
+        handed, self.handed = self.handed, []
+        for f, args in handed:
+            f(*args)
+
+
+class GuardFromThreadTests(SynchronousTestCase):
+    def by_hand_from_thread(self, transaction: Any, name: str) -> None:
+        """``transaction.record_request(name, 0.25)`` from another thread than the reactor's."""
+        from twisted.python import threadable
+
+        thread = threading.Thread(target=transaction.record_request, args=(name, 0.25))
+        before = threadable.ioThread
+        threadable.ioThread = threading.get_ident()
+        try:
+            thread.start()
+            thread.join(30)
+        finally:
+            threadable.ioThread = before
+        self.assertFalse(thread.is_alive())
+
+    def test_hq_timer_follows_guard_from_a_thread(self) -> None:
+        """
+        A request counted by hand from a blocking script's thread past the
+        cardinality guard: its HQ timer is named ``(other names)``, like
+        the table's row (which the reactor's thread makes later); one
+        already in the table keeps its name.
+        """
+        table = RequestTable()
+        for i in range(MAX_NAMES):
+            table.record(f"n{i}", "GET", 0.01, 200)
+        clock = HeldClock()
+        shared = SharedHTTPClient(clock, 1, recording=Recording(clock, table))
+        transaction = octtwisted.Transaction({}, {})
+        attach_clients(transaction, shared)
+        self.by_hand_from_thread(transaction, "GET /item/12345")
+        self.by_hand_from_thread(transaction, "n3")
+        self.assertEqual(transaction.custom_timers, {OTHER_NAMES: 0.25, "n3": 0.25})
+        clock.run_handed()
+        rows = {row.name: row.requests for row in table.rows(1.0)}
+        self.assertEqual((rows[OTHER_NAMES], rows["n3"]), (1, 2))
+        self.assertNotIn("GET /item/12345", rows)
+
+    def test_thread_and_reactor_race_for_the_last_name(self) -> None:
+        """
+        With room for one more name: a name counted from a thread takes it
+        at once (its count still to come on the reactor's thread), so a
+        new name recorded on the reactor's thread in between goes to
+        ``(other names)``; each timer is named as its table row, and the
+        guard's warning comes once.
+        """
+        warned: list[str] = []
+        table = RequestTable(warn=warned.append)
+        for i in range(MAX_NAMES - 1):
+            table.record(f"n{i}", "GET", 0.01, 200)
+        clock = HeldClock()
+        shared = SharedHTTPClient(clock, 1, recording=Recording(clock, table))
+        first, second = octtwisted.Transaction({}, {}), octtwisted.Transaction({}, {})
+        attach_clients(first, shared)
+        attach_clients(second, shared)
+        self.by_hand_from_thread(first, "from thread")
+        self.assertEqual(table.record("on reactor", "GET", 0.01, 200), OTHER_NAMES)
+        self.by_hand_from_thread(second, "another thread")
+        clock.run_handed()
+        self.assertEqual(first.custom_timers, {"from thread": 0.25})
+        self.assertEqual(second.custom_timers, {OTHER_NAMES: 0.25})
+        rows = {row.name: row.requests for row in table.rows(1.0)}
+        self.assertEqual((rows["from thread"], rows[OTHER_NAMES]), (1, 2))
+        self.assertEqual(len(rows), MAX_NAMES + 1)
+        self.assertEqual(warned, ["on reactor"])

@@ -50,6 +50,12 @@ class RequestRecorder(Protocol):
         is counted under (the table's row for names past its guard).
         """
 
+    def admit(self, name: str) -> str:
+        """
+        From any thread: the name a request named ``name`` will be counted
+        under (see ``RequestTable.admit``), kept for it.
+        """
+
 
 def default_name(method: str, url: str) -> str:
     """
@@ -106,6 +112,7 @@ class Recording:
         self.clock = clock
         self.seconds = clock.seconds
         self.record = recorder.record
+        self.admit = recorder.admit
         self.timers = timers
         self._broken = False
 
@@ -163,9 +170,12 @@ class Recording:
         code = 0 if status is None else int(status)
         length = -1 if size is None else int(size)
         if threadable.ioThread is not None and not threadable.isInIOThread():
-            # The table is the reactor's: the name past the guard is not
-            # known here, and the timer keeps the script's name.
+            # The table is the reactor's: the count is handed to its thread,
+            # and the timer takes the row the table keeps for the name
+            # (admit reserves it), as the count will find it.
+            counted = self.admit(name)
             self.clock.callFromThread(self.record, name, method, seconds, code, length, reason)
+            name = counted
         else:
             name = self.record(name, method, seconds, code, length, reason)
         if self.timers:

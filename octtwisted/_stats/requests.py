@@ -10,6 +10,7 @@ This module holds the rows a run's summary shows (:class:`RequestRow`,
 
 from __future__ import annotations
 
+import threading
 from typing import Any, Callable, Mapping, Sequence
 
 import attrs
@@ -263,6 +264,11 @@ class RequestTable:
     :data:`MAX_REASONS` reasons; at most :data:`MAX_NAMES` names plus
     :data:`OTHER_NAMES`.
 
+    A blocking script's thread may ask which row a request will be counted
+    in (:meth:`admit`), before its count reaches the reactor's thread: a
+    name admitted so is reserved, and takes one of the :data:`MAX_NAMES`
+    places at once.
+
     :param warn: called once, with the name that did not fit, when the
         first name past :data:`MAX_NAMES` comes.
     """
@@ -271,6 +277,12 @@ class RequestTable:
         self.names: dict[str, NameStats] = {}
         self._warn = warn
         self._warned = False
+        #: guards the choice of a new name's row (:meth:`admit` from any
+        #: thread, :meth:`_entry` on the reactor's); never taken for a
+        #: name already in the table
+        self._lock = threading.Lock()
+        #: names admitted from another thread, not yet in ``names``
+        self._reserved: set[str] = set()
         self._buckets = False
         self._parts = False
         #: per name, what the last part took: (requests, failures, size,
@@ -280,19 +292,42 @@ class RequestTable:
     def __len__(self) -> int:
         return len(self.names)
 
+    def admit(self, name: str) -> str:
+        """
+        The name a request named ``name`` will be counted under
+        (:data:`OTHER_NAMES` past the cardinality guard), from any thread:
+        a new name that fits is reserved, so that its count, handed later
+        to the reactor's thread, gets its own row whatever new names come
+        in between.
+        """
+        if name in self.names:
+            return name
+        with self._lock:
+            if name in self.names or name in self._reserved or name == OTHER_NAMES:
+                return name
+            if len(self.names) + len(self._reserved) < MAX_NAMES:
+                self._reserved.add(name)
+                return name
+            return OTHER_NAMES
+
     def _entry(self, name: str, method: str) -> NameStats:
         names = self.names
-        if len(names) >= MAX_NAMES and name != OTHER_NAMES:
-            if not self._warned:
-                self._warned = True
-                if self._warn is not None:
-                    self._warn(name)
-            name = OTHER_NAMES
+        warn = None
+        with self._lock:
+            reserved = self._reserved
+            if name in reserved:
+                reserved.discard(name)
+            elif len(names) + len(reserved) >= MAX_NAMES and name != OTHER_NAMES:
+                if not self._warned:
+                    self._warned = True
+                    warn = name
+                name = OTHER_NAMES
             found = names.get(name)
-            if found is not None:
-                return found
-        entry = names[name] = NameStats(method, self._buckets, self._parts)
-        return entry
+            if found is None:
+                found = names[name] = NameStats(method, self._buckets, self._parts)
+        if warn is not None and self._warn is not None:
+            self._warn(warn)
+        return found
 
     def record(
         self,
