@@ -20,6 +20,8 @@ import attrs
 from twisted.internet import protocol, reactor
 from twisted.internet.utils import getProcessOutputAndValue
 
+from octtwisted._stats.report import script_hash
+
 #: Chromium's flags for a quiet, isolated headless run.
 FLAGS = [
     "--headless=new",
@@ -45,7 +47,6 @@ FLAGS = [
 #: Appended to the page: once loaded, writes each chart's rendering and
 #: size, and the resources and CSP violations seen, into <pre id="probe">.
 PROBE = """
-<script>
 (function () {
   var violations = [];
   document.addEventListener("securitypolicyviolation", function (e) {
@@ -73,7 +74,6 @@ PROBE = """
     }, 200);
   });
 })();
-</script>
 """
 
 
@@ -141,6 +141,20 @@ class Page:
     screenshot: Path
 
 
+def with_scripts(page: str, *scripts: str) -> str:
+    """
+    ``page`` (a report) with ``scripts`` (their sources) appended before
+    ``</body>``, and allowed to run by the page's Content Security Policy,
+    if it has one (their hashes added to its ``script-src``): the test's
+    own scripts, and no other.
+    """
+    allowed = " ".join(script_hash(source) for source in scripts)
+    assert page.count("script-src ") <= 1, "a CSP names its scripts once"
+    page = page.replace("script-src ", f"script-src {allowed} ", 1)
+    tags = "".join(f"<script>{source}</script>" for source in scripts)
+    return page.replace("</body>", tags + "</body>")
+
+
 async def open_page(html_file: Path, work: Path, *, width: int = 1280, height: int = 2400) -> Page:
     """
     Open ``html_file`` (a copy with :data:`PROBE` appended) in headless
@@ -151,7 +165,7 @@ async def open_page(html_file: Path, work: Path, *, width: int = 1280, height: i
     work.mkdir(parents=True, exist_ok=True)
     probed = work / "probed.html"
     text = html_file.read_text(encoding="utf-8")
-    probed.write_text(text.replace("</body>", PROBE + "</body>"), encoding="utf-8")
+    probed.write_text(with_scripts(text, PROBE), encoding="utf-8")
     factory = protocol.ServerFactory()
     factory.protocol = _Recorder
     factory.requests = []  # type: ignore[attr-defined]

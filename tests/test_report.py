@@ -299,6 +299,28 @@ class BrowserTests(TestCase):
         assert page.probe is not None
         self.assertEqual(page.probe["charts"], [{"rendered": None, "width": 0, "height": 0}])
 
+    async def test_csp_refuses_a_script_that_got_in(self) -> None:
+        """
+        Escaping is not the only defence: a script in the page that is not
+        one of the report's own (as markup in a name would be, were it
+        written unescaped) does not run (the title it would set is not
+        set, the flag it would raise is not raised), and the charts, whose
+        scripts the policy names, are drawn.
+        """
+        page_text = make_report().replace(
+            "<h1>", "<script>document.title='pwned';window.__alerted=1</script><h1>", 1
+        )
+        path = self.work / "slipped.html"
+        path.write_text(page_text, encoding="utf-8")
+        page = await browser.open_page(path, self.work)
+        title = re.search(r"<title>(.*?)</title>", page.dom, re.S)
+        assert title is not None
+        self.assertEqual(title[1], "Run report: plain.py")
+        assert page.probe is not None
+        self.assertEqual(page.probe["scripts_alerted"], 0)
+        self.assertTrue(page.probe["charts"])
+        self.assertTrue(all(c["rendered"] for c in page.probe["charts"]), page.probe["charts"])
+
     async def test_glance(self) -> None:
         """
         The report reads right at a glance (and screenshotted): every

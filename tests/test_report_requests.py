@@ -297,7 +297,6 @@ class RenderTests(SynchronousTestCase):
 #: the other, and writes the order of the first cells after each click
 #: (and the headers' aria-sort) into <pre id="sorted">.
 CLICKS = """
-<script>
 window.addEventListener("load", function () {
   function order(id, col) {
     return Array.prototype.map.call(document.getElementById(id).tBodies[0].rows,
@@ -323,7 +322,6 @@ window.addEventListener("load", function () {
   pre.textContent = JSON.stringify(seen);
   document.body.appendChild(pre);
 });
-</script>
 """
 
 
@@ -404,7 +402,7 @@ class BrowserTests(TestCase):
             RequestFailureRow("GET", "b-mid", "timeout after 30 s", 1),
         ]
         path = self.work / "sort.html"
-        path.write_text(render(report(rows, failures)).replace("</body>", CLICKS + "</body>"), encoding="utf-8")
+        path.write_text(browser.with_scripts(render(report(rows, failures)), CLICKS), encoding="utf-8")
         page = await browser.open_page(path, self.work)
         seen = dom_json(page.dom, "sorted")
         self.assertEqual(seen, [

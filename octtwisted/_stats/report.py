@@ -5,7 +5,8 @@ The page holds everything inline: the vendored uPlot chart library
 (``vendor/uPlot.iife.min.js``, MIT, see ``vendor/README``), its style, the
 page's own style and script, and the run's data as a JSON block. A Content
 Security Policy forbids any load from elsewhere, so it opens offline and
-makes no network request.
+makes no network request, and lets only the page's own scripts run (by
+their hashes).
 
 Every string that comes from the user or the system under test (script
 name, turret name, timer names, error texts, threshold expressions) is
@@ -23,6 +24,9 @@ lag's p50, p99 and max; in the closed model they are not there.
 
 from __future__ import annotations
 
+import base64
+import functools
+import hashlib
 import html
 import json
 import math
@@ -46,10 +50,33 @@ from octtwisted._stats.table import (
 UPLOT_VERSION = "1.6.32"
 
 
+#: The page's Content Security Policy; ``{scripts}``: the hashes of its
+#: own scripts, the only ones it lets run.
 _CSP = (
-    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+    "default-src 'none'; script-src {scripts}; style-src 'unsafe-inline'; "
     "img-src data:; font-src 'none'; connect-src 'none'; form-action 'none'; base-uri 'none'"
 )
+
+
+def script_hash(source: str) -> str:
+    """
+    The CSP source that lets the inline script ``source`` (the text
+    between its tags) run: ``'sha256-...'``.
+    """
+    digest = hashlib.sha256(source.encode("utf-8")).digest()
+    return f"'sha256-{base64.b64encode(digest).decode('ascii')}'"
+
+
+@functools.cache
+def _csp() -> str:
+    """
+    The policy: the page's own three scripts (uPlot, the charts, the
+    sorting) may run, and nothing else. A script that markup in a name or
+    an error text would sneak into the page (were it not escaped) is
+    refused by the browser: escaping is not the only defence.
+    """
+    scripts = (_asset("uPlot.iife.min.js"), _SCRIPT, SORT_SCRIPT)
+    return _CSP.format(scripts=" ".join(script_hash(source) for source in scripts))
 
 
 @attrs.frozen
@@ -259,7 +286,7 @@ def render(data: ReportData) -> str:
     has_chart = requests_chart(summary, data.timeline) is not None
     requests = _chart("requests", "p95 of the busiest requests over time (ms)") if has_chart else ""
     return _PAGE.format(
-        csp=_CSP,
+        csp=_csp(),
         title=_e(data.title),
         uplot_css=_asset("uPlot.min.css"),
         style=_STYLE + REQUESTS_STYLE,
