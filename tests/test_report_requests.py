@@ -48,7 +48,7 @@ def stats(p50: float, p95: float, top: float, count: int = 100) -> TimerStats:
 
 def row(name: str, requests: int, failures: int = 0, p95: float = 0.1, *, method: str = "GET",
         timed: bool = True, statuses: tuple[tuple[int, int], ...] | None = None,
-        average_bytes: float = 512.0) -> RequestRow:
+        average_bytes: float | None = 512.0) -> RequestRow:
     """A request name's row over a 10 s run."""
     if statuses is None:
         statuses = ((200, requests - failures), (503, failures)) if failures else ((200, requests),)
@@ -164,7 +164,7 @@ class RenderTests(SynchronousTestCase):
         all in the title. A run without failures says so.
         """
         statuses = tuple((code, 10 - i) for i, code in enumerate((200, 201, 204, 301, 404, 500, 502, 503)))
-        rows = [row("never answered", 5, 5, timed=False, statuses=()),
+        rows = [row("never answered", 5, 5, timed=False, statuses=(), average_bytes=None),
                 row("many codes", 52, 0, statuses=statuses)]
         page = render(report(rows))
         cells = table(page, "requests-table")

@@ -652,3 +652,22 @@ class GuardFromThreadTests(SynchronousTestCase):
         self.assertEqual((rows["from thread"], rows[OTHER_NAMES]), (1, 2))
         self.assertEqual(len(rows), MAX_NAMES + 1)
         self.assertEqual(warned, ["on reactor"])
+
+
+class UnknownSizeTests(SynchronousTestCase):
+    def test_unsized_responses_have_no_average(self) -> None:
+        """
+        A name whose responses all came without a known size (treq's
+        chunked ones: ``size=-1``) has no average size (None, shown as
+        ``-`` / ``n/a``), never 0 bytes; once one is sized, the average
+        is over the sized ones only.
+        """
+        table = RequestTable()
+        table.record("GET /chunked", "GET", 0.01, status=200, size=-1)
+        table.record("GET /chunked", "GET", 0.01, status=200, size=-1)
+        (row,) = table.rows(1.0)
+        self.assertIsNone(row.average_bytes)
+        self.assertIsNone(row.to_dict()["average_bytes"])
+        table.record("GET /chunked", "GET", 0.01, status=200, size=30)
+        (row,) = table.rows(1.0)
+        self.assertEqual(row.average_bytes, 30.0)

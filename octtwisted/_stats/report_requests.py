@@ -138,8 +138,8 @@ def _request_row(row: RequestRow) -> str:
         else:
             value = float(getattr(time, attribute))
             cells.append(_num(format_ms(value), value))
-    # No status seen: no response read, so no size to average.
-    if row.statuses:
+    # No response whose size was measured: no size to average.
+    if row.average_bytes is not None:
         cells.append(_num(f"{row.average_bytes:,.0f}", row.average_bytes))
     else:
         cells.append(_num("n/a", None))

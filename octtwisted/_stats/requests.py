@@ -34,8 +34,10 @@ class RequestRow:
     :ivar requests_per_second: ``requests`` per firing second.
     :ivar time: the distribution of the requests' times (failures
         included), in seconds; None when none was timed.
-    :ivar average_bytes: the mean size of the response bodies, in bytes
-        (0.0 when no response was read).
+    :ivar average_bytes: the mean size of the response bodies whose size
+        was measured, in bytes; None when none was (no response, or only
+        responses whose length the client did not tell, as treq's chunked
+        ones): never a 0 that was not measured.
     :ivar statuses: each status code seen with its count, most frequent
         first (a request that got no response has no status).
     """
@@ -46,7 +48,7 @@ class RequestRow:
     failures: int
     requests_per_second: float
     time: TimerStats | None
-    average_bytes: float
+    average_bytes: float | None
     statuses: tuple[tuple[int, int], ...]
 
     def to_dict(self) -> dict[str, Any]:
@@ -247,7 +249,7 @@ class NameStats:
             failures=self.failures,
             requests_per_second=self.requests / seconds if seconds > 0 else 0.0,
             time=time,
-            average_bytes=self.size / self.sized if self.sized else 0.0,
+            average_bytes=self.size / self.sized if self.sized else None,
             statuses=tuple(sorted(self.statuses.items(), key=lambda item: (-item[1], item[0]))),
         )
 

@@ -257,7 +257,7 @@ def format_requests(summary: Summary) -> list[str]:
         rows.append((
             _shorten(row.method, 12), _shorten(row.name, NAME_DISPLAY_WIDTH), f"{row.requests:,}",
             f"{row.failures:,}", f"{row.requests_per_second:,.2f}", *times,
-            f"{row.average_bytes:,.0f}", statuses or "-",
+            "-" if row.average_bytes is None else f"{row.average_bytes:,.0f}", statuses or "-",
         ))
     return ["Requests (times in ms)"] + _columns(header, rows, frozenset({0, 1, 11}))
 
