@@ -426,6 +426,24 @@ class ByHandTests(SynchronousTestCase):
         self.assertEqual(transaction.custom_timers, {"GET /home": 0.5, "db": 0.1})
         self.assertNotIn("nothing", rows)
 
+    def test_time_must_be_a_measurement(self) -> None:
+        """
+        A time that is not one (negative, NaN, infinite) is refused at the
+        call with a ValueError naming it, and nothing is counted: it never
+        reaches the table as a made-up figure.
+        """
+        table = RequestTable()
+        shared = SharedHTTPClient(Clock(), 1, recording=Recording(Clock(), table))
+        transaction = octtwisted.Transaction({}, {})
+        attach_clients(transaction, shared)
+        for bad in (-0.5, float("nan"), float("inf")):
+            error = self.assertRaises(ValueError, transaction.record_request, "GET /x", bad)
+            self.assertIn("finite number of seconds", str(error))
+        self.assertEqual(table.rows(1.0), ())
+        self.assertEqual(transaction.custom_timers, {})
+        transaction.record_request("GET /x", 0.0)
+        self.assertEqual(table.rows(1.0)[0].requests, 1)
+
     def test_from_a_thread(self) -> None:
         """
         From a blocking script's thread, the count is handed to the

@@ -22,6 +22,7 @@ additions).
 
 from __future__ import annotations
 
+import math
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -164,6 +165,10 @@ class Recording:
         if not isinstance(name, str) or not name:
             raise ValueError(f"a request's name must be a non-empty str, got {name!r}")
         seconds = float(seconds)
+        if not 0.0 <= seconds < math.inf:  # NaN too
+            raise ValueError(
+                f"a request's time must be a finite number of seconds >= 0, got {seconds!r}"
+            )
         reason = None
         if error is not None:
             reason = error if isinstance(error, str) else failure_reason(error)
