@@ -969,6 +969,7 @@ def main() -> int:
                         result = {"ok": False, "why": f"{type(e).__name__}: {e}"}
                     result["code"] = code
                     v.runs.append(result)
+                    run_dir.mkdir(parents=True, exist_ok=True)  # a variant may write no file
                     (run_dir / "result.json").write_text(json.dumps(result, indent=1, default=str))
                     log("    " + brief(v, result))
         load["end"] = ", ".join(f"{x:.2f}" for x in os.getloadavg())
