@@ -40,6 +40,7 @@ from octtwisted._stats.table import (
     format_ms,
     format_value,
     header_rows,
+    timer_fault_lines,
 )
 
 #: The version of the vendored uPlot.
@@ -256,6 +257,10 @@ def render(data: ReportData) -> str:
         else ""
     )
     timers_html = _timers_table(timers) if timers else "<p>No transactions recorded.</p>"
+    timers_html += "".join(  # values a script got wrong: said, never shown as times
+        f'<p class="note timer-faults"><strong>{_e(line)}</strong></p>'
+        for line in timer_fault_lines(summary)
+    )
     has_chart = requests_chart(summary, data.timeline) is not None
     requests = _chart("requests", "p95 of the busiest requests over time (ms)") if has_chart else ""
     return _PAGE.format(

@@ -68,6 +68,7 @@ from typing import Any, Mapping, Protocol
 import attrs
 
 from octtwisted._core.thresholds import Outcome
+from octtwisted._stats.faults import HIGHEST_SECONDS, TimerFaults, invalid_only, over_one_hour
 from octtwisted._stats.histogram import Timer, TimerStats
 from octtwisted._stats.parts import Part, TimerPart
 from octtwisted._core import logs
@@ -156,6 +157,13 @@ class Summary:
         busiest first.
     :ivar request_failures: the requests' failures by name and reason, most
         frequent first.
+    :ivar invalid_timer_values: custom timer name -> kind (``negative``,
+        ``nan``, ``infinite``) -> count: the values a script gave that are
+        not in the timer's figures (see :mod:`octtwisted._stats.faults`),
+        sorted by name; only timers and kinds with some.
+    :ivar timer_values_over_one_hour: custom timer name -> how many of its
+        values were above one hour, recorded as one hour; only timers with
+        some.
     """
 
     transactions: int
@@ -178,6 +186,8 @@ class Summary:
     cpu_peak: float | None = None
     requests: tuple[RequestRow, ...] = ()
     request_failures: tuple[RequestFailureRow, ...] = ()
+    invalid_timer_values: dict[str, dict[str, int]] = attrs.field(factory=dict)
+    timer_values_over_one_hour: dict[str, int] = attrs.field(factory=dict)
 
     @property
     def thresholds_failed(self) -> tuple[Outcome, ...]:
@@ -215,6 +225,10 @@ class Summary:
             "cpu_peak": self.cpu_peak,
             "requests": [row.to_dict() for row in self.requests],
             "request_failures": [row.to_dict() for row in self.request_failures],
+            "invalid_timer_values": {
+                name: dict(kinds) for name, kinds in self.invalid_timer_values.items()
+            },
+            "timer_values_over_one_hour": dict(self.timer_values_over_one_hour),
         }
 
     def to_json(self, *, indent: int | None = 2) -> str:
@@ -285,6 +299,8 @@ class RunStats:
         self._part_errors: dict[str, int] = {}
         #: every request of the run's HTTP clients, by name
         self.requests = RequestTable(warn=self._too_many_names)
+        #: the custom timer values the timers could not record as they are
+        self.faults = TimerFaults()
 
     log = logs.logger(logs.TURRET)
 
@@ -313,7 +329,10 @@ class RunStats:
         error, if any. Errors are timed too: a failing transaction still
         took that long. A custom timer named as a request of the run's
         request table is left out: it is that request's time, added for
-        the HQ (``request_timers``), and the table has it.
+        the HQ (``request_timers``), and the table has it. A custom timer
+        value that is negative, NaN, infinite or above one hour is counted
+        by :attr:`faults` (see :mod:`octtwisted._stats.faults`), not
+        recorded (above one hour: recorded as one hour).
         """
         self._interval_transactions += 1
         self._interval.record(result.scriptrun_time)
@@ -335,7 +354,10 @@ class RunStats:
                 timer = custom.get(name)
                 if timer is None:
                     timer = custom[name] = Timer(buckets=self._buckets)
-                timer.record(seconds)
+                if 0.0 <= seconds <= HIGHEST_SECONDS:  # False for NaN too
+                    timer.record(seconds)
+                else:
+                    self.faults.note(name, seconds, timer)
 
     def _fold(self) -> tuple[int, int]:
         """
@@ -424,6 +446,8 @@ class RunStats:
             in_flight_at_stop=in_flight_at_stop,
             requests=self.requests.rows(firing_time),
             request_failures=self.requests.failure_rows(),
+            invalid_timer_values=invalid_only(self.faults.counts),
+            timer_values_over_one_hour=over_one_hour(self.faults.counts),
         )
 
     # Over time (a timeline) and thresholds.
@@ -529,11 +553,14 @@ class RunStats:
             values = TimerPart.take(timer)
             if values is not None and name != SCRIPTRUN_TIME:
                 timers[name] = values
+        faults = self.faults.take_part()
+        faults.pop(SCRIPTRUN_TIME, None)
         return Part(
             transactions=total[0] - last[0],
             errors=total[1] - last[1],
             error_counts=error_counts,
             timers=timers,
+            timer_faults=faults,
             starts=None if starts is None else starts.take_part(),
             requests=self.requests.take_part(),
         )
@@ -569,5 +596,10 @@ class RunStats:
                 found = custom.get(name)
                 timer = custom[name] = Timer(buckets=self._buckets) if found is None else found
             values.add_to(timer)
+        if part.timer_faults:
+            self.faults.add_part(part.timer_faults)
+            for name in part.timer_faults:  # a timer with invalid values only is seen too
+                if name not in custom and name != SCRIPTRUN_TIME:
+                    custom[name] = Timer(buckets=self._buckets)
         if part.requests:
             self.requests.add_part(part.requests)
