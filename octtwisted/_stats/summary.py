@@ -13,13 +13,27 @@ histograms that track 1 us .. 1 hour with three significant digits, so any
 recorded value, and so any percentile, is within 0.1% of the real one; the
 promise made to users is 1%.
 
-* A value below 1 us (including ``0``, negative values from a confused clock,
-  and NaN) is recorded as 1 us: the histogram cannot tell 0 from 1 us, and a
-  transaction that took no measurable time still counts.
-* A value above one hour (including infinity) is recorded as one hour.
+* A value from 0 to 1 us is recorded as 1 us: the histogram cannot tell 0
+  from 1 us, and a transaction that took no measurable time still counts
+  ("took less than 1 us" is honest).
+* A custom timer value that is negative (a confused clock, a subtraction the
+  wrong way round), NaN or infinite is not a time: it is **not recorded**
+  into the timer's distribution, only counted per timer and kind by
+  :class:`~octtwisted._stats.faults.TimerFaults` (:attr:`RunStats.faults`),
+  which warns once per timer and kind; the :class:`Summary` gives the counts
+  (``invalid_timer_values``), and the text, the report and the metrics say
+  them. So a custom timer's ``count`` is that of its valid values.
+* A finite custom timer value above one hour is recorded as one hour and
+  counted too (``timer_values_over_one_hour``): it stays in the figures, at
+  a value known to be too low, and the summary says so.
+* ``scriptrun_time`` (the turret's monotonic clock) and the start lags go
+  straight to :meth:`Timer.record <octtwisted._stats.histogram.Timer.record>`,
+  which clamps: below 1 us as 1 us (NaN too), above one hour as one hour.
 
-Clamped values are counted like any other, at the limit, so counts always add
-up.
+The check costs one chained comparison per custom timer value on the hot
+path (``0.0 <= seconds <= HIGHEST_SECONDS``, False for NaN too); anything
+else is the rare path, :meth:`TimerFaults.note
+<octtwisted._stats.faults.TimerFaults.note>`.
 
 Min, max and mean are exact (over the microsecond values as recorded); the
 percentiles come from the histogram, and are clamped into ``[min, max]`` so
