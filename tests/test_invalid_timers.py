@@ -217,7 +217,10 @@ class TextTests(SynchronousTestCase):
         self.assertNotIn('"fine"', thresholds)
 
     def test_report_note(self) -> None:
-        """The HTML report's timers section shows the same lines, escaped."""
+        """
+        The HTML report's timers section shows the same lines, and its
+        thresholds section the same note, escaped.
+        """
         page = render(ReportData(
             title="t", settings=(), summary=self.summary(), timeline={}, top_errors=()))
         timers = page[page.index('<section id="timers">'):]
@@ -225,6 +228,10 @@ class TextTests(SynchronousTestCase):
         self.assertIn("timer &quot;login&quot;: 3 invalid values (negative: 2, NaN: 1), "
                       "not in its figures", timers)
         self.assertIn("timer &quot;batch&quot;: 1 value above one hour", timers)
+        thresholds = page[page.index('<section id="thresholds">'):]
+        thresholds = thresholds[: thresholds.index("</section>")]
+        self.assertIn("timer &quot;login&quot; judged on its valid values: 3 invalid values "
+                      "left out", thresholds)
 
 
 class PartsTests(SynchronousTestCase):

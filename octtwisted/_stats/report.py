@@ -40,6 +40,7 @@ from octtwisted._stats.table import (
     format_ms,
     format_value,
     header_rows,
+    threshold_fault_notes,
     timer_fault_lines,
 )
 
@@ -181,7 +182,9 @@ def _thresholds(summary: Summary) -> str:
     return (
         f'<section id="thresholds"><h2>Thresholds: <span class="{cls}">{_e(verdict)}</span></h2>'
         "<table><thead><tr><th></th><th>metric</th><th>threshold</th><th>measured</th></tr>"
-        f"</thead><tbody>{rows}</tbody></table></section>"
+        f"</thead><tbody>{rows}</tbody></table>"
+        + "".join(f'<p class="note">{_e(note)}</p>' for note in threshold_fault_notes(summary))
+        + "</section>"
     )
 
 
