@@ -43,6 +43,8 @@ SUMMARY_KEYS = {
     "stop_wait",
     "in_flight_at_stop",
     "cpu_peak",
+    "invalid_timer_values",
+    "timer_values_over_one_hour",
 }
 TIMER_KEYS = {"count", "min", "mean", "p50", "p90", "p95", "p99", "max"}
 

@@ -242,16 +242,19 @@ class TurretCollector:
             values.extend(request.classes[label] for label in classes)
         for name, _ in requests:
             _histogram_values(values, figures.requests[name].time)
-        shape = (scriptrun is not None, custom, starts is not None, shown_probes, requests)
+        invalid = tuple(sorted(figures.invalid))
+        values.extend(figures.invalid[key] for key in invalid)
+        shape = (scriptrun is not None, custom, starts is not None, shown_probes, requests,
+                 invalid)
         return Reading(shape, values)
 
     def families(self, reading: Reading) -> list[Metric]:
         """The metric families of a reading."""
         labels = self._labels
         names = ["turret", "uuid"]
-        scriptrun, custom, starts, shown_probes, requests = reading.shape
+        scriptrun, custom, starts, shown_probes, requests, invalid = reading.shape
         assert isinstance(custom, tuple) and isinstance(shown_probes, tuple)
-        assert isinstance(requests, tuple)
+        assert isinstance(requests, tuple) and isinstance(invalid, tuple)
         take = iter(reading.values).__next__
         found: list[Metric] = []
 
@@ -341,6 +344,16 @@ class TurretCollector:
             for name, _ in requests:
                 _histogram(times, [*labels, name], take)
             found.append(times)
+        if invalid:
+            faults = CounterMetricFamily(
+                "oct_timer_invalid_values",
+                "Custom timer values left out of oct_custom_timer_seconds: negative, NaN, "
+                "infinite.",
+                labels=[*names, "timer", "kind"],
+            )
+            for timer, kind in invalid:
+                faults.add_metric([*labels, timer, kind], take())
+            found.append(faults)
         return found
 
 

@@ -12,11 +12,12 @@ import attrs
 from hdrh.histogram import HdrHistogram
 
 #: Smallest trackable value, in microseconds. Anything smaller is recorded
-#: as this.
+#: as this by :meth:`Timer.record` (custom timers' negative and NaN values
+#: never reach it: see :mod:`octtwisted._stats.faults`).
 LOWEST_US = 1
 
 #: Largest trackable value, in microseconds (one hour). Anything larger is
-#: recorded as this.
+#: recorded as this (and counted, for a custom timer).
 HIGHEST_US = 3_600 * 1_000_000
 
 #: Significant decimal digits kept by the histograms: 3 digits means a value

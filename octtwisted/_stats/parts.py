@@ -14,7 +14,8 @@ left out, so a part with nothing new is ``{"transactions":0,"errors":0}``)::
      "error_counts": {"HTTP 503": 1},
      "timers": {"scriptrun_time": TIMER, "login": TIMER},
      "starts": {"planned": 12, "started": 12, "dropped": 0, "lag": TIMER},
-     "requests": {"GET /home": REQUESTS}}
+     "requests": {"GET /home": REQUESTS},
+     "timer_faults": {"login": {"negative": 2, "nan": 1}}}
 
     TIMER = {"total_us": 250012, "min_us": 8012, "max_us": 40975,
              "us": [8012, 20480, 40960], "counts": [3, 8, 1]}
@@ -29,7 +30,10 @@ each holds; ``total_us``, ``min_us`` and ``max_us`` are exact.
 (responses of known size), ``total_us``, the name's ``min_us`` and
 ``max_us`` so far, its values (``us`` and ``counts``, staged to
 :data:`~octtwisted._stats.requests.REQUEST_BITS` bits), and ``statuses``
-and ``reasons`` (text -> count).
+and ``reasons`` (text -> count). ``timer_faults`` counts the custom
+timer values counted by :class:`~octtwisted._stats.faults.TimerFaults`
+since the last part: timer name -> kind (one of
+:data:`~octtwisted._stats.faults.FAULT_KINDS`) -> count (at least 1).
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from typing import Any, Mapping, NoReturn
 
 import attrs
 
+from octtwisted._stats.faults import FAULT_KINDS
 from octtwisted._stats.histogram import (
     HIGHEST_US,
     LOWEST_US,
@@ -52,7 +57,7 @@ from octtwisted._stats.requests import check_part
 _TIMER_KEYS = frozenset({"total_us", "min_us", "max_us", "us", "counts"})
 _STARTS_KEYS = frozenset({"planned", "started", "dropped"})
 _PART_KEYS = frozenset({"transactions", "errors"})
-_PART_OPTIONAL = frozenset({"error_counts", "timers", "starts", "requests"})
+_PART_OPTIONAL = frozenset({"error_counts", "timers", "starts", "requests", "timer_faults"})
 
 
 @attrs.frozen
@@ -202,6 +207,8 @@ class Part:
         nothing happened to them.
     :ivar requests: the per-request figures (request name -> figures, see
         :meth:`~octtwisted._stats.requests.RequestTable.take_part`).
+    :ivar timer_faults: custom timer name -> kind -> count: the values
+        counted by :class:`~octtwisted._stats.faults.TimerFaults`.
     """
 
     transactions: int
@@ -210,12 +217,13 @@ class Part:
     timers: Mapping[str, TimerPart] = attrs.field(factory=dict)
     starts: StartsPart | None = None
     requests: Mapping[str, Any] = attrs.field(factory=dict)
+    timer_faults: Mapping[str, Mapping[str, int]] = attrs.field(factory=dict)
 
     @property
     def empty(self) -> bool:
         """Whether the part holds nothing new."""
         return (not self.transactions and not self.timers and self.starts is None
-                and not self.requests)
+                and not self.requests and not self.timer_faults)
 
     def to_wire(self) -> dict[str, Any]:
         """
@@ -230,6 +238,8 @@ class Part:
             wire["starts"] = self.starts.to_wire()
         if self.requests:
             wire["requests"] = dict(self.requests)
+        if self.timer_faults:
+            wire["timer_faults"] = {name: dict(kinds) for name, kinds in self.timer_faults.items()}
         return wire
 
     @classmethod
@@ -261,7 +271,21 @@ class Part:
             timers,
             None if starts is None else StartsPart.from_wire(starts, "part.starts"),
             check_part(fields.get("requests", {})),
+            _timer_faults(fields.get("timer_faults", {})),
         )
+
+
+def _timer_faults(obj: object) -> dict[str, dict[str, int]]:
+    """A part's ``timer_faults``: timer name -> kind -> count."""
+    faults = {}
+    for name, kinds in _fields(obj, "part.timer_faults").items():
+        where = f"part.timer_faults[{_show(name)}]"
+        counts = _fields(kinds, where, frozenset(), frozenset(FAULT_KINDS))
+        if not counts:
+            _fail(where, "no counts")
+        faults[name] = {kind: _whole(count, f"{where}.{kind}", low=1)
+                        for kind, count in counts.items()}
+    return faults
 
 
 # Reading the wire.

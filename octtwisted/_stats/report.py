@@ -44,6 +44,8 @@ from octtwisted._stats.table import (
     format_ms,
     format_value,
     header_rows,
+    threshold_fault_notes,
+    timer_fault_lines,
 )
 
 #: The version of the vendored uPlot.
@@ -207,7 +209,9 @@ def _thresholds(summary: Summary) -> str:
     return (
         f'<section id="thresholds"><h2>Thresholds: <span class="{cls}">{_e(verdict)}</span></h2>'
         "<table><thead><tr><th></th><th>metric</th><th>threshold</th><th>measured</th></tr>"
-        f"</thead><tbody>{rows}</tbody></table></section>"
+        f"</thead><tbody>{rows}</tbody></table>"
+        + "".join(f'<p class="note">{_e(note)}</p>' for note in threshold_fault_notes(summary))
+        + "</section>"
     )
 
 
@@ -283,6 +287,10 @@ def render(data: ReportData) -> str:
         else ""
     )
     timers_html = _timers_table(timers) if timers else "<p>No transactions recorded.</p>"
+    timers_html += "".join(  # values a script got wrong: said, never shown as times
+        f'<p class="note timer-faults"><strong>{_e(line)}</strong></p>'
+        for line in timer_fault_lines(summary)
+    )
     has_chart = requests_chart(summary, data.timeline) is not None
     requests = _chart("requests", "p95 of the busiest requests over time (ms)") if has_chart else ""
     return _PAGE.format(

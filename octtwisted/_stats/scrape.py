@@ -41,6 +41,7 @@ from typing import Any, Sequence
 
 import attrs
 
+from octtwisted._stats.faults import invalid_only
 from octtwisted._stats.histogram import Timer
 from octtwisted._stats.requests import NameStats
 from octtwisted._stats.starts import StartStats
@@ -262,6 +263,9 @@ class Figures:
     :ivar timers: ``scriptrun_time`` first, then the custom timers.
     :ivar starts: None while no run of the open model has fired.
     :ivar requests: per request name (per-request statistics).
+    :ivar invalid: (custom timer name, kind) -> how many of its values were
+        invalid (negative, NaN, infinite: see :mod:`octtwisted._stats.faults`),
+        not in its histogram.
     """
 
     transactions: int = 0
@@ -269,6 +273,7 @@ class Figures:
     timers: dict[str, HistogramFigures] = attrs.field(factory=dict)
     starts: StartCounts | None = None
     requests: dict[str, RequestFigures] = attrs.field(factory=dict)
+    invalid: dict[tuple[str, str], int] = attrs.field(factory=dict)
 
     def plus(self, other: Figures) -> Figures:
         timers = dict(self.timers)
@@ -280,9 +285,12 @@ class Figures:
         requests = dict(self.requests)
         for name, request in other.requests.items():
             requests[name] = requests[name].plus(request) if name in requests else request
+        invalid = dict(self.invalid)
+        for key, count in other.invalid.items():
+            invalid[key] = invalid.get(key, 0) + count
         return Figures(
             self.transactions + other.transactions, self.errors + other.errors, timers, starts,
-            requests,
+            requests, invalid,
         )
 
 
@@ -298,7 +306,12 @@ def read_run(stats: RunStats, starts: StartStats | None) -> Figures:
         name: RequestFigures(status_classes(entry), request_histogram(entry))
         for name, entry in stats.requests.names.items()
     }
-    return Figures(stats.transactions, stats.errors, timers, counts, requests)
+    invalid = {
+        (name, kind): count
+        for name, kinds in invalid_only(stats.faults.counts).items()
+        for kind, count in kinds.items()
+    }
+    return Figures(stats.transactions, stats.errors, timers, counts, requests, invalid)
 
 
 class TurretTally:

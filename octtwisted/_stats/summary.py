@@ -13,13 +13,27 @@ histograms that track 1 us .. 1 hour with three significant digits, so any
 recorded value, and so any percentile, is within 0.1% of the real one; the
 promise made to users is 1%.
 
-* A value below 1 us (including ``0``, negative values from a confused clock,
-  and NaN) is recorded as 1 us: the histogram cannot tell 0 from 1 us, and a
-  transaction that took no measurable time still counts.
-* A value above one hour (including infinity) is recorded as one hour.
+* A value from 0 to 1 us is recorded as 1 us: the histogram cannot tell 0
+  from 1 us, and a transaction that took no measurable time still counts
+  ("took less than 1 us" is honest).
+* A custom timer value that is negative (a confused clock, a subtraction the
+  wrong way round), NaN or infinite is not a time: it is **not recorded**
+  into the timer's distribution, only counted per timer and kind by
+  :class:`~octtwisted._stats.faults.TimerFaults` (:attr:`RunStats.faults`),
+  which warns once per timer and kind; the :class:`Summary` gives the counts
+  (``invalid_timer_values``), and the text, the report and the metrics say
+  them. So a custom timer's ``count`` is that of its valid values.
+* A finite custom timer value above one hour is recorded as one hour and
+  counted too (``timer_values_over_one_hour``): it stays in the figures, at
+  a value known to be too low, and the summary says so.
+* ``scriptrun_time`` (the turret's monotonic clock) and the start lags go
+  straight to :meth:`Timer.record <octtwisted._stats.histogram.Timer.record>`,
+  which clamps: below 1 us as 1 us (NaN too), above one hour as one hour.
 
-Clamped values are counted like any other, at the limit, so counts always add
-up.
+The check costs one chained comparison per custom timer value on the hot
+path (``0.0 <= seconds <= HIGHEST_SECONDS``, False for NaN too); anything
+else is the rare path, :meth:`TimerFaults.note
+<octtwisted._stats.faults.TimerFaults.note>`.
 
 Min, max and mean are exact (over the microsecond values as recorded); the
 percentiles come from the histogram, and are clamped into ``[min, max]`` so
@@ -68,6 +82,7 @@ from typing import Any, Mapping, Protocol
 import attrs
 
 from octtwisted._core.thresholds import Outcome
+from octtwisted._stats.faults import HIGHEST_SECONDS, TimerFaults, invalid_only, over_one_hour
 from octtwisted._stats.histogram import Timer, TimerStats
 from octtwisted._stats.parts import Part, TimerPart
 from octtwisted._core import logs
@@ -156,6 +171,13 @@ class Summary:
         busiest first.
     :ivar request_failures: the requests' failures by name and reason, most
         frequent first.
+    :ivar invalid_timer_values: custom timer name -> kind (``negative``,
+        ``nan``, ``infinite``) -> count: the values a script gave that are
+        not in the timer's figures (see :mod:`octtwisted._stats.faults`),
+        sorted by name; only timers and kinds with some.
+    :ivar timer_values_over_one_hour: custom timer name -> how many of its
+        values were above one hour, recorded as one hour; only timers with
+        some.
     """
 
     transactions: int
@@ -178,6 +200,8 @@ class Summary:
     cpu_peak: float | None = None
     requests: tuple[RequestRow, ...] = ()
     request_failures: tuple[RequestFailureRow, ...] = ()
+    invalid_timer_values: dict[str, dict[str, int]] = attrs.field(factory=dict)
+    timer_values_over_one_hour: dict[str, int] = attrs.field(factory=dict)
 
     @property
     def thresholds_failed(self) -> tuple[Outcome, ...]:
@@ -215,6 +239,10 @@ class Summary:
             "cpu_peak": self.cpu_peak,
             "requests": [row.to_dict() for row in self.requests],
             "request_failures": [row.to_dict() for row in self.request_failures],
+            "invalid_timer_values": {
+                name: dict(kinds) for name, kinds in self.invalid_timer_values.items()
+            },
+            "timer_values_over_one_hour": dict(self.timer_values_over_one_hour),
         }
 
     def to_json(self, *, indent: int | None = 2) -> str:
@@ -285,6 +313,8 @@ class RunStats:
         self._part_errors: dict[str, int] = {}
         #: every request of the run's HTTP clients, by name
         self.requests = RequestTable(warn=self._too_many_names)
+        #: the custom timer values the timers could not record as they are
+        self.faults = TimerFaults()
 
     log = logs.logger(logs.TURRET)
 
@@ -313,7 +343,10 @@ class RunStats:
         error, if any. Errors are timed too: a failing transaction still
         took that long. A custom timer named as a request of the run's
         request table is left out: it is that request's time, added for
-        the HQ (``request_timers``), and the table has it.
+        the HQ (``request_timers``), and the table has it. A custom timer
+        value that is negative, NaN, infinite or above one hour is counted
+        by :attr:`faults` (see :mod:`octtwisted._stats.faults`), not
+        recorded (above one hour: recorded as one hour).
         """
         self._interval_transactions += 1
         self._interval.record(result.scriptrun_time)
@@ -335,7 +368,10 @@ class RunStats:
                 timer = custom.get(name)
                 if timer is None:
                     timer = custom[name] = Timer(buckets=self._buckets)
-                timer.record(seconds)
+                if 0.0 <= seconds <= HIGHEST_SECONDS:  # False for NaN too
+                    timer.record(seconds)
+                else:
+                    self.faults.note(name, seconds, timer)
 
     def _fold(self) -> tuple[int, int]:
         """
@@ -424,6 +460,8 @@ class RunStats:
             in_flight_at_stop=in_flight_at_stop,
             requests=self.requests.rows(firing_time),
             request_failures=self.requests.failure_rows(),
+            invalid_timer_values=invalid_only(self.faults.counts),
+            timer_values_over_one_hour=over_one_hour(self.faults.counts),
         )
 
     # Over time (a timeline) and thresholds.
@@ -529,11 +567,14 @@ class RunStats:
             values = TimerPart.take(timer)
             if values is not None and name != SCRIPTRUN_TIME:
                 timers[name] = values
+        faults = self.faults.take_part()
+        faults.pop(SCRIPTRUN_TIME, None)
         return Part(
             transactions=total[0] - last[0],
             errors=total[1] - last[1],
             error_counts=error_counts,
             timers=timers,
+            timer_faults=faults,
             starts=None if starts is None else starts.take_part(),
             requests=self.requests.take_part(),
         )
@@ -569,5 +610,10 @@ class RunStats:
                 found = custom.get(name)
                 timer = custom[name] = Timer(buckets=self._buckets) if found is None else found
             values.add_to(timer)
+        if part.timer_faults:
+            self.faults.add_part(part.timer_faults)
+            for name in part.timer_faults:  # a timer with invalid values only is seen too
+                if name not in custom and name != SCRIPTRUN_TIME:
+                    custom[name] = Timer(buckets=self._buckets)
         if part.requests:
             self.requests.add_part(part.requests)

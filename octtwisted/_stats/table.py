@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
+from octtwisted._stats.faults import KIND_LABELS
 from octtwisted._stats.histogram import TimerStats
 from octtwisted._stats.summary import SCRIPTRUN_TIME, Summary
 
@@ -38,6 +39,7 @@ def format_table(summary: Summary) -> str:
         lines += ["", undelivered]
     lines.append("")
     lines += _format_timers(summary)
+    lines += ["  " + line for line in timer_fault_lines(summary)]
     if summary.requests:
         lines.append("")
         lines += format_requests(summary)
@@ -214,6 +216,29 @@ def _format_timers(summary: Summary) -> list[str]:
     return [line(header), rule] + [line(row) for row in rows[1:]]
 
 
+def timer_fault_lines(summary: Summary) -> list[str]:
+    """
+    One line per custom timer that got values it could not record as they
+    are (see :mod:`octtwisted._stats.faults`): the invalid ones, left out
+    of its figures, then those above one hour, recorded as one hour. The
+    HTML report shows the same lines.
+    """
+    lines = []
+    for name, kinds in summary.invalid_timer_values.items():
+        total = sum(kinds.values())
+        detail = ", ".join(f"{KIND_LABELS[kind]}: {count:,}" for kind, count in kinds.items())
+        lines.append(
+            f'timer "{_shorten(name, NAME_DISPLAY_WIDTH)}": {total:,} invalid '
+            f"value{'s' if total != 1 else ''} ({detail}), not in its figures"
+        )
+    for name, count in summary.timer_values_over_one_hour.items():
+        lines.append(
+            f'timer "{_shorten(name, NAME_DISPLAY_WIDTH)}": {count:,} '
+            f"value{'s' if count != 1 else ''} above one hour, counted as one hour"
+        )
+    return lines
+
+
 #: Most rows of the text's request failures table (``--summary-json`` has all).
 REQUEST_FAILURE_ROWS = 20
 
@@ -324,4 +349,22 @@ def _format_thresholds(summary: Summary) -> list[str]:
         lines.append("  " + "  ".join(f"{cell:<{w}}" for cell, w in zip(row, widths)).rstrip())
     for note in dict.fromkeys(o.note for o in summary.thresholds if o.note):
         lines.append(f"  {note}")
+    lines += [f"  {note}" for note in threshold_fault_notes(summary)]
     return lines
+
+
+def threshold_fault_notes(summary: Summary) -> list[str]:
+    """
+    For each timer judged by a threshold that got invalid values: that
+    the thresholds judged its valid values only.
+    """
+    invalid = summary.invalid_timer_values
+    notes = []
+    for metric in dict.fromkeys(o.metric for o in summary.thresholds):
+        if metric in invalid:
+            total = sum(invalid[metric].values())
+            notes.append(
+                f'timer "{_shorten(metric, NAME_DISPLAY_WIDTH)}" judged on its valid values: '
+                f"{total:,} invalid value{'s' if total != 1 else ''} left out"
+            )
+    return notes
