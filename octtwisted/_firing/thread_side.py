@@ -7,7 +7,9 @@ reactor's half is :class:`~octtwisted._firing.threaded.ThreadBarrel`). It
 also keeps the handover between the two: which transaction the thread is
 in, and in which step; the reactor may *claim* that transaction (at the
 transaction timeout or the stop timeout) and report it itself, and the
-thread then drops its own result.
+thread then drops its own result. A claim also takes the results of the
+transactions the burst has finished so far: they are reported at once, not
+held back by a step that may never return.
 """
 
 from __future__ import annotations
@@ -95,6 +97,7 @@ class ThreadSide:
         "_seq",
         "_current",
         "_claimed",
+        "_finished",
         "_stage",
         "_epoch",
         "_run_began",
@@ -110,12 +113,13 @@ class ThreadSide:
         self._landed = landed
         # Shared with the reactor. The thread writes the transaction's
         # times and stage; _current (the transaction in a step, 0 between
-        # transactions) and _claimed (the one the reactor reported itself)
-        # change under _lock.
+        # transactions), _claimed (the one the reactor reported itself) and
+        # _finished (the burst's results not yet taken) change under _lock.
         self._lock = threading.Lock()
         self._seq = 0
         self._current = 0
         self._claimed = 0
+        self._finished: list[Result] = []
         self._stage = MAKING
         self._epoch = 0.0
         self._run_began = 0.0
@@ -129,39 +133,45 @@ class ThreadSide:
 
     # The reactor's side of the handover.
 
-    def claim(self) -> tuple[bool, Claimed | None]:
+    def claim(self) -> tuple[bool, Claimed | None, list[Result]]:
         """
         (The reactor thread.) Claim the transaction the thread is in.
 
-        :return: whether the thread is in a transaction, and what was
-            claimed (None if the reactor had claimed it already).
+        :return: whether the thread is in a transaction; what was claimed
+            (None if the reactor had claimed it already); and, if it is in
+            one, the results of the transactions the burst finished before
+            it (the reactor reports them: the burst's own batch will not
+            have them).
         """
         with self._lock:
             seq = self._current
             if seq == 0:
-                return False, None
+                return False, None, []
+            finished, self._finished = self._finished, []
             if self._claimed == seq:
-                return True, None
+                return True, None, finished
             self._claimed = seq
-            return True, Claimed(self._stage, self.began, self._epoch, self._run_began)
+            return True, Claimed(self._stage, self.began, self._epoch, self._run_began), finished
 
-    def claim_late_run(self, now: float, timeout: float) -> tuple[Claimed | None, float]:
+    def claim_late_run(self, now: float, timeout: float) -> tuple[Claimed | None, float, list[Result]]:
         """
         (The reactor thread.) Claim the transaction the thread is in if
         its ``run`` has taken ``timeout`` seconds or more by ``now``.
 
-        :return: what was claimed (or None), and in how many seconds to
-            look again.
+        :return: what was claimed (or None); in how many seconds to look
+            again; and, with a claim, the results the burst finished
+            before it (as :meth:`claim`).
         """
         with self._lock:
             seq = self._current
             if seq == 0 or self._claimed == seq or self._stage != RUN:
-                return None, timeout
+                return None, timeout, []
             run_began = self._run_began
             if now - run_began < timeout:
-                return None, max(0.0, run_began + timeout - now)
+                return None, max(0.0, run_began + timeout - now), []
             self._claimed = seq
-            return Claimed(RUN, self.began, self._epoch, run_began), timeout
+            finished, self._finished = self._finished, []
+            return Claimed(RUN, self.began, self._epoch, run_began), timeout, finished
 
     # The thread's side.
 
@@ -179,26 +189,24 @@ class ThreadSide:
         monotonic = self._clocks.monotonic
         limit = 1 if self._settings.pacing > 0 else THREAD_BURST
         deadline = monotonic() + THREAD_BURST_SECONDS
-        results: list[Result] = []
-        append = results.append
         outcome: object = None
         for _ in range(limit):
-            result, problem = self._one()
-            if result is not None:
-                append(result)
+            problem = self._one()
             if problem:
                 outcome = problem
                 if problem == RETRY:
                     break
             if self.stop_asked or monotonic() >= deadline:
                 break
+        with self._lock:
+            results, self._finished = self._finished, []
         return results, outcome
 
-    def _one(self) -> tuple[Result | None, str]:
+    def _one(self) -> str:
         """
-        (The cannon's thread.) One transaction: its result (None if the
-        reactor claimed it) and a problem to tell the reactor (RETRY, a
-        misuse text, or ``""``).
+        (The cannon's thread.) One transaction: its result goes to the
+        burst's finished results (unless the reactor claimed it); returns
+        a problem to tell the reactor (RETRY, a misuse text, or ``""``).
         """
         clocks = self._clocks
         monotonic = clocks.monotonic
@@ -261,9 +269,10 @@ class ThreadSide:
                 except (Exception, SystemExit) as e:
                     if not error:
                         error = "tear_down: " + describe_error(e)
+        # Built before the lock (a claimed one is rare, and then dropped).
+        result = result_of(self._settings, transaction, began, epoch, run_time, error)
         with self._lock:
             self._current = 0
-            claimed = self._claimed == seq
-        if claimed:
-            return None, problem
-        return result_of(self._settings, transaction, began, epoch, run_time, error), problem
+            if self._claimed != seq:
+                self._finished.append(result)
+        return problem

@@ -8,7 +8,8 @@ calls ``setup``, the timed ``run`` and ``tear_down``, and builds each
 result. The cannon stays a ``LoopingCall`` on the reactor: one iteration
 hands its thread a *burst* of transactions (up to :data:`THREAD_BURST`, for
 at most :data:`THREAD_BURST_SECONDS`), and the burst's results come back in
-one batch through a :class:`Mailbox`, which wakes the reactor once for the
+one batch through a :class:`Mailbox` (or, when the reactor claims a step
+of the burst, with the claim), which wakes the reactor once for the
 batches of every cannon that finished meanwhile. So the reactor round trip
 is paid once per burst, not once per step.
 
@@ -175,10 +176,11 @@ class ThreadBarrel:
         done = self._burst_done
         if done is None:
             return
-        in_one, claimed = self._thread.claim()
+        in_one, claimed, finished = self._thread.claim()
         if not in_one:
             # Between transactions: the burst is about to come back.
             return
+        self._report_finished(finished)
         if claimed is not None:
             self._report_claimed(claimed, "setup: " + reason if claimed.stage == SETUP else reason)
         self._abandoned = True
@@ -238,11 +240,22 @@ class ThreadBarrel:
         self._timeout_call = None
         timeout = self._settings.transaction_timeout
         assert timeout is not None
-        late, again = self._thread.claim_late_run(self._clocks.monotonic(), timeout)
+        late, again, finished = self._thread.claim_late_run(self._clocks.monotonic(), timeout)
+        self._report_finished(finished)
         if late is not None:
             self._report_claimed(late, f"timeout after {timeout:g}s")
         if self._burst_done is not None:
             self._timeout_call = self._clocks.reactor.callLater(again, self._check_timeout)
+
+    def _report_finished(self, results: list[Result]) -> None:
+        """
+        Report the results a burst had finished when the reactor claimed
+        the transaction after them.
+        """
+        report = self._settings.report
+        for result in results:
+            self.fired += 1
+            report(result)
 
     def _report_claimed(self, claimed: Claimed, error: str) -> None:
         """
