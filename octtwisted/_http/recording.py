@@ -22,7 +22,6 @@ additions).
 
 from __future__ import annotations
 
-import math
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -31,6 +30,7 @@ from twisted.python import threadable
 from twisted.python.failure import Failure
 
 from octtwisted._core import logs
+from octtwisted._core.byhand import RequestByHand
 from octtwisted._http.fast.errors import ConnectError, ResponseTimeout
 
 
@@ -147,33 +147,18 @@ class Recording:
                     timers[name] = timers.get(name, 0.0) + seconds
         return result
 
-    def record_by_hand(
-        self,
-        owner: Any,
-        name: str,
-        seconds: float,
-        method: str,
-        status: int | None,
-        size: int | None,
-        error: str | BaseException | None,
-    ) -> None:
+    def record_by_hand(self, owner: Any, request: RequestByHand) -> None:
         """
         What ``Transaction.record_request`` does: count one request made
         by another client, from the reactor's thread or a blocking
         script's (then handed to the reactor's thread).
         """
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"a request's name must be a non-empty str, got {name!r}")
-        seconds = float(seconds)
-        if not 0.0 <= seconds < math.inf:  # NaN too
-            raise ValueError(
-                f"a request's time must be a finite number of seconds >= 0, got {seconds!r}"
-            )
+        name, seconds, method, error = request.name, request.seconds, request.method, request.error
         reason = None
         if error is not None:
             reason = error if isinstance(error, str) else failure_reason(error)
-        code = 0 if status is None else int(status)
-        length = -1 if size is None else int(size)
+        code = 0 if request.status is None else int(request.status)
+        length = -1 if request.size is None else int(request.size)
         if threadable.ioThread is not None and not threadable.isInIOThread():
             # The table is the reactor's: the count is handed to its thread,
             # and the timer takes the row the table keeps for the name

@@ -25,6 +25,7 @@ from typing import Any
 from twisted.internet import defer
 from twisted.internet.defer import Deferred
 
+from octtwisted._core.byhand import RequestByHand
 from octtwisted._core.config import TLSOptions
 from octtwisted._core.httplimits import HTTPLimits
 from octtwisted._http.recording import Recording, RecordingTreq
@@ -124,23 +125,14 @@ class SharedHTTPClient:
             return client
         return RecordingTreq(client, self.recording, owner)
 
-    def record_request(
-        self,
-        owner: Any,
-        name: str,
-        seconds: float,
-        method: str = "GET",
-        status: int | None = None,
-        size: int | None = None,
-        error: str | BaseException | None = None,
-    ) -> None:
+    def record_request(self, owner: Any, request: RequestByHand) -> None:
         """
         Count a request made by another client (see
         ``Transaction.record_request``); nothing when the run does not
         record requests.
         """
         if self.recording is not None:
-            self.recording.record_by_hand(owner, name, seconds, method, status, size, error)
+            self.recording.record_by_hand(owner, request)
 
     def close(self) -> Deferred[None]:
         """

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from octtwisted._core.byhand import RequestByHand
+
 
 class RunClients(Protocol):
     """
@@ -26,16 +28,7 @@ class RunClients(Protocol):
     def client_for(self, owner: Any) -> Any:
         """``self.http`` of ``owner`` (the treq client, its requests counted)."""
 
-    def record_request(
-        self,
-        owner: Any,
-        name: str,
-        seconds: float,
-        method: str = "GET",
-        status: int | None = None,
-        size: int | None = None,
-        error: str | BaseException | None = None,
-    ) -> None:
+    def record_request(self, owner: Any, request: RequestByHand) -> None:
         """Count a request made by another client."""
 
 
@@ -86,11 +79,10 @@ def record_request(
     :param error: why it failed without a response: a short text or the
         exception (its class name is the reason).
     """
+    request = RequestByHand(name, seconds, method, status, size, error)
     clients: RunClients | None = getattr(transaction, "_octtwisted_http", None)
     if clients is not None:
-        clients.record_request(
-            transaction, name, seconds, method=method, status=status, size=size, error=error
-        )
+        clients.record_request(transaction, request)
 
 from twisted.python import threadable
 
