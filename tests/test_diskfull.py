@@ -71,6 +71,23 @@ def full_file(folder: Path, name: str) -> Path:
     return path
 
 
+async def exited_incomplete(case: TestCase, turret: Any, path: Path) -> str:
+    """
+    The turret exits 74 without a traceback, one log line names ``path``
+    and the full disk, and the summary says the file is incomplete; its
+    output.
+    """
+    case.assertEqual(await turret.wait_exit(60), 74, turret.output)
+    out: str = turret.output
+    case.assertNotIn("Traceback", out)
+    lines = [line for line in out.splitlines() if "cannot write" in line]
+    case.assertEqual(len(lines), 1, out)
+    case.assertIn(str(path), lines[0])
+    case.assertIn(NO_SPACE, lines[0])
+    case.assertIn(f"INCOMPLETE: {path}: {NO_SPACE}", out)
+    return out
+
+
 class LogCatcher:
     """The log events of a test."""
 
@@ -334,14 +351,7 @@ class StandaloneFullDiskTests(TmpfsTestCase):
         results = self.disk / "r.csv"
         turret = self.turret("--standalone", "--duration", "3", "--results", str(results),
                              "--summary-json", "s.json", cannons=2)
-        self.assertEqual(await turret.wait_exit(60), 74, turret.output)
-        out = turret.output
-        self.assertNotIn("Traceback", out)
-        lines = [line for line in out.splitlines() if "cannot write" in line]
-        self.assertEqual(len(lines), 1, out)
-        self.assertIn(str(results), lines[0])
-        self.assertIn(NO_SPACE, lines[0])
-        self.assertIn(f"INCOMPLETE: {results}: {NO_SPACE}", out)
+        out = await exited_incomplete(self, turret, results)
         self.assertNotIn("Results: ", out)
         summary = json.loads((self.folder / "s.json").read_text())
         self.assertEqual(summary["incomplete_files"], [{"path": str(results), "problem": NO_SPACE}])
@@ -358,14 +368,7 @@ class StandaloneFullDiskTests(TmpfsTestCase):
         page = self.disk / "r.html"
         turret = self.turret("--standalone", "--duration", "1", "--report", str(page), cannons=1,
                              pacing=0.01)
-        self.assertEqual(await turret.wait_exit(60), 74, turret.output)
-        out = turret.output
-        self.assertNotIn("Traceback", out)
-        lines = [line for line in out.splitlines() if "cannot write" in line]
-        self.assertEqual(len(lines), 1, out)
-        self.assertIn(str(page), lines[0])
-        self.assertIn(NO_SPACE, lines[0])
-        self.assertIn(f"INCOMPLETE: {page}: {NO_SPACE}", out)
+        out = await exited_incomplete(self, turret, page)
 
     async def test_summary_json_on_a_full_disk(self) -> None:
         """
