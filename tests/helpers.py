@@ -267,3 +267,18 @@ class TurretTestCase(TestCase):
         turret = TurretProcess(["-c", str(config), *args], cwd=folder, env=env, use_pty=use_pty, prefix=prefix)
         self.addCleanup(turret.cleanup)
         return turret
+
+
+def serve_quietly(case: TestCase, resource: Any) -> str:
+    """
+    Serve ``resource`` (a ``twisted.web`` resource) on 127.0.0.1 for the
+    test, without its access log; its base URL. Stopped at the test's end.
+    """
+    from twisted.web.server import Site
+
+    site = Site(resource)
+    site.noisy = False
+    site.log = lambda request: None  # type: ignore[method-assign]
+    port = reactor.listenTCP(0, site, interface="127.0.0.1")  # type: ignore[attr-defined]
+    case.addCleanup(port.stopListening)
+    return f"http://127.0.0.1:{port.getHost().port}"

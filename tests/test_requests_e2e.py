@@ -16,9 +16,9 @@ from typing import Any
 
 from twisted.internet import reactor
 from twisted.web.resource import Resource
-from twisted.web.server import NOT_DONE_YET, Request, Site
+from twisted.web.server import NOT_DONE_YET, Request
 
-from tests.helpers import TurretTestCase
+from tests.helpers import TurretTestCase, serve_quietly
 
 SCRIPT = "per_request.py"
 
@@ -68,13 +68,9 @@ class RequestsEndToEnd(TurretTestCase):
 
     def serve(self) -> tuple[Target, str]:
         target = Target()
-        site = Site(target)
-        site.noisy = False
-        site.log = lambda request: None  # type: ignore[method-assign]
-        port = reactor.listenTCP(0, site, interface="127.0.0.1")
-        self.addCleanup(port.stopListening)
+        url = serve_quietly(self, target)
         self.addCleanup(target.cancel_pending)
-        return target, f"http://127.0.0.1:{port.getHost().port}"
+        return target, url
 
     async def test_standalone_counts_match_target(self) -> None:
         """

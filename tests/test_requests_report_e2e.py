@@ -14,12 +14,11 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from twisted.internet import reactor
 from twisted.web.resource import Resource
-from twisted.web.server import Request, Site
+from twisted.web.server import Request
 
 from tests import browser
-from tests.helpers import TurretTestCase
+from tests.helpers import TurretTestCase, serve_quietly
 from tests.test_report_requests import table
 
 SCRIPT = "hostile_names.py"
@@ -61,12 +60,7 @@ class ReportInBrowserTests(TurretTestCase):
 
     def serve(self) -> tuple[Target, str]:
         target = Target()
-        site = Site(target)
-        site.noisy = False
-        site.log = lambda request: None  # type: ignore[method-assign]
-        port = reactor.listenTCP(0, site, interface="127.0.0.1")
-        self.addCleanup(port.stopListening)
-        return target, f"http://127.0.0.1:{port.getHost().port}"
+        return target, serve_quietly(self, target)
 
     async def test_hostile_names_of_a_real_run(self) -> None:
         """
