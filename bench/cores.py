@@ -147,14 +147,7 @@ def _bare(processes: int, window: float) -> Callable[[Path], dict[str, Any]]:
 
 def _density(cannons: int, processes: int, rampup: float, settle: float, window: float) -> Callable[[Path], dict[str, Any]]:
     base = _run("ours_wait.py", cannons, processes, rampup, rampup + settle, window, sample_tree=True)
-
-    def run(run_dir: Path) -> dict[str, Any]:
-        result = base(run_dir)
-        result["scheduled"] = cannons / 2.0
-        result["pct_of_scheduled"] = 100.0 * result.get("rate", 0.0) / (cannons / 2.0)
-        return result
-
-    return run
+    return harness.with_scheduled(base, cannons)
 
 
 def _with_env(run: Callable[[Path], dict[str, Any]], **env: str) -> Callable[[Path], dict[str, Any]]:

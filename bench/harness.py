@@ -902,3 +902,20 @@ def _slope(points: list[tuple[float, float]]) -> float:
     sxx = sum((x - mx) ** 2 for x, _ in points)
     sxy = sum((x - mx) * (y - my) for x, y in points)
     return sxy / sxx if sxx else 0.0
+
+
+def with_scheduled(run: Callable[[Path], dict[str, Any]], cannons: int, wait: float = 2.0) -> Callable[[Path], dict[str, Any]]:
+    """
+    ``run`` of ``cannons`` cannons that each wait ``wait`` seconds per
+    transaction, its result with ``scheduled`` (results/s the schedule
+    asks for) and ``pct_of_scheduled`` (the rate measured, as a share of it).
+    """
+    scheduled = cannons / wait
+
+    def measured(run_dir: Path) -> dict[str, Any]:
+        result = run(run_dir)
+        result["scheduled"] = scheduled
+        result["pct_of_scheduled"] = 100.0 * result.get("rate", 0.0) / scheduled
+        return result
+
+    return measured

@@ -224,14 +224,7 @@ def density(side: str, script: str, cannons: int, s: Settings, extra: dict[str, 
             **kw: Any) -> Callable[[Path], dict[str, Any]]:
     base = turret(side, script, cannons, s.density_rampup, s.density_rampup + s.density_settle, s.density_window,
                   extra_config=extra, **kw)
-
-    def run(run_dir: Path) -> dict[str, Any]:
-        result = base(run_dir)
-        result["scheduled"] = cannons / 2.0
-        result["pct_of_scheduled"] = 100.0 * result.get("rate", 0.0) / (cannons / 2.0)
-        return result
-
-    return run
+    return harness.with_scheduled(base, cannons)
 
 
 def accuracy(side: str, script: str, s: Settings) -> Callable[[Path], dict[str, Any]]:

@@ -401,6 +401,24 @@ class ThreadClock(Clock):
         f(*args)
 
 
+def record_from_a_thread(case: SynchronousTestCase, transaction: Any, name: str, seconds: float) -> None:
+    """
+    ``transaction.record_request(name, seconds)`` from another thread than
+    the reactor's (this test's thread plays the reactor's); it has ended.
+    """
+    from twisted.python import threadable
+
+    thread = threading.Thread(target=transaction.record_request, args=(name, seconds))
+    before = threadable.ioThread
+    threadable.ioThread = threading.get_ident()
+    try:
+        thread.start()
+        thread.join(30)
+    finally:
+        threadable.ioThread = before
+    case.assertFalse(thread.is_alive())
+
+
 class ByHandTests(SynchronousTestCase):
     def test_record_request(self) -> None:
         """
@@ -455,16 +473,7 @@ class ByHandTests(SynchronousTestCase):
         shared = SharedHTTPClient(clock, 1, recording=Recording(clock, table))
         transaction = octtwisted.Transaction({}, {})
         attach_clients(transaction, shared)
-        thread = threading.Thread(target=transaction.record_request, args=("GET /x", 0.5))
-        from twisted.python import threadable
-
-        before = threadable.ioThread
-        threadable.ioThread = threading.get_ident()
-        try:
-            thread.start()
-            thread.join(30)
-        finally:
-            threadable.ioThread = before
+        record_from_a_thread(self, transaction, "GET /x", 0.5)
         self.assertEqual(len(clock.handed), 1)
         self.assertEqual(table.rows(1.0)[0].requests, 1)
         self.assertEqual(transaction.custom_timers, {"GET /x": 0.5})
@@ -609,17 +618,7 @@ class HeldClock(Clock):
 class GuardFromThreadTests(SynchronousTestCase):
     def by_hand_from_thread(self, transaction: Any, name: str) -> None:
         """``transaction.record_request(name, 0.25)`` from another thread than the reactor's."""
-        from twisted.python import threadable
-
-        thread = threading.Thread(target=transaction.record_request, args=(name, 0.25))
-        before = threadable.ioThread
-        threadable.ioThread = threading.get_ident()
-        try:
-            thread.start()
-            thread.join(30)
-        finally:
-            threadable.ioThread = before
-        self.assertFalse(thread.is_alive())
+        record_from_a_thread(self, transaction, name, 0.25)
 
     def test_hq_timer_follows_guard_from_a_thread(self) -> None:
         """
