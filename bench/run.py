@@ -338,7 +338,8 @@ def baseline_variants(scenario: str, s: Settings, nginx: harness.Nginx | None, t
 
 
 #: Extra runs, in a full run, of the variants whose with / without ratio has a
-#: target within the run-to-run spread (a few %): the pairs of --metrics.
+#: target within the run-to-run spread (a few %): the pairs of --metrics and
+#: of the per-request statistics.
 PAIR_EXTRA_REPS = 2
 
 
@@ -358,11 +359,11 @@ def variants_for(scenario: str, s: Settings, nginx: harness.Nginx | None, twistd
                     turret("ours", "ours_fast_get.py", 50, 1, scrape=True, **http), pair),
             Variant("http/ours-fast-norequests", scenario, "ours",
                     "ours, fast_http, per-request statistics off",
-                    turret("ours", "ours_fast_get.py", 50, 1, turret_env=NO_REQUESTS, **http)),
+                    turret("ours", "ours_fast_get.py", 50, 1, turret_env=NO_REQUESTS, **http), pair),
             Variant("http/ours-fast-no-request-timers", scenario, "ours",
                     "ours, fast_http, request_timers false",
                     turret("ours", "ours_fast_get.py", 50, 1, warmup=s.http_warmup, window=s.http_window,
-                           extra_config={**target, "request_timers": False})),
+                           extra_config={**target, "request_timers": False}), pair),
             Variant("http/locust-fast", scenario, "peer", "Locust FastHttpUser", locust("locust_fast.py", nginx, s)),
             Variant("http/ours-treq", scenario, "ours", "ours, treq", turret("ours", "ours_treq_get.py", 50, 1, **http, **kw)),
             Variant("http/oct-turrets", scenario, "peer", "oct-turrets, requests.Session", turret("peer", "peer_requests_get.py", 50, 1, **http)),

@@ -19,7 +19,7 @@ from octtwisted._core.messages import Result
 from octtwisted._firing.cannon import Cannon, CannonSettings
 from octtwisted._firing.nextturn import NextTurn
 from octtwisted._firing.on_reactor import reactor_cannon
-from octtwisted._firing.outcome import NO_TRANSACTION, result_of, steps_of
+from octtwisted._firing.outcome import NO_TRANSACTION, clean_timers, result_of, steps_of
 from octtwisted._scripts.transaction import Transaction
 
 
@@ -284,6 +284,29 @@ class ResultOfTests(SynchronousTestCase):
         self.assertEqual(alone.error, "custom_timers is a list, not a dict")
         broken = result_of(settings, Broken(), 100.0, 0.0, 0.0, "")
         self.assertEqual(broken.error, "custom_timers: KeyError: 'gone'")
+
+    def test_clean_timers_every_value(self) -> None:
+        """
+        The common case (text names, finite float seconds) and every other
+        get the same answer: infinite, NaN and non-numbers are dropped and
+        named, ints and float subclasses become floats, names become text;
+        the dict sent is never the transaction's own.
+        """
+        class Seconds(float):
+            pass
+
+        timers = {"a": 0.5}
+        kept, error = clean_timers(timers)
+        self.assertEqual((kept, error), ({"a": 0.5}, ""))
+        self.assertIsNot(kept, timers)
+        for bad in (float("inf"), float("-inf"), float("nan"), "x", None):
+            kept, error = clean_timers({"a": 0.5, "b": bad})
+            self.assertEqual(kept, {"a": 0.5})
+            self.assertEqual(error, "custom timers that are not numbers of seconds: b")
+        kept, error = clean_timers({"a": 1, "b": Seconds(0.25), 7: 0.5, "c": True})
+        self.assertEqual((kept, error), ({"a": 1.0, "b": 0.25, "7": 0.5, "c": 1.0}, ""))
+        self.assertEqual([type(v) for v in kept.values()], [float] * 4)
+        self.assertEqual(clean_timers({}), ({}, ""))
 
     def test_no_transaction_no_timers(self) -> None:
         """

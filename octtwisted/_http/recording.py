@@ -139,12 +139,10 @@ class Recording:
             name = self.record(name, method, seconds, 0, -1, failure_reason(result.value))  # type: ignore[arg-type]
         else:
             name = self.record(name, method, seconds, result.code, len(result.body))
-        if session is not None and self.timers:
-            owner = session.owner
-            if owner is not None:
-                timers = getattr(owner, "custom_timers", None)
-                if type(timers) is dict:
-                    timers[name] = timers.get(name, 0.0) + seconds
+        if self.timers and session is not None:
+            timers = getattr(session.owner, "custom_timers", None)  # None without an owner
+            if type(timers) is dict:
+                timers[name] = timers.get(name, 0.0) + seconds
         return result
 
     def record_by_hand(self, owner: Any, request: RequestByHand) -> None:

@@ -112,6 +112,8 @@ REQUEST_BITS = 9
 
 _LOWEST_US = 1
 _HIGHEST_US = 3_600 * 1_000_000
+#: values below this (microseconds) are kept as they are
+_UNSTAGED = 1 << REQUEST_BITS
 _PERCENTILES = (50.0, 90.0, 95.0, 99.0)
 
 
@@ -359,12 +361,15 @@ class RequestTable:
                 name = OTHER_NAMES
         entry.requests += 1
         us = int(seconds * 1e6 + 0.5)
-        if not us >= _LOWEST_US:
+        if us < _LOWEST_US:
             us = _LOWEST_US
         elif us > _HIGHEST_US:
             us = _HIGHEST_US
-        shift = us.bit_length() - REQUEST_BITS
-        key = (us >> shift) << shift if shift > 0 else us
+        if us < _UNSTAGED:
+            key = us
+        else:
+            shift = us.bit_length() - REQUEST_BITS
+            key = (us >> shift) << shift
         recent = entry.recent
         recent[key] = recent.get(key, 0) + 1
         entry.total_us += us
