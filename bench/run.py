@@ -340,7 +340,7 @@ def baseline_variants(scenario: str, s: Settings, nginx: harness.Nginx | None, t
 #: Extra runs, in a full run, of the variants whose with / without ratio has a
 #: target within the run-to-run spread (a few %): the pairs of --metrics and
 #: of the per-request statistics.
-PAIR_EXTRA_REPS = 2
+PAIR_EXTRA_REPS = 4
 
 
 def variants_for(scenario: str, s: Settings, nginx: harness.Nginx | None, twistd: Path | None = None) -> list[Variant]:
@@ -742,7 +742,7 @@ def write_report(path: Path, *, command: str, settings: Settings, variants: dict
         f"- Date: {time.strftime('%Y-%m-%d %H:%M %Z', time.localtime(started))}, "
         f"{(time.time() - started) / 60:.1f} minutes",
         f"- Runs: median of {settings.reps} per variant, interleaved (ours, peer, ours, peer...); "
-        f"the two sides of each --metrics with / without pair: median of {settings.reps + PAIR_EXTRA_REPS} when the run takes 3 or more",
+        f"the two sides of each with / without pair (--metrics, per-request statistics): median of {settings.reps + PAIR_EXTRA_REPS} when the run takes 3 or more",
         *machine_info(nginx),
         "",
         "## Other load on the machine",

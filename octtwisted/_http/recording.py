@@ -15,9 +15,10 @@ Deferred fires). A failed request (no response, or a status >= 400) has a
 script: the request's result reaches the script unchanged.
 
 What it costs a ``self.fast_http`` request: the name is cached with the
-request's target, so one ``addBoth``, two clock reads and one
+request's target; the request is a ``RecordedRequest`` whose first
+callback calls :meth:`Recording.fast_done`: two clock reads and one
 :meth:`RequestRecorder.record` call (a dict look-up by name and a few
-additions).
+additions), then the HQ's timer.
 """
 
 from __future__ import annotations
