@@ -50,6 +50,11 @@ Scenarios (``--only`` names):
               rows "--metrics, scraped every 1 s" (with / without, target
               >= 0.98x); the run's JSON has the scrapes, failures and
               their times (``scrape_ms_median``, ``scrape_ms_max``).
+              Each with / without pair (--metrics, per-request
+              statistics) runs 7 times a side and shows, under its ratio
+              of medians (the judged one), the median of its run-by-run
+              ratios ("paired"), which a slow spell of the host moves
+              less.
 ``density``   N cannons, each transaction waits 2 s, N = 1,000, 10,000,
               20,000 over a 10 s rampup: results/s against the N/2 per s
               scheduled, and the turret's RSS. oct-turrets at 1,000 (and one
@@ -450,6 +455,22 @@ def ratio(ours: float | None, peer: float | None) -> float | None:
     return ours / peer
 
 
+def paired_ratio(ours: Variant, peer: Variant, metric: str) -> float | None:
+    """
+    The median of the run-by-run ratios of a with / without pair: run k of
+    one side against run k of the other, measured in the same round of
+    the interleaving (the extra rounds of a pair run its sides back to
+    back). A slow spell of the host that hits one round moves both sides
+    of its ratio, not one side's median.
+    """
+    found = [
+        a[metric] / b[metric]
+        for a, b in zip(ours.runs, peer.runs)
+        if a.get("ok") and b.get("ok") and a.get(metric) and b.get(metric)
+    ]
+    return statistics.median(found) if found else None
+
+
 def fmt_ratio(r: float | None) -> str:
     if r is None:
         return "n/a"
@@ -496,6 +517,14 @@ def summary_rows(variants: dict[str, Variant]) -> list[list[str]]:
     def at_least(x: float) -> Callable[[float | None, float | None], bool | None]:
         return lambda o, r: None if r is None else r >= x
 
+    def add_paired(ours: Variant | None, peer: Variant | None, key: str) -> None:
+        """A with / without pair's run-by-run ratio, below its row (shown, not judged)."""
+        if ours is None or peer is None:
+            return
+        r = paired_ratio(ours, peer, key)
+        if r is not None:
+            rows.append(["", "the same, paired: median of the run-by-run ratios", "", "", fmt_ratio(r), ""])
+
     add("HTTP GET, 50 cannons", "requests/s", get("http/ours-fast"), get("http/locust-fast"), "rate",
         target=">= 3x", check=at_least(3.0))
     add("", "requests/s", get("http/ours-fast"), get("http/oct-turrets"), "rate")
@@ -535,11 +564,13 @@ def summary_rows(variants: dict[str, Variant]) -> list[list[str]]:
     add("Per-request statistics, fast_http, 50 cannons", "requests/s, with / without",
         get("http/ours-fast"), get("http/ours-fast-norequests"), "rate",
         target=">= 0.95x", check=at_least(0.95))
+    add_paired(get("http/ours-fast"), get("http/ours-fast-norequests"), "rate")
     add("", "CPU us/request, with / without", get("http/ours-fast"),
         get("http/ours-fast-norequests"), "cpu_us_per_request", 1)
     add("Per-request statistics, request_timers false", "requests/s, with / without",
         get("http/ours-fast-no-request-timers"), get("http/ours-fast-norequests"), "rate",
         target=">= 0.95x", check=at_least(0.95))
+    add_paired(get("http/ours-fast-no-request-timers"), get("http/ours-fast-norequests"), "rate")
     tables = get("requests/tables")
     add("Per-request tables, 10 names x 1,000,000 requests", "table KiB", tables, None, "table_kib",
         target="<= 2,048 KiB", check=lambda o, r: None if o is None else o <= 2048)
@@ -548,10 +579,12 @@ def summary_rows(variants: dict[str, Variant]) -> list[list[str]]:
     # --metrics with a scraper every second against the same turret without it.
     add("--metrics, scraped every 1 s, fast_http", "requests/s, with / without", get("http/ours-fast-metrics"),
         get("http/ours-fast"), "rate", target=">= 0.98x", check=at_least(0.98))
+    add_paired(get("http/ours-fast-metrics"), get("http/ours-fast"), "rate")
     for n in (10, 100):
         add(f"--metrics, scraped every 1 s, empty transaction, {n} cannons", "results/s, with / without",
             get(f"empty/ours-{n}-metrics"), get(f"empty/ours-{n}"), "rate",
             target=">= 0.98x", check=at_least(0.98))
+        add_paired(get(f"empty/ours-{n}-metrics"), get(f"empty/ours-{n}"), "rate")
     for n, peer_key in ((1000, "density/oct-turrets-1000"), (10_000, None), (20_000, None)):
         ours = get(f"density/ours-{n}")
         peer = get(peer_key) if peer_key else None
