@@ -18,7 +18,10 @@ What it does:
    (``worker_processes 1``, no access log, ``daemon off``, on a free
    127.0.0.1 port, serving a 3-byte file), stopped at the end and on Ctrl-C;
 3. runs every scenario for our turret and for the peers, interleaved
-   (ours, peer, ours, peer...), and takes the median of the runs; prints a
+   (ours, peer, ours, peer...; every other round in the reverse order, so
+   that no variant always runs right after the same one, and each side of
+   a pair runs first as often as the other), and takes the median of the
+   runs; prints a
    table with ratios (ours / peer) and writes ``bench/RESULTS.md`` (a full
    run only; ``--quick`` and ``--only`` runs write under ``bench/.work``).
 
@@ -460,7 +463,7 @@ def paired_ratio(ours: Variant, peer: Variant, metric: str) -> float | None:
     The median of the run-by-run ratios of a with / without pair: run k of
     one side against run k of the other, measured in the same round of
     the interleaving (the extra rounds of a pair run its sides back to
-    back). A slow spell of the host that hits one round moves both sides
+    back, each side first in every other round). A slow spell of the host that hits one round moves both sides
     of its ratio, not one side's median.
     """
     found = [
@@ -774,7 +777,7 @@ def write_report(path: Path, *, command: str, settings: Settings, variants: dict
         f"- Command: `{command}`",
         f"- Date: {time.strftime('%Y-%m-%d %H:%M %Z', time.localtime(started))}, "
         f"{(time.time() - started) / 60:.1f} minutes",
-        f"- Runs: median of {settings.reps} per variant, interleaved (ours, peer, ours, peer...); "
+        f"- Runs: median of {settings.reps} per variant, interleaved (ours, peer, ours, peer...; every other round in the reverse order); "
         f"the two sides of each with / without pair (--metrics, per-request statistics): median of {settings.reps + PAIR_EXTRA_REPS} when the run takes 3 or more",
         *machine_info(nginx),
         "",
@@ -973,7 +976,7 @@ def main() -> int:
                 before = {v.key: v for v in baseline_variants(scenario, settings, nginx, args.baseline.absolute())}
             for v in variants_for(scenario, settings, nginx):
                 variants[v.key] = v
-                if f"{v.key}@before" in before:  # right after its twin: the same drift for both
+                if f"{v.key}@before" in before:  # next to its twin (after it, or before in a reversed round): the same drift for both
                     variants[f"{v.key}@before"] = before[f"{v.key}@before"]
         total = sum(v.reps or settings.reps for v in variants.values())
         done = 0
@@ -981,7 +984,11 @@ def main() -> int:
         for scenario in scenarios:
             group = [v for v in variants.values() if v.scenario == scenario]
             for rep in range(max((v.reps or settings.reps for v in group), default=0)):
-                for v in group:
+                # Every other round in the reverse order: a side of a pair
+                # runs first in half the rounds, and what a run leaves behind
+                # (a warm nginx, the page cache, the host's slow spell) does
+                # not always fall on the same variant.
+                for v in (group if rep % 2 == 0 else group[::-1]):
                     if rep >= (v.reps or settings.reps):
                         continue
                     done += 1
