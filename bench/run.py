@@ -20,10 +20,10 @@ What it does:
 3. runs every scenario for our turret and for the peers, interleaved
    (ours, peer, ours, peer...; every other round in the reverse order, so
    that no variant always runs right after the same one, and each side of
-   a pair runs first as often as the other), and takes the median of the
-   runs; prints a
-   table with ratios (ours / peer) and writes ``bench/RESULTS.md`` (a full
-   run only; ``--quick`` and ``--only`` runs write under ``bench/.work``).
+   a pair runs first in every other round), and takes the median of the
+   runs; prints a table with ratios (ours / peer) and writes
+   ``bench/RESULTS.md`` (a full run only; ``--quick`` and ``--only`` runs
+   write under ``bench/.work``).
 
 Turrets are measured at a fake HQ (``bench/hq_sink.py``, its own pyzmq
 process): it starts the turret like the real HQ does, counts result frames
@@ -463,8 +463,9 @@ def paired_ratio(ours: Variant, peer: Variant, metric: str) -> float | None:
     The median of the run-by-run ratios of a with / without pair: run k of
     one side against run k of the other, measured in the same round of
     the interleaving (the extra rounds of a pair run its sides back to
-    back, each side first in every other round). A slow spell of the host that hits one round moves both sides
-    of its ratio, not one side's median.
+    back, each side first in every other round). A slow spell of the host
+    that hits one round moves both sides of its ratio, not one side's
+    median.
     """
     found = [
         a[metric] / b[metric]
@@ -976,7 +977,7 @@ def main() -> int:
                 before = {v.key: v for v in baseline_variants(scenario, settings, nginx, args.baseline.absolute())}
             for v in variants_for(scenario, settings, nginx):
                 variants[v.key] = v
-                if f"{v.key}@before" in before:  # next to its twin (after it, or before in a reversed round): the same drift for both
+                if f"{v.key}@before" in before:  # next to its twin (before it in a reversed round): the same drift
                     variants[f"{v.key}@before"] = before[f"{v.key}@before"]
         total = sum(v.reps or settings.reps for v in variants.values())
         done = 0
