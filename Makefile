@@ -11,7 +11,9 @@ DEMO_HQ_DURATION ?= 20
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): $(PY) setup.cfg pyproject.toml
+# setup.py builds the one compiled module (octtwisted/_stats/requestcounts.c;
+# optional: without a C compiler its Python twin runs, slower).
+$(STAMP): $(PY) setup.cfg setup.py pyproject.toml octtwisted/_stats/requestcounts.c
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test,docs,hq]'
 	touch $(STAMP)
@@ -63,7 +65,8 @@ bench: $(STAMP)
 	$(PY) bench/run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) docs/_build _trial_temp* *.egg-info twisted/plugins/dropin.cache demo-report.html demo-results.csv demo-hq
+	rm -rf $(VENV) docs/_build _trial_temp* *.egg-info twisted/plugins/dropin.cache demo-report.html demo-results.csv demo-hq build
+	rm -f octtwisted/_stats/*.so
 
 # `make typecheck` runs mypy (settings in setup.cfg); `make test` runs it first.
 typecheck: $(STAMP)

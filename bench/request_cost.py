@@ -8,8 +8,7 @@ speed is not.
 
 A loop of ``FastSession.get`` against the bench's own nginx, ``--sessions``
 sessions at once, each request followed by what a cannon does with its
-transaction (``clean_timers``, a ``Result``, ``RunStats.record``,
-``encode_result``), runs under valgrind's callgrind once with
+transaction (``result_of``, ``RunStats.record``, ``encode_result``), runs under valgrind's callgrind once with
 ``--small`` and once with ``--large`` requests per session, for each of:
 
 - ``off``: no recording (the turret with per-request statistics off);
@@ -47,8 +46,9 @@ def child(mode: str, sessions: int, requests: int, url: str) -> None:
     """The measured loop (run under callgrind)."""
     from twisted.internet import defer, reactor
 
-    from octtwisted._core.messages import Result
-    from octtwisted._firing.outcome import clean_timers
+    from octtwisted._core.clocks import Clocks
+    from octtwisted._firing.cannon import CannonSettings
+    from octtwisted._firing.outcome import result_of
     from octtwisted._hq.wire import encode_result
     from octtwisted._http.fast.client import FastHTTPClient
     from octtwisted._http.fast.session import FastSession
@@ -59,6 +59,10 @@ def child(mode: str, sessions: int, requests: int, url: str) -> None:
     class NoTable:
         def record(self, name: str, method: str, seconds: float, status: int = 0,
                    size: int = -1, reason: str | None = None) -> str:
+            return name
+
+        def record_response(self, name: str, method: str, seconds: float, status: int,
+                            size: int) -> str:
             return name
 
         def admit(self, name: str) -> str:
@@ -79,13 +83,17 @@ def child(mode: str, sessions: int, requests: int, url: str) -> None:
     class Transaction:
         custom_timers: dict[str, Any] = {}
 
+    settings = CannonSettings(
+        index=0, turret_name="t", make_transaction=Transaction, clocks=Clocks(reactor),
+        report=stats.record, started_at=0.0, request_timers=mode == "table+timer",
+    )
+
     async def cannon(session: FastSession, transaction: Transaction) -> None:
         for _ in range(requests):
             transaction.custom_timers = {}
             started = reactor.seconds()
             await session.get(url)
-            timers, _ = clean_timers(transaction.custom_timers)
-            result = Result("t", 1.0, started, reactor.seconds() - started, "", timers)
+            result = result_of(settings, transaction, started, started, reactor.seconds() - started, "")
             stats.record(result)
             encode_result(result)
 

@@ -109,11 +109,19 @@ CLASS_LINES = {"octtwisted._firing.turret.TurretService": 300}
 
 
 def _modules() -> list[tuple[str, Path]]:
+    """
+    Each octtwisted module and its source; a compiled module's is its
+    stub (``.pyi``: its types, what Python code sees of it).
+    """
     found = []
     for info in pkgutil.walk_packages([str(ROOT)], prefix="octtwisted."):
         spec = importlib.util.find_spec(info.name)
         assert spec is not None and spec.origin is not None
-        found.append((info.name, Path(spec.origin)))
+        origin = Path(spec.origin)
+        if origin.suffix != ".py":
+            origin = origin.with_name(info.name.rsplit(".", 1)[1] + ".pyi")
+            assert origin.is_file(), f"{info.name} is compiled: its types belong in {origin}"
+        found.append((info.name, origin))
     return found
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.python.failure import Failure
@@ -16,6 +17,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from octtwisted._core.clocks import Clocks
 from octtwisted._core.messages import Result
+from octtwisted._core.requesttimers import add_request_timer
 from octtwisted._firing.cannon import Cannon, CannonSettings
 from octtwisted._firing.nextturn import NextTurn
 from octtwisted._firing.on_reactor import reactor_cannon
@@ -315,6 +317,32 @@ class ResultOfTests(SynchronousTestCase):
         """
         result = result_of(self.settings(), None, 101.0, 0.0, 0.0, "cancelled")
         self.assertEqual((result.custom_timers, result.error), ({}, "cancelled"))
+
+    def test_request_timers_taken(self) -> None:
+        """
+        With ``request_timers``, a result takes its transaction's request
+        timers as they are, apart from the script's own timers (a timer
+        named like a request included), and the transaction's next result
+        starts without them; on the wire they are one ``custom_timers``
+        object, where a script's timer named like a request adds to it.
+        Without ``request_timers`` they are not read.
+        """
+        settings = attrs.evolve(self.settings(), request_timers=True)
+        transaction = Timed({"mine": 0.5, "GET /a": 0.125})
+        add_request_timer(transaction, "GET /a", 0.25)
+        add_request_timer(transaction, "GET /b", 1.0)
+        add_request_timer(transaction, "GET /a", 0.25)
+        result = result_of(settings, transaction, 100.0, 0.0, 0.0, "")
+        self.assertEqual(result.custom_timers, {"mine": 0.5, "GET /a": 0.125})
+        self.assertEqual(result.request_timers, {"GET /a": 0.5, "GET /b": 1.0})
+        wire = {"GET /a": 0.625, "GET /b": 1.0, "mine": 0.5}
+        self.assertEqual(result.to_dict()["custom_timers"], wire)
+        self.assertEqual(result.hq_timers(), wire)
+        self.assertEqual(result_of(settings, transaction, 100.0, 0.0, 0.0, "").request_timers, {})
+        add_request_timer(transaction, "GET /c", 1.0)
+        off = result_of(self.settings(), transaction, 100.0, 0.0, 0.0, "")
+        self.assertEqual(off.request_timers, {})
+        self.assertEqual(off.to_dict()["custom_timers"], {"mine": 0.5, "GET /a": 0.125})
 
 
 class StepsOfTests(SynchronousTestCase):

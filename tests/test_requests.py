@@ -23,6 +23,8 @@ from twisted.web.resource import Resource
 from twisted.web.server import Request
 
 import octtwisted
+from octtwisted._core.messages import Result
+from octtwisted._core.requesttimers import take_request_timers
 from octtwisted._core.thresholds import ThresholdError, evaluate, parse_thresholds, request_name
 from octtwisted._http.fast.errors import ConnectError, ResponseTimeout
 from octtwisted._http.recording import (
@@ -53,6 +55,16 @@ class Owner:
 
     def __init__(self) -> None:
         self.custom_timers: dict[str, float] = {}
+
+
+def request_timers(owner: Any) -> dict[str, float]:
+    """
+    The request timers ``owner`` holds (what its result will carry), and
+    a check that its script's own ``custom_timers`` got none of them.
+    """
+    assert owner.custom_timers == {}, owner.custom_timers
+    timers = take_request_timers(owner)
+    return {} if timers is None else timers
 
 
 def rows_of(table: RequestTable, seconds: float = 10.0) -> list[dict[str, Any]]:
@@ -282,8 +294,9 @@ class FastNamingTests(SynchronousTestCase):
     def test_failed_status_and_timers(self) -> None:
         """
         A 500 is a failed request (``HTTP 500``), and the script still gets
-        its response; each request's time goes to the owner's custom
-        timers under its name, summed when the name is used twice.
+        its response; each request's time goes to the owner's request
+        timers under its name, summed when the name is used twice (its
+        script's own ``custom_timers`` get nothing).
         """
         table = RequestTable()
         owner = Owner()
@@ -294,21 +307,21 @@ class FastNamingTests(SynchronousTestCase):
         self.assertEqual(self.successResultOf(stub.get("http://shop.test/fail")).code, 500)
         self.successResultOf(stub.get("http://shop.test/item"))
         self.successResultOf(stub.get("http://shop.test/item?x=1"))
-        self.assertEqual(owner.custom_timers, {"GET /fail": 0.25, "GET /item": 0.625})
+        self.assertEqual(request_timers(owner), {"GET /fail": 0.25, "GET /item": 0.625})
         self.assertEqual(
             [(f.name, f.reason, f.count) for f in table.failure_rows()], [("GET /fail", "HTTP 500", 1)]
         )
 
     def test_timers_off(self) -> None:
         """
-        With ``request_timers`` false, the owner's custom timers get
-        nothing; the table still counts.
+        With ``request_timers`` false, the owner gets no request timers;
+        the table still counts.
         """
         table = RequestTable()
         owner = Owner()
         stub = stub_with(table, owner, timers=False)
         self.successResultOf(stub.get("http://shop.test/item"))
-        self.assertEqual(owner.custom_timers, {})
+        self.assertEqual(request_timers(owner), {})
         self.assertEqual(table.rows(1.0)[0].requests, 1)
 
     def test_transport_failure_reason(self) -> None:
@@ -320,7 +333,7 @@ class FastNamingTests(SynchronousTestCase):
         stub = stub_with(table, Owner())
         recording = stub.client.recording
         failure = Failure(ResponseTimeout(30.0))
-        self.assertIs(recording.fast_done(failure, "GET /slow", "GET", 0.0, None), failure)
+        self.assertIs(recording.fast_failed(failure, "GET /slow", "GET", 0.0, None), failure)
         self.assertEqual(
             [(f.name, f.reason) for f in table.failure_rows()], [("GET /slow", "timeout after 30 s")]
         )
@@ -386,7 +399,7 @@ class TreqTests(SynchronousTestCase):
         self.assertEqual(set(rows), {"GET /p", "posting", "GET /down"})
         self.assertEqual((rows["GET /p"].statuses, rows["GET /p"].average_bytes), (((201, 1),), 42.0))
         self.assertEqual(table.failure_rows()[0].reason, "ConnectionRefusedError")
-        self.assertEqual(set(owner.custom_timers), {"GET /p", "posting", "GET /down"})
+        self.assertEqual(set(request_timers(owner)), {"GET /p", "posting", "GET /down"})
 
 
 class ThreadClock(Clock):
@@ -424,7 +437,7 @@ class ByHandTests(SynchronousTestCase):
         """
         ``record_request`` counts a request of another client, with its
         status, size or error, and adds its time to the transaction's
-        custom timers; without a run it does nothing.
+        request timers; without a run it does nothing.
         """
         table = RequestTable()
         shared = SharedHTTPClient(Clock(), 1, recording=Recording(Clock(), table))
@@ -441,7 +454,7 @@ class ByHandTests(SynchronousTestCase):
             sorted((f.name, f.reason) for f in table.failure_rows()),
             [("GET /home", "HTTP 503"), ("db", "TimeoutError")],
         )
-        self.assertEqual(transaction.custom_timers, {"GET /home": 0.5, "db": 0.1})
+        self.assertEqual(request_timers(transaction), {"GET /home": 0.5, "db": 0.1})
         self.assertNotIn("nothing", rows)
 
     def test_time_must_be_a_measurement(self) -> None:
@@ -458,7 +471,7 @@ class ByHandTests(SynchronousTestCase):
             error = self.assertRaises(ValueError, transaction.record_request, "GET /x", bad)
             self.assertIn("finite number of seconds", str(error))
         self.assertEqual(table.rows(1.0), ())
-        self.assertEqual(transaction.custom_timers, {})
+        self.assertEqual(request_timers(transaction), {})
         transaction.record_request("GET /x", 0.0)
         self.assertEqual(table.rows(1.0)[0].requests, 1)
 
@@ -476,7 +489,7 @@ class ByHandTests(SynchronousTestCase):
         record_from_a_thread(self, transaction, "GET /x", 0.5)
         self.assertEqual(len(clock.handed), 1)
         self.assertEqual(table.rows(1.0)[0].requests, 1)
-        self.assertEqual(transaction.custom_timers, {"GET /x": 0.5})
+        self.assertEqual(request_timers(transaction), {"GET /x": 0.5})
 
 
 class ThresholdTests(SynchronousTestCase):
@@ -547,23 +560,26 @@ class TimelineTests(SynchronousTestCase):
 class RunStatsTests(SynchronousTestCase):
     def test_request_timers_left_out_of_custom_timers(self) -> None:
         """
-        A result's custom timer named as a request of the table (added for
-        the HQ) is not counted again as a custom timer; the script's own
-        timers are.
+        A result's request timers (for the HQ) are not counted as custom
+        timers: the request table has them. The script's own timers are,
+        even one named like a request (it is the script's, not the
+        request's).
         """
-        from tests.test_summary import result
-
         stats = RunStats()
         stats.requests.record("GET /x", "GET", 0.1, 200)
-        stats.record(result(custom_timers={"GET /x": 0.1, "mine": 0.2}))
+        stats.record(Result("t", 1.0, 0.0, 0.3, "", {"mine": 0.2, "GET /x": 0.05},
+                            request_timers={"GET /x": 0.1}))
         summary = stats.summary(duration=1.0, cannons=1, cannons_reached=1)
-        self.assertEqual(list(summary.custom_timers), ["mine"])
+        self.assertEqual(sorted(summary.custom_timers), ["GET /x", "mine"])
+        self.assertEqual(summary.custom_timers["GET /x"].count, 1)
         self.assertEqual([row.name for row in summary.requests], ["GET /x"])
 
 
 class BrokenRecorder:
     def record(self, *args: Any) -> None:
         raise RuntimeError("a bug")
+
+    record_response = record
 
     def admit(self, name: str) -> str:
         return name
@@ -594,9 +610,13 @@ class GuardTimerTests(SynchronousTestCase):
         owner = Owner()
         session = type("S", (), {"owner": owner})()
         recording = Recording(Clock(), table)
-        recording.fast_done(FakeResponse(), "GET /item/12345", "GET", 0.0, session)
-        recording.fast_done(FakeResponse(), "n3", "GET", 0.0, session)
-        self.assertEqual(set(owner.custom_timers), {OTHER_NAMES, "n3"})
+        for name in ("GET /item/12345", "n3"):
+            request = recording.Request(lambda d: None)
+            request.recording, request.name, request.verb, request.started = recording, name, "GET", 0.0
+            request.session = session
+            request.callback(FakeResponse())
+            self.assertIsInstance(self.successResultOf(request), FakeResponse)
+        self.assertEqual(set(request_timers(owner)), {OTHER_NAMES, "n3"})
 
 
 class HeldClock(Clock):
@@ -636,7 +656,7 @@ class GuardFromThreadTests(SynchronousTestCase):
         attach_clients(transaction, shared)
         self.by_hand_from_thread(transaction, "GET /item/12345")
         self.by_hand_from_thread(transaction, "n3")
-        self.assertEqual(transaction.custom_timers, {OTHER_NAMES: 0.25, "n3": 0.25})
+        self.assertEqual(request_timers(transaction), {OTHER_NAMES: 0.25, "n3": 0.25})
         clock.run_handed()
         rows = {row.name: row.requests for row in table.rows(1.0)}
         self.assertEqual((rows[OTHER_NAMES], rows["n3"]), (1, 2))
@@ -663,8 +683,8 @@ class GuardFromThreadTests(SynchronousTestCase):
         self.assertEqual(table.record("on reactor", "GET", 0.01, 200), OTHER_NAMES)
         self.by_hand_from_thread(second, "another thread")
         clock.run_handed()
-        self.assertEqual(first.custom_timers, {"from thread": 0.25})
-        self.assertEqual(second.custom_timers, {OTHER_NAMES: 0.25})
+        self.assertEqual(request_timers(first), {"from thread": 0.25})
+        self.assertEqual(request_timers(second), {OTHER_NAMES: 0.25})
         rows = {row.name: row.requests for row in table.rows(1.0)}
         self.assertEqual((rows["from thread"], rows[OTHER_NAMES]), (1, 2))
         self.assertEqual(len(rows), MAX_NAMES + 1)

@@ -111,6 +111,20 @@ class ResultsFileTests(SynchronousTestCase):
         self.assertEqual([json.loads(line) for line in lines[:3]], [r.to_dict() for r in results[:3]])
         self.assertEqual(len(lines), 4)
 
+    def test_jsonl_request_timers(self) -> None:
+        """
+        A result's request timers are in its .jsonl line's
+        ``custom_timers``, with the script's own, as the HQ gets them.
+        """
+        path = self.folder / "r.jsonl"
+        out = ResultsFile(path, self.clock, run_in_thread=now)
+        result = attrs.evolve(make(0, login=0.1), request_timers={"GET /": 0.25})
+        out.write(result)
+        self.successResultOf(out.close())
+        line = json.loads(path.read_text())
+        self.assertEqual(line["custom_timers"], {"GET /": 0.25, "login": 0.1})
+        self.assertEqual(line, result.to_dict())
+
     def test_frames(self) -> None:
         """
         Given the frames sent to an HQ, a .jsonl file writes them as they

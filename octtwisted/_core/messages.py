@@ -7,9 +7,15 @@ business; everything else in the turret deals in these classes.
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any, Mapping
 
 import attrs
+
+from octtwisted._core.requesttimers import merge_timers
+
+#: No timers (a shared, read-only empty mapping).
+NO_TIMERS: Mapping[str, float] = MappingProxyType({})
 
 #: The status words of the reference turret, which the HQ shows as they are.
 READY = "ready"
@@ -79,7 +85,12 @@ class Result:
     :ivar epoch: wall-clock time the transaction started (Unix seconds).
     :ivar scriptrun_time: seconds ``run`` took (monotonic clock).
     :ivar error: ``""`` on success, else ``"ExceptionType: message"``.
-    :ivar custom_timers: timer name -> seconds.
+    :ivar custom_timers: timer name -> seconds: the script's own.
+    :ivar request_timers: request name -> seconds: the time of each
+        request the transaction made through the turret's clients (see
+        :mod:`octtwisted._core.requesttimers`); they join
+        ``custom_timers`` on the wire (:meth:`to_dict`), as the HQ
+        understands them.
     """
 
     turret_name: str
@@ -88,6 +99,17 @@ class Result:
     scriptrun_time: float
     error: str = ""
     custom_timers: Mapping[str, float] = attrs.field(factory=dict)
+    request_timers: Mapping[str, float] = NO_TIMERS
+
+    def hq_timers(self) -> dict[str, float]:
+        """
+        The timers as the HQ gets them: the request timers and the
+        script's own in one dict (see
+        :func:`~octtwisted._core.requesttimers.merge_timers`).
+        """
+        if self.request_timers:
+            return merge_timers(self.request_timers, self.custom_timers)
+        return dict(self.custom_timers)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -99,5 +121,9 @@ class Result:
             "elapsed": self.elapsed,
             "scriptrun_time": self.scriptrun_time,
             "error": self.error,
-            "custom_timers": dict(self.custom_timers),
+            "custom_timers": (
+                dict(self.custom_timers) if not self.request_timers
+                else dict(self.request_timers) if not self.custom_timers
+                else merge_timers(self.request_timers, self.custom_timers)
+            ),
         }

@@ -62,6 +62,10 @@ class CannonSettings:
         None logs it.
     :ivar throttle: called before each transaction; a Deferred it returns
         holds the cannon back until it fires (backpressure, a schedule).
+    :ivar request_timers: its results carry the request timers of their
+        transactions (the run records requests and the config's
+        ``request_timers`` is true; see
+        :mod:`octtwisted._core.requesttimers`).
     """
 
     index: int
@@ -74,6 +78,7 @@ class CannonSettings:
     transaction_timeout: float | None = None
     on_crash: Callable[[Failure], None] | None = None
     throttle: Callable[[], Deferred[None] | None] | None = None
+    request_timers: bool = False
 
 
 class Barrel(Protocol):

@@ -13,7 +13,8 @@ from typing import Any, Callable
 
 import attrs
 
-from octtwisted._core.messages import Result
+from octtwisted._core.messages import NO_TIMERS, Result
+from octtwisted._core.requesttimers import take_request_timers
 from octtwisted._firing.cannon import CannonSettings
 from octtwisted._firing.errortext import cut_error, describe_error
 
@@ -60,7 +61,9 @@ def result_of(
     The result of a transaction of the cannon with ``settings``.
 
     :param transaction: the transaction, whose custom timers are read and
-        cleaned (an error text naming those dropped joins ``error``); None
+        cleaned (an error text naming those dropped joins ``error``) and
+        whose request timers are taken (they need no check) when
+        ``settings.request_timers``; None
         for none (a transaction not made, or one reported while its own
         thread may still write them).
     :param began: when it began, on ``settings.clocks.monotonic``.
@@ -74,6 +77,17 @@ def result_of(
         timers, timer_error = {}, "custom_timers: " + describe_error(e)
     if timer_error:
         error = cut_error(f"{error}; {timer_error}" if error else timer_error)
+    requests: Mapping[str, float] = NO_TIMERS
+    if settings.request_timers:
+        # take_request_timers, inline (the hot path)
+        try:
+            held = transaction._oct_request_timers
+            transaction._oct_request_timers = None
+        except AttributeError:
+            take_request_timers(transaction)  # the first time: it makes the attribute
+        else:
+            if held is not None:
+                requests = held
     return Result(
         turret_name=settings.turret_name,
         elapsed=began - settings.started_at,
@@ -81,6 +95,7 @@ def result_of(
         scriptrun_time=run_time,
         error=error,
         custom_timers=timers,
+        request_timers=requests,
     )
 
 
@@ -94,9 +109,9 @@ def clean_timers(timers: object) -> tuple[dict[str, float], str]:
     if type(timers) is dict:
         if not timers:
             return {}, ""
-        # The common case, on the hot path (a request's timer for the HQ
-        # makes it every transaction's): names and finite float seconds,
-        # kept as they are. ``value - value`` is 0.0 only when finite.
+        # The common case when a script keeps timers: names and finite
+        # float seconds, kept as they are. ``value - value`` is 0.0 only
+        # when finite.
         for name, value in timers.items():
             if type(value) is not float or type(name) is not str or value - value != 0.0:
                 break

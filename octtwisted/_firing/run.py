@@ -133,6 +133,7 @@ class Run:
                 pacing=config.pacing,
                 transaction_timeout=config.transaction_timeout,
                 on_crash=on_crash,
+                request_timers=RECORD_REQUESTS and config.request_timers,
             ),
             Backpressure(sink, config.max_pending_results),
             self._schedule,

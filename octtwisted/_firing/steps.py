@@ -74,6 +74,7 @@ class CannonFactory(Protocol):
         transaction_timeout: float | None = None,
         on_crash: Callable[[Failure], None] | None = None,
         throttle: Callable[[], Deferred[None] | None] | None = None,
+        request_timers: bool = False,
     ) -> FiringCannon:
         """
         A cannon that fires the script's steps where they belong (the

@@ -22,6 +22,7 @@ from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
 from octtwisted._core.messages import Result
+from octtwisted._core.requesttimers import take_request_timers
 from octtwisted._firing.cannon import CannonSettings
 from octtwisted._firing.errortext import describe_error
 from octtwisted._firing.outcome import NO_TRANSACTION, TransactionSteps, result_of, steps_of
@@ -232,6 +233,10 @@ class ThreadSide:
                 transaction.custom_timers = {}
             except Exception:
                 pass
+            if self._settings.request_timers:
+                # A transaction given up on (timed out) may have added to
+                # them after its result was reported.
+                take_request_timers(transaction)
             setup = steps.setup
             if setup is not None:
                 self._stage = SETUP

@@ -106,7 +106,7 @@ class SharedHTTPClient:
         """
         A new :class:`~octtwisted._http.fast.FastSession` over :attr:`fast`
         (one per cannon: its own cookies), whose requests' times go to
-        ``owner``'s ``custom_timers``.
+        ``owner``'s request timers.
         """
         from octtwisted._http.fast import FastSession
 
@@ -117,8 +117,8 @@ class SharedHTTPClient:
     def client_for(self, owner: Any) -> Any:
         """
         ``self.http`` of the transaction ``owner``: the treq client, whose
-        requests are counted (and timed into ``owner``'s
-        ``custom_timers``) when the run records them.
+        requests are counted (and timed into ``owner``'s request timers)
+        when the run records them.
         """
         client = self.client
         if self.recording is None:

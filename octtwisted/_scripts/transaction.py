@@ -57,8 +57,9 @@ def record_request(
     """
     Count one request made with another client (``requests``, a database
     driver...) in the run's per-request statistics, as ``self.fast_http``
-    counts its own, and add its time to ``transaction.custom_timers[name]``
-    (unless the config's ``request_timers`` is false)::
+    counts its own, and send its time to the HQ with the transaction's
+    result, as ``custom_timers[name]`` (unless the config's
+    ``request_timers`` is false)::
 
         started = time.perf_counter()
         response = requests.get(url)

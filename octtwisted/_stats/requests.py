@@ -160,21 +160,52 @@ def value_percentiles(
     return found
 
 
-class NameStats:
+class _Counts:
+    """
+    The figures of one request name that every request changes (see
+    :class:`NameStats`), in Python: the twin of the compiled
+    ``requestcounts.Counts``, used when it is not built.
+    """
+
+    __slots__ = (
+        "method", "recent", "statuses", "requests", "failures", "total_us", "min_us",
+        "max_us", "size", "sized",
+    )
+
+    method: str
+    recent: dict[int, int]
+    statuses: dict[int, int]
+    requests: int
+    failures: int
+    total_us: int
+    min_us: int
+    max_us: int
+    size: int
+    sized: int
+
+
+try:
+    from octtwisted._stats.requestcounts import Counts, ResponseRecorder
+except ImportError:  # not built (no C compiler): the same in Python, slower
+    Counts = _Counts  # type: ignore[misc,assignment]
+    ResponseRecorder = None  # type: ignore[misc,assignment]
+
+#: the hot path of the fast client's requests is compiled
+COMPILED = ResponseRecorder is not None
+
+
+class NameStats(Counts):
     """
     The figures of one request name (mutable: the recording's own).
 
     The values of the requests' times are staged microseconds -> count:
     ``recent`` since the last :meth:`settle`, ``values`` before; a settle
     also adds ``recent`` into ``bucket`` (a timeline's) and ``part`` (for
-    ``--processes``) when they are kept.
+    ``--processes``) when they are kept. The figures every request changes
+    are those of :class:`_Counts` (compiled when it can be).
     """
 
-    __slots__ = (
-        "method", "methods", "recent", "values", "bucket", "part", "total_us",
-        "min_us", "max_us", "requests", "failures", "size", "sized", "statuses",
-        "reasons", "scraped",
-    )
+    __slots__ = ("methods", "values", "bucket", "part", "reasons", "scraped")
 
     def __init__(self, method: str, buckets: bool, parts: bool) -> None:
         self.method = method
@@ -292,6 +323,14 @@ class RequestTable:
         #: per name, what the last part took: (requests, failures, size,
         #: sized, total_us, statuses, reasons)
         self._taken: dict[str, tuple[int, int, int, int, int, dict[int, int], dict[str, int]]] = {}
+        #: ``record_response(name, method, seconds, status, size)``: what
+        #: :meth:`record` does for a response (the hot path of the fast
+        #: client), compiled when it can be: a response of a name already
+        #: in the table, of its method, with a status below 400 is counted
+        #: in C; anything else goes to :meth:`record`.
+        self.record_response: Callable[..., str] = (
+            self.record if ResponseRecorder is None else ResponseRecorder(self.names, self.record)
+        )
 
     def __len__(self) -> int:
         return len(self.names)

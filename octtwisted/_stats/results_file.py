@@ -109,7 +109,8 @@ def _encode_jsonl(results: list[Result]) -> bytes:
             "epoch": r.epoch,
             "scriptrun_time": r.scriptrun_time,
             "error": r.error,
-            "custom_timers": r.custom_timers,
+            # as the HQ gets them: the request timers too
+            "custom_timers": r.hq_timers() if r.request_timers else r.custom_timers,
         }
         for r in results
     ]

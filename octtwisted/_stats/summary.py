@@ -341,10 +341,9 @@ class RunStats:
         """
         Count one result: its transaction time, its custom timers and its
         error, if any. Errors are timed too: a failing transaction still
-        took that long. A custom timer named as a request of the run's
-        request table is left out: it is that request's time, added for
-        the HQ (``request_timers``), and the table has it. A custom timer
-        value that is negative, NaN, infinite or above one hour is counted
+        took that long. Only the script's own custom timers are read: the
+        request timers a result carries for the HQ (``request_timers``)
+        are the request table's, which has them. A custom timer value that is negative, NaN, infinite or above one hour is counted
         by :attr:`faults` (see :mod:`octtwisted._stats.faults`), not
         recorded (above one hour: recorded as one hour).
         """
@@ -361,10 +360,7 @@ class RunStats:
         timers = result.custom_timers
         if timers:
             custom = self._custom_timers
-            requests = self.requests.names
             for name, seconds in timers.items():
-                if name in requests:
-                    continue  # a request's timer for the HQ: the request table has it
                 timer = custom.get(name)
                 if timer is None:
                     timer = custom[name] = Timer(buckets=self._buckets)

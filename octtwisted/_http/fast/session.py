@@ -68,7 +68,7 @@ class FastSession:
 
     :ivar cookies: the session's :class:`CookieJar`.
     :ivar client: the shared client.
-    :ivar owner: the transaction whose ``custom_timers`` get each request's
+    :ivar owner: the transaction whose request timers get each request's
         time under its name (see :mod:`octtwisted._http.recording`), or None.
     """
 
