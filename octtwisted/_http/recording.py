@@ -18,9 +18,10 @@ script: the request's result reaches the script unchanged.
 What it costs a ``self.fast_http`` request: the name is cached with the
 request's target; the request is a :class:`RecordedRequest` (the client
 makes its recording's ``Request``) whose first callback counts it: two
-clock reads and one :meth:`RequestRecorder.record` call (a dict look-up
-by name and a few additions), then the HQ's timer (one dict addition; the
-result carries the request timers as they are, with no check).
+clock reads and one :meth:`RequestRecorder.record_response` call (the
+table's, compiled where it can be: a dict look-up by name and a few
+additions), then the HQ's timer (one dict addition; the result carries
+the request timers as they are, with no check).
 """
 
 from __future__ import annotations

@@ -343,9 +343,10 @@ class RunStats:
         error, if any. Errors are timed too: a failing transaction still
         took that long. Only the script's own custom timers are read: the
         request timers a result carries for the HQ (``request_timers``)
-        are the request table's, which has them. A custom timer value that is negative, NaN, infinite or above one hour is counted
-        by :attr:`faults` (see :mod:`octtwisted._stats.faults`), not
-        recorded (above one hour: recorded as one hour).
+        are the request table's, which has them. A custom timer value
+        that is negative, NaN, infinite or above one hour is counted by
+        :attr:`faults` (see :mod:`octtwisted._stats.faults`), not recorded
+        (above one hour: recorded as one hour).
         """
         self._interval_transactions += 1
         self._interval.record(result.scriptrun_time)
