@@ -164,24 +164,14 @@ class _Counts:
     """
     The figures of one request name that every request changes (see
     :class:`NameStats`), in Python: the twin of the compiled
-    ``requestcounts.Counts``, used when it is not built.
+    ``requestcounts.Counts``, used when it is not built (their types are
+    in ``requestcounts.pyi``, which is what mypy reads for both).
     """
 
     __slots__ = (
         "method", "recent", "statuses", "requests", "failures", "total_us", "min_us",
         "max_us", "size", "sized",
     )
-
-    method: str
-    recent: dict[int, int]
-    statuses: dict[int, int]
-    requests: int
-    failures: int
-    total_us: int
-    min_us: int
-    max_us: int
-    size: int
-    sized: int
 
 
 try:
