@@ -8,8 +8,9 @@ speed is not.
 
 A loop of ``FastSession.get`` against the bench's own nginx, ``--sessions``
 sessions at once, each request followed by what a cannon does with its
-transaction (``result_of``, ``RunStats.record``, ``encode_result``), runs under valgrind's callgrind once with
-``--small`` and once with ``--large`` requests per session, for each of:
+transaction (``result_of``, ``RunStats.record``, ``encode_result``),
+runs under valgrind's callgrind once with ``--small`` and once with
+``--large`` requests per session, for each of:
 
 - ``off``: no recording (the turret with per-request statistics off);
 - ``hook``: the request is a ``RecordedRequest`` and its recording is

@@ -121,6 +121,7 @@ class Result:
             "elapsed": self.elapsed,
             "scriptrun_time": self.scriptrun_time,
             "error": self.error,
+            # hq_timers, inline (the hot path: one call less per result)
             "custom_timers": (
                 dict(self.custom_timers) if not self.request_timers
                 else dict(self.request_timers) if not self.custom_timers

@@ -112,10 +112,12 @@ class Run:
         self._sink = sink
         self._gc = gc
         self.account = RunAccount(clocks, sink)
-        self._http = SharedHTTPClient(
-            clocks.reactor, config.cannons, config.tls, config.http_limits,
+        recording = (
             Recording(clocks.reactor, self.account.stats.requests, config.request_timers)
-            if RECORD_REQUESTS else None,
+            if RECORD_REQUESTS else None
+        )
+        self._http = SharedHTTPClient(
+            clocks.reactor, config.cannons, config.tls, config.http_limits, recording
         )
         #: the run's cannons, in the order they came in
         self.cannons: list[FiringCannon] = []
@@ -133,7 +135,8 @@ class Run:
                 pacing=config.pacing,
                 transaction_timeout=config.transaction_timeout,
                 on_crash=on_crash,
-                request_timers=RECORD_REQUESTS and config.request_timers,
+                # the results carry what the clients add: the recording decides
+                request_timers=recording is not None and recording.timers,
             ),
             Backpressure(sink, config.max_pending_results),
             self._schedule,
