@@ -24,6 +24,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -630,6 +631,48 @@ def turret_command(
     return [str(PEER_VENV / "bin" / "oct-turrets-start"), "--tar", str(package)]
 
 
+@dataclass
+class TurretSpec:
+    """
+    One turret of a run: what :func:`run_turrets` starts. ``side`` is
+    ``"ours"`` or ``"peer"``; ``turret_extra`` are oct-turret options
+    (``{run_dir}`` is replaced), ``twistd_extra`` twistd's; ``twistd``
+    another checkout's (``--baseline``); with ``scrape`` (ours only) it
+    serves ``--metrics`` on a free port, scraped every second during the
+    window; ``end_turret`` ends it if it is still running after the HQ's
+    ``kill``; ``cpus``: the cores it may run on (all: None).
+    """
+
+    side: str
+    script: Path
+    cannons: int
+    rampup: float
+    extra_config: dict[str, Any] | None = None
+    twistd_extra: Iterable[str] = ()
+    turret_extra: Iterable[str] = ()
+    end_turret: Callable[[subprocess.Popen], str] | None = None
+    twistd: Path | None = None
+    sample_tree: bool = False
+    scrape: bool = False
+    turret_env: dict[str, str] | None = None
+    cpus: frozenset[int] | None = None
+
+
+@dataclass
+class _Launched:
+    """A started turret and what watches it during a run."""
+
+    spec: TurretSpec
+    run_dir: Path
+    process: subprocess.Popen
+    sampler: RSSSampler
+    tree_sampler: TreeMemorySampler | None
+    scraper: Scraper | None
+    own: dict[str, tuple[float, int | None]] = field(default_factory=dict)
+    trees: dict[str, tuple[float, dict[int, int]]] = field(default_factory=dict)
+    died_at: float | None = None
+
+
 def run_turret(
     *,
     side: str,
@@ -639,25 +682,19 @@ def run_turret(
     warmup: float,
     window: float,
     run_dir: Path,
-    extra_config: dict[str, Any] | None = None,
     mode: str = "count",
     tag: str | None = None,
     expect: int = 0,
     sink_extra: Iterable[str] = (),
-    twistd_extra: Iterable[str] = (),
-    turret_extra: Iterable[str] = (),
-    end_turret: Callable[[subprocess.Popen], str] | None = None,
-    twistd: Path | None = None,
-    sample_tree: bool = False,
-    scrape: bool = False,
-    turret_env: dict[str, str] | None = None,
+    **turret: Any,
 ) -> dict[str, Any]:
     """
     One run: the fake HQ, then the turret; the HQ starts it, counts its
     results for ``window`` s after ``warmup`` s, stops and kills it.
-    With ``scrape`` (ours only), the turret serves ``--metrics`` on a
-    free port and a :class:`Scraper` gets ``/metrics`` every second
-    during the window (``scrapes``, ``scrape_failures``, ``scrape_ms_*``).
+    ``turret`` holds the other fields of :class:`TurretSpec` (with
+    ``scrape``, ours only, the turret serves ``--metrics`` on a free port
+    and a :class:`Scraper` gets ``/metrics`` every second during the
+    window: ``scrapes``, ``scrape_failures``, ``scrape_ms_*``).
 
     :return: the HQ's result plus ``rss`` figures, ``cpu`` (machine, ours,
         others during the window), the cores used in the window by the
@@ -670,12 +707,41 @@ def run_turret(
         processes there were then, maybe before the workers were spawned)
         and the highest in the window (each sum on its own).
     """
+    spec = TurretSpec(side=side, script=script, cannons=cannons, rampup=rampup, **turret)
+    return run_turrets([spec], warmup=warmup, window=window, run_dir=run_dir, mode=mode, tag=tag, expect=expect,
+                       sink_extra=sink_extra)[0]
+
+
+def run_turrets(
+    specs: list[TurretSpec],
+    *,
+    warmup: float,
+    window: float,
+    run_dir: Path,
+    mode: str = "count",
+    tag: str | None = None,
+    expect: int = 0,
+    sink_extra: Iterable[str] = (),
+) -> list[dict[str, Any]]:
+    """
+    :func:`run_turret` for one turret or more side by side: one fake HQ
+    (``hq_sink.py --turrets N``) starts them all with one ``start``
+    order, once each has answered, and counts each one's results in the
+    same window; so two turrets compared side by side share every moment
+    of the host's speed. Each turret runs in ``run_dir/turret-<i>`` when
+    there are several. :return: a result per turret, as :func:`run_turret`
+    gives, each with the HQ's figures of that turret (``rate``,
+    ``results``, ``errors``, ``error_rate``).
+    """
     run_dir.mkdir(parents=True, exist_ok=True)
+    several = len(specs) > 1
     sink_argv = [
         str(PEER_PY), str(BENCH / "hq_sink.py"),
         "--warmup", str(warmup), "--window", str(window), "--mode", mode,
         "--expect", str(expect), *sink_extra,
     ]
+    if several:
+        sink_argv += ["--turrets", str(len(specs))]
     if tag:
         sink_argv += ["--tag", tag]
     sink = spawn(sink_argv, stdout=subprocess.PIPE, log_path=run_dir / "sink.err")
@@ -685,39 +751,13 @@ def run_turret(
     if not first or first.get("event") != "ports":
         end_process(sink)
         raise RuntimeError(f"the fake HQ did not start: {first!r} {tail(run_dir / 'sink.err')}")
-    config = {
-        "name": f"bench-{run_dir.name}",
-        "cannons": cannons,
-        "rampup": rampup,
-        "hq_address": "127.0.0.1",
-        "hq_publisher": first["pub"],
-        "hq_rc": first["pull"],
-        **(extra_config or {}),
-    }
-    argv = turret_command(side, config, script, run_dir, twistd)
-    argv[1:1] = list(twistd_extra) if side == "ours" else []
-    if side == "ours":
-        # oct-turret options, e.g. --results {run_dir}/results.csv
-        argv += [arg.format(run_dir=run_dir) for arg in turret_extra]
-    scraper: Scraper | None = None
-    if scrape and side == "ours":
-        metrics_port = free_port()
-        argv += ["--metrics", str(metrics_port)]
-        scraper = Scraper(f"http://127.0.0.1:{metrics_port}/metrics")
-        scraper.start()
-    env = dict(os.environ, TMPDIR=str(run_dir), PYTHONUNBUFFERED="1", **(turret_env or {}))
-    turret = spawn(argv, log_path=run_dir / "turret.log", cwd=str(run_dir), env=env)
-    sampler = RSSSampler(turret.pid)
-    sampler.start()
-    tree_sampler = TreeMemorySampler(turret.pid) if sample_tree else None
-    if tree_sampler is not None:
-        tree_sampler.start()
-    trees: dict[str, tuple[tuple[float, dict[int, int]], tuple[float, int | None]]] = {}
+    pull_ports = first["pull"] if several else [first["pull"]]
+    launched = [_launch(spec, run_dir / f"turret-{i}" if several else run_dir, first["pub"], port)
+                for i, (spec, port) in enumerate(zip(specs, pull_ports))]
     seen: dict[str, float] = {}
     cpu: dict[str, tuple[float, int, int]] = {}
-    own: dict[str, tuple[float, int | None]] = {}
+    sink_cpu_at: dict[str, tuple[float, int | None]] = {}
     result: dict[str, Any] | None = None
-    died_at: float | None = None
     limit = time.monotonic() + 60 + 60 + warmup + window + 30
     while result is None:
         try:
@@ -729,34 +769,40 @@ def run_turret(
         name = event.get("event")
         if name:
             seen[name] = event.get("t", time.monotonic())
-        if scraper is not None and name == "window_start":
-            scraper.begin()
-        if scraper is not None and name == "window_end":
-            scraper.stop()
+        for one in launched:
+            if one.scraper is not None and name == "window_start":
+                one.scraper.begin()
+            if one.scraper is not None and name == "window_end":
+                one.scraper.stop()
         if name in ("window_start", "window_end"):
             cpu[name] = cpu_snapshot()
-            own[name] = (time.monotonic(), process_jiffies(turret.pid))
-            trees[name] = ((time.monotonic(), tree_jiffies(turret.pid)), (time.monotonic(), process_jiffies(sink.pid)))
+            for one in launched:
+                one.own[name] = (time.monotonic(), process_jiffies(one.process.pid))
+                one.trees[name] = (time.monotonic(), tree_jiffies(one.process.pid))
+            sink_cpu_at[name] = (time.monotonic(), process_jiffies(sink.pid))
         if name == "result":
             result = event
             break
         now = time.monotonic()
-        if turret.poll() is not None and died_at is None:
-            died_at = now
-        if died_at is not None and now - died_at > 3:
-            break  # the turret is gone and the HQ has nothing more to say
+        for one in launched:
+            if one.process.poll() is not None and one.died_at is None:
+                one.died_at = now
+        if all(one.died_at is not None and now - one.died_at > 3 for one in launched):
+            break  # the turrets are gone and the HQ has nothing more to say
         if now > limit:
             log("run over its time limit: ending it")
             break
-    sampler.stop()
-    if tree_sampler is not None:
-        tree_sampler.stop()
-    if scraper is not None:
-        scraper.stop()
+    for one in launched:
+        one.sampler.stop()
+        if one.tree_sampler is not None:
+            one.tree_sampler.stop()
+        if one.scraper is not None:
+            one.scraper.stop()
     if result is None:
         end_process(sink, grace=3)
-        if died_at is not None:
-            result = {"ok": False, "why": f"the turret exited ({turret.returncode}) before the run ended"}
+        if any(one.died_at is not None for one in launched):
+            codes = ", ".join(str(one.process.returncode) for one in launched if one.died_at is not None)
+            result = {"ok": False, "why": f"the turret exited ({codes}) before the run ended"}
         else:
             result = {"ok": False, "why": "no result from the fake HQ"}
     else:
@@ -764,8 +810,56 @@ def run_turret(
             sink.wait(10)
         except subprocess.TimeoutExpired:
             end_process(sink)
-    if turret.poll() is None and end_turret is not None:
-        ended = end_turret(turret)
+    result.pop("event", None)
+    each = result.pop("turrets", None) or [{}] * len(launched)
+    results = []
+    for one, own_figures in zip(launched, each):
+        results.append(_finish(one, {**result, **own_figures}, seen, cpu, sink_cpu_at, sink.pid))
+    forget_finished()
+    return results
+
+
+def _launch(spec: TurretSpec, run_dir: Path, pub: int, pull: int) -> _Launched:
+    """Write one turret's files, start it against the fake HQ's ports, and watch it."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config = {
+        "name": f"bench-{run_dir.name}",
+        "cannons": spec.cannons,
+        "rampup": spec.rampup,
+        "hq_address": "127.0.0.1",
+        "hq_publisher": pub,
+        "hq_rc": pull,
+        **(spec.extra_config or {}),
+    }
+    argv = turret_command(spec.side, config, spec.script, run_dir, spec.twistd)
+    argv[1:1] = list(spec.twistd_extra) if spec.side == "ours" else []
+    if spec.side == "ours":
+        # oct-turret options, e.g. --results {run_dir}/results.csv
+        argv += [arg.format(run_dir=run_dir) for arg in spec.turret_extra]
+    scraper: Scraper | None = None
+    if spec.scrape and spec.side == "ours":
+        metrics_port = free_port()
+        argv += ["--metrics", str(metrics_port)]
+        scraper = Scraper(f"http://127.0.0.1:{metrics_port}/metrics")
+        scraper.start()
+    env = dict(os.environ, TMPDIR=str(run_dir), PYTHONUNBUFFERED="1", **(spec.turret_env or {}))
+    process = spawn(argv, log_path=run_dir / "turret.log", cwd=str(run_dir), env=env)
+    if spec.cpus is not None:
+        os.sched_setaffinity(process.pid, spec.cpus)
+    sampler = RSSSampler(process.pid)
+    sampler.start()
+    tree_sampler = TreeMemorySampler(process.pid) if spec.sample_tree else None
+    if tree_sampler is not None:
+        tree_sampler.start()
+    return _Launched(spec, run_dir, process, sampler, tree_sampler, scraper)
+
+
+def _finish(one: _Launched, result: dict[str, Any], seen: dict[str, float], cpu: dict[str, tuple[float, int, int]],
+            sink_cpu_at: dict[str, tuple[float, int | None]], sink_pid: int) -> dict[str, Any]:
+    """One turret's result: ends it if need be, and adds what was watched."""
+    turret = one.process
+    if turret.poll() is None and one.spec.end_turret is not None:
+        ended = one.spec.end_turret(turret)
     elif turret.poll() is None:
         try:
             turret.wait(15)
@@ -774,25 +868,24 @@ def run_turret(
             ended = "did not exit after kill: " + end_process(turret)
     else:
         ended = f"exited {turret.returncode}"
-    forget_finished()
-    result.pop("event", None)
     result["turret_ended"] = ended
-    if scraper is not None:
-        result.update(scraper.figures())
-    if died_at is not None and not result.get("ok"):
+    if one.scraper is not None:
+        result.update(one.scraper.figures())
+    if one.died_at is not None and not result.get("ok"):
         result["crashed"] = True
-        result["crash_log"] = tail(run_dir / "turret.log")
+        result["crash_log"] = tail(one.run_dir / "turret.log")
     if "window_start" in cpu and "window_end" in cpu:
         result["cpu"] = other_cpu(cpu["window_start"], cpu["window_end"])
-        result.update(process_cpu(turret.pid, own["window_start"], own["window_end"], result.get("rate")))
-        (tree0, sink0), (tree1, sink1) = trees["window_start"], trees["window_end"]
+        result.update(process_cpu(turret.pid, one.own["window_start"], one.own["window_end"], result.get("rate")))
+        tree0, tree1 = one.trees["window_start"], one.trees["window_end"]
         result["turret_cores"] = tree_cores(tree0, tree1)
         result["turret_procs"] = len(tree1[1])
-        sink_cpu = process_cpu(sink.pid, sink0, sink1, None)
+        sink_cpu = process_cpu(sink_pid, sink_cpu_at["window_start"], sink_cpu_at["window_end"], None)
         if sink_cpu:
             result["sink_cores"] = sink_cpu["process_cores"]
     start = seen.get("window_start")
     end = seen.get("window_end")
+    sampler = one.sampler
     baseline = sampler.before(seen["running"]) if "running" in seen else None
     in_window = sampler.between(start, end) if start and end else []
     result["rss_kib"] = {
@@ -800,10 +893,11 @@ def run_turret(
         "window_max": max(in_window) if in_window else None,
         "max": max((rss for _, rss in sampler.samples), default=None),
     }
-    if tree_sampler is not None:
-        window_trees = tree_sampler.between(start, end) if start and end else []
+    if one.tree_sampler is not None:
+        trees = one.tree_sampler
+        window_trees = trees.between(start, end) if start and end else []
         result["tree_kib"] = {
-            "ready": tree_sampler.before(seen["running"]) if "running" in seen else None,
+            "ready": trees.before(seen["running"]) if "running" in seen else None,
             "window_max": {key: max(m[key] for m in window_trees) for key in window_trees[0]}
             if window_trees else None,
             "samples": len(window_trees),

@@ -34,6 +34,15 @@ has no empty ``error`` is an error. Only the modes that need a field parse
 
 A turret that reports ``Aborted`` or ``Killed`` while firing ends the run
 early (``"aborted": true`` in the result).
+
+``--turrets 2`` (``count`` mode) drives two turrets side by side, as one HQ
+drives many: one PUB for both, a PULL each (``"pull"`` is then a list, a
+turret's index is its PULL's). Both must answer before either is started,
+one ``start`` order starts both, and both are counted in the same window:
+the result's ``turrets`` has one ``{"results", "errors", "rate",
+"error_rate"}`` per turret, in the order of ``pull``. Any status frame
+counts as an answer, and a ``Running`` status or a first result from every
+turret as started.
 """
 
 from __future__ import annotations
@@ -69,33 +78,47 @@ def main() -> int:
     parser.add_argument("--start-timeout", type=float, default=60.0)
     parser.add_argument("--no-kill", action="store_true", help="publish stop but not kill")
     parser.add_argument("--dump", default=None, help="also write the frames picked by --tag to this file")
+    parser.add_argument("--turrets", type=int, default=1, help="count mode: turrets side by side, a PULL each")
     args = parser.parse_args()
+    if args.turrets < 1 or (args.turrets > 1 and args.mode != "count"):
+        parser.error("--turrets N > 1 needs --mode count")
     tag = (args.tag or ("fifty" if args.mode == "timers" else "first")).encode()
     quoted_tag = b'"' + tag + b'"'
 
     context = zmq.Context()
     pub = context.socket(zmq.PUB)
     pub.setsockopt(zmq.LINGER, 2000)
-    pull = context.socket(zmq.PULL)
-    pull.setsockopt(zmq.RCVHWM, 0)
-    pull.setsockopt(zmq.LINGER, 0)
     pub_port = pub.bind_to_random_port("tcp://127.0.0.1")
-    pull_port = pull.bind_to_random_port("tcp://127.0.0.1")
-    say("ports", pub=pub_port, pull=pull_port)
+    pulls = []
     poller = zmq.Poller()
-    poller.register(pull, zmq.POLLIN)
-    recv = pull.recv
+    for _ in range(args.turrets):
+        pull = context.socket(zmq.PULL)
+        pull.setsockopt(zmq.RCVHWM, 0)
+        pull.setsockopt(zmq.LINGER, 0)
+        pulls.append((pull, pull.bind_to_random_port("tcp://127.0.0.1")))
+        poller.register(pull, zmq.POLLIN)
+    if args.turrets == 1:
+        say("ports", pub=pub_port, pull=pulls[0][1])
+    else:
+        say("ports", pub=pub_port, pull=[port for _, port in pulls])
+    receivers = {pull: (index, pull.recv) for index, (pull, _) in enumerate(pulls)}
     NOBLOCK = zmq.NOBLOCK
 
+    def sourced(timeout_ms: int):
+        """(turret index, frame) of the frames available now (waiting up
+        to timeout_ms for the first)."""
+        for socket, _ in poller.poll(timeout_ms):
+            index, recv = receivers[socket]
+            for _ in range(5000):
+                try:
+                    yield index, recv(NOBLOCK)
+                except zmq.Again:
+                    break
+
     def frames(timeout_ms: int):
-        """The frames available now (waiting up to timeout_ms for the first)."""
-        if not poller.poll(timeout_ms):
-            return
-        for _ in range(5000):
-            try:
-                yield recv(NOBLOCK)
-            except zmq.Again:
-                return
+        """The frames available now, from any turret."""
+        for _, frame in sourced(timeout_ms):
+            yield frame
 
     statuses: list[str] = []
     dump = open(args.dump, "wb") if args.dump else None
@@ -106,11 +129,11 @@ def main() -> int:
         except ValueError:
             statuses.append("unparsable")
 
-    # 1. Wait for the turret to answer a status request.
+    # 1. Wait for the turret (every turret) to answer a status request.
     began = time.monotonic()
-    ready = False
+    answered: set[int] = set()
     next_request = 0.0
-    while not ready:
+    while len(answered) < args.turrets:
         now = time.monotonic()
         if now - began > args.ready_timeout:
             say("result", ok=False, why="no status from the turret", statuses=statuses)
@@ -118,19 +141,19 @@ def main() -> int:
         if now >= next_request:
             pub.send(order("status_request"))
             next_request = now + 1.0
-        for frame in frames(100):
+        for index, frame in sourced(100):
             if STATUS in frame:
                 note_status(frame)
-                ready = True
+                answered.add(index)
     say("ready")
 
     # 2. Start it: publish start until it says Running (or results come).
     results_before_window = 0
     aborted = False
-    running = False
+    started: set[int] = set()
     next_start = 0.0
     start_sent = time.monotonic()
-    while not running:
+    while len(started) < args.turrets and not aborted:
         now = time.monotonic()
         if now - start_sent > args.start_timeout:
             say("result", ok=False, why="the turret never started", statuses=statuses)
@@ -138,16 +161,16 @@ def main() -> int:
         if now >= next_start:
             pub.send(order("start", "open fire"))
             next_start = now + 1.0
-        for frame in frames(50):
+        for index, frame in sourced(50):
             if STATUS in frame:
                 note_status(frame)
                 if b"Running" in frame:
-                    running = True
+                    started.add(index)
                 elif b"Aborted" in frame or b"Killed" in frame:
-                    running = aborted = True
+                    aborted = True
             else:
                 results_before_window += 1
-                running = True
+                started.add(index)
     t0 = time.monotonic()
     say("running")
 
@@ -155,7 +178,8 @@ def main() -> int:
     window_start = t0 + args.warmup
     window_end = window_start + args.window
     in_window = False
-    count = errors = 0
+    counts = [0] * args.turrets
+    errors_of = [0] * args.turrets
     picked: list[tuple[float, float]] = []  # (elapsed, scriptrun_time)
     tagged_total = 0
     first_count = 0
@@ -172,7 +196,7 @@ def main() -> int:
             break
         if args.mode == "first" and args.expect and first_count >= args.expect:
             break
-        for frame in frames(20):
+        for index, frame in sourced(20):
             if STATUS in frame:
                 note_status(frame)
                 if b"Aborted" in frame or b"Killed" in frame:
@@ -187,9 +211,9 @@ def main() -> int:
             if not in_window:
                 results_before_window += 1
                 continue
-            count += 1
+            counts[index] += 1
             if EMPTY_ERRORS[0] not in frame and EMPTY_ERRORS[1] not in frame:
-                errors += 1
+                errors_of[index] += 1
             if args.mode == "timers" and quoted_tag in frame:
                 if dump:
                     dump.write(frame + b"\n")
@@ -201,6 +225,12 @@ def main() -> int:
         dump.close()
     window = max(ended - window_start, 1e-9) if in_window else 0.0
     say("window_end")
+    count, errors = sum(counts), sum(errors_of)
+    each = [
+        {"results": n, "errors": e, "rate": n / window if window else 0.0,
+         "error_rate": e / window if window else 0.0}
+        for n, e in zip(counts, errors_of)
+    ]
 
     # 4. Stop and kill, as the HQ does at the end of a run.
     pub.send(order("stop", "premature stop"))
@@ -229,9 +259,11 @@ def main() -> int:
         results_after_window=late,
         statuses=statuses[-20:],
         picked=picked,
+        **({"turrets": each} if args.turrets > 1 else {}),
     )
     pub.close()
-    pull.close()
+    for pull, _ in pulls:
+        pull.close()
     context.term()
     return 0
 
