@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import shutil
 import signal
 import socket
@@ -413,6 +414,8 @@ class Scraper(threading.Thread):
         self.times_ms: list[float] = []
         self.failures: list[str] = []
         self.bytes = 0
+        #: the last answer's body
+        self.last = b""
         self._go = threading.Event()
         self._stop = threading.Event()
 
@@ -428,7 +431,8 @@ class Scraper(threading.Thread):
             began = time.monotonic()
             try:
                 with urllib.request.urlopen(self.url, timeout=5) as answer:
-                    self.bytes = len(answer.read())
+                    self.last = answer.read()
+                    self.bytes = len(self.last)
                 self.times_ms.append((time.monotonic() - began) * 1000)
             except Exception as e:  # counted, not raised: the run goes on
                 self.failures.append(repr(e))
@@ -446,6 +450,9 @@ class Scraper(threading.Thread):
             "scrape_ms_median": times[len(times) // 2] if times else None,
             "scrape_ms_max": times[-1] if times else None,
             "scrape_bytes": self.bytes,
+            # what the last answer held: request names and custom timers
+            "scrape_names": len(set(re.findall(rb'oct_requests_total\{[^}]*name="([^"]*)"', self.last))),
+            "scrape_timers": len(set(re.findall(rb'oct_custom_timer_seconds_bucket\{[^}]*timer="([^"]*)"', self.last))),
         }
 
 

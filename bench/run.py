@@ -85,6 +85,10 @@ Scenarios (``--only`` names):
               the ``http`` rows "Per-request statistics": ours with fast_http
               against the same turret with them off, by the bench-only
               environment variable ``OCTTWISTED_BENCH_NO_REQUESTS=1``.)
+``metrics``   a scrape of a big ``/metrics`` answer: a turret whose
+              transactions set 50 custom timers and count 200 request
+              names (about 200 transactions a second), scraped every
+              second; each answer's time, end to end (target < 50 ms).
 ``cores``     ``--processes`` (ours only, bench/cores.py): a CPU-bound
               script (0.5 ms of pure Python per transaction, 50 cannons)
               with 1 and 2 processes, the ratio and the scaling efficiency;
@@ -131,7 +135,7 @@ import side_by_side  # noqa: E402
 from harness import BENCH, SCENARIOS, WORK, log  # noqa: E402
 
 SCENARIO_NAMES = ("http", "https", "empty", "plain", "density", "accuracy", "rampup", "open", "hq-intake", "cores",
-                  "requests")
+                  "requests", "metrics")
 
 
 # --------------------------------------------------------------------------
@@ -349,6 +353,31 @@ def baseline_variants(scenario: str, s: Settings, nginx: harness.Nginx | None, t
 
 
 
+def scrape_size(s: Settings) -> Callable[[Path], dict[str, Any]]:
+    """
+    The ``metrics`` scenario: a turret whose transactions set 50 custom
+    timers and count 200 request names (bench/scenarios/ours_metrics_names.py:
+    10 cannons, 50 ms waits, about 200 transactions a second), scraped
+    every second during the window: how long each answer took, end to end
+    (``scrape_ms_median``, ``scrape_ms_max``), and what the last held
+    (``scrape_names``, ``scrape_timers``: a run whose answer lacks one is
+    failed).
+    """
+    base = turret("ours", "ours_metrics_names.py", 10, 1, s.empty_warmup + 2, s.empty_window, scrape=True,
+                  extra_config={"bench_wait": 0.05})
+
+    def run(run_dir: Path) -> dict[str, Any]:
+        result = base(run_dir)
+        if result.get("ok") and (result.get("scrape_names") != 200 or result.get("scrape_timers") != 50
+                                 or result.get("scrape_failures")):
+            result["ok"] = False
+            result["why"] = (f"the last answer held {result.get('scrape_names')} request names and "
+                             f"{result.get('scrape_timers')} timers ({result.get('scrape_failures')} failed scrapes)")
+        return result
+
+    return run
+
+
 def variants_for(scenario: str, s: Settings, nginx: harness.Nginx | None, twistd: Path | None = None) -> list[Variant]:
     kw: dict[str, Any] = {"twistd": twistd} if twistd else {}
     if scenario == "http":
@@ -435,6 +464,9 @@ def variants_for(scenario: str, s: Settings, nginx: harness.Nginx | None, twistd
     if scenario == "requests":
         return [Variant("requests/tables", scenario, "ours", "ours, 10 names x 1,000,000 requests",
                         lambda run_dir: request_tables.measure(10, 1_000_000), reps=1)]
+    if scenario == "metrics":
+        return [Variant("metrics/names-200", scenario, "ours", "ours, 200 request names, 50 timers",
+                        scrape_size(s), reps=None)]
     raise ValueError(scenario)
 
 
@@ -584,6 +616,11 @@ def summary_rows(variants: dict[str, Variant]) -> list[list[str]]:
             target=seen_only)
         add_paired(get(f"empty/ours-{n}-metrics"), get(f"empty/ours-{n}"), "rate")
     side_by_side.summary_rows(get, rows.append, fmt, verdict)
+    scraped = get("metrics/names-200")
+    add("--metrics: a scrape of 200 request names and 50 timers", "answer ms, end to end: median of the runs' medians",
+        scraped, None, "scrape_ms_median", 1, target="< 50 ms", check=lambda o, r: None if o is None else o < 50)
+    add("", "answer ms: median of the runs' worst", scraped, None, "scrape_ms_max", 1)
+    add("", "answer bytes", scraped, None, "scrape_bytes")
     tables = get("requests/tables")
     add("Per-request tables, 10 names x 1,000,000 requests", "table KiB", tables, None, "table_kib",
         target="<= 2,048 KiB", check=lambda o, r: None if o is None else o <= 2048)
@@ -645,6 +682,8 @@ DETAIL_METRICS = {
     "open": open_model.DETAIL_METRICS,
     "hq-intake": hq_intake.DETAIL_METRICS,
     "requests": [("table_kib", 0), ("summary_ms", 1), ("record_ns", 0)],
+    "metrics": [("scrape_ms_median", 1), ("scrape_ms_max", 1), ("scrapes", 0), ("scrape_bytes", 0),
+                ("scrape_names", 0), ("scrape_timers", 0), ("rate", 0)],
     "cores": cores.DETAIL_METRICS,
 }
 

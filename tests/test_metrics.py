@@ -29,8 +29,10 @@ from octtwisted._edge.metrics import (
 )
 from octtwisted._edge.metrics_web import (
     FRESH_FOR,
+    SEND_LIMIT,
     ScrapeCache,
     TemplateRenderer,
+    _formatted,
     metrics_site,
     registry_renderer,
 )
@@ -261,6 +263,19 @@ class TemplateRendererTests(SynchronousTestCase):
         self.assertEqual(fast(), full())
         self.assertEqual(fast.templates, 5)
 
+    def test_values_formatted_as_prometheus_client_does(self) -> None:
+        """
+        The values of a scrape, whose ints are formatted once per scrape,
+        are written as ``floatToGoString`` writes each: ints small and past
+        Go's exponent threshold, repeated, and floats with the same value
+        as an int, zero and minus zero, NaN and the infinities.
+        """
+        from prometheus_client.utils import floatToGoString
+
+        values = [0, 0, 1, 1, 12, 1_000_000, 10_000_000, 10_000_000, 123_456_789, 2**70, 0.0, -0.0, -0.0,
+                  1.0, 12.0, 1e-7, 0.25, 1e7, float("nan"), float("nan"), float("inf"), float("-inf"), 0]
+        self.assertEqual(_formatted(values), [floatToGoString(v) for v in values])
+
     def test_cumulative_counts_at_the_bounds(self) -> None:
         """
         Each bucket counts the values up to its bound, as counted one by
@@ -336,7 +351,8 @@ class EndpointTests(TestCase):
             renders.append(1)
             return body
 
-        port = reactor.listenTCP(0, metrics_site(render), interface="127.0.0.1")
+        self.factory = metrics_site(render)
+        port = reactor.listenTCP(0, self.factory, interface="127.0.0.1")
         self.addCleanup(port.stopListening)
         return port.getHost().port, renders
 
@@ -365,6 +381,35 @@ class EndpointTests(TestCase):
         self.assertLess(len(renders), 100)
         gaps = [b - a for a, b in zip(ticks, ticks[1:])]
         self.assertLess(max(gaps), 0.2)
+
+    async def test_answer_in_one_write(self) -> None:
+        """
+        A scraper's connection hands the kernel its whole answer at once
+        (its transport's ``SEND_LIMIT``; Twisted's 128 KiB would take a
+        turn of the reactor per 128 KiB of a 4 MB answer), and the answer
+        arrives whole.
+        """
+        body = b"oct_x 1\n" * 500_000  # 4 MB
+        port, _ = self.listen(body)
+        client = socket.create_connection(("127.0.0.1", port))
+        self.addCleanup(client.close)
+        client.setblocking(False)
+        client.send(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        received = bytearray()
+        limits: list[int] = []
+        while not received.endswith(body):
+            await task.deferLater(reactor, 0.001, lambda: None)
+            limits = limits or [conn.transport.SEND_LIMIT for conn in self.factory.protocols]
+            try:
+                chunk = client.recv(1 << 20)
+            except BlockingIOError:
+                continue
+            if not chunk:
+                break
+            received += chunk
+        self.assertTrue(received.endswith(body))
+        self.assertEqual(SEND_LIMIT, 8 * 1024 * 1024)
+        self.assertEqual(limits, [SEND_LIMIT])
 
     async def test_paths_and_methods(self) -> None:
         """

@@ -25,7 +25,8 @@ class RequestMetricsTests(SynchronousTestCase):
     def test_counters_and_histograms(self) -> None:
         """
         ``oct_requests_total`` counts each name's requests by status class
-        (``error``: no response); ``oct_request_seconds`` is each name's
+        (``error``: no response; each name shows every usual class, 0
+        until it has one); ``oct_request_seconds`` is each name's
         times as a histogram (count, sum, cumulative buckets); a name with
         markup or quotes is escaped by prometheus_client; values recorded
         after the first scrape show in the next.
@@ -39,8 +40,10 @@ class RequestMetricsTests(SynchronousTestCase):
         self.collector.run_made(run)
         found = scrape(self.collector)
         counts = {(l["name"], l["status"]): v for n, l, v in found["oct_requests"]}
-        self.assertEqual(counts, {("GET /a", "2xx"): 3, ("GET /a", "5xx"): 1,
-                                  ('<b>"x"</b>', "error"): 1})
+        self.assertEqual({key: v for key, v in counts.items() if v},
+                         {("GET /a", "2xx"): 3, ("GET /a", "5xx"): 1, ('<b>"x"</b>', "error"): 1})
+        self.assertEqual(set(counts), {(name, label) for name in ("GET /a", '<b>"x"</b>')
+                                       for label in ("2xx", "3xx", "4xx", "5xx", "error")})
         samples = found["oct_request_seconds"]
         count = {l["name"]: v for n, l, v in samples if n == "oct_request_seconds_count"}
         total = {l["name"]: v for n, l, v in samples if n == "oct_request_seconds_sum"}
@@ -72,8 +75,30 @@ class RequestMetricsTests(SynchronousTestCase):
         second.stats.requests.record("GET /a", "GET", 0.01, 200)
         self.collector.run_made(second)
         found = scrape(self.collector)
-        counts = {(l["name"], l["status"]): v for n, l, v in found["oct_requests"]}
+        counts = {(l["name"], l["status"]): v for n, l, v in found["oct_requests"] if v}
         self.assertEqual(counts, {("GET /a", "2xx"): 2})
+
+    def test_series_stay_as_classes_come(self) -> None:
+        """
+        A name's first 5xx, 4xx, 3xx or failure without response does not
+        change which series there are (so a scrape needs no new template,
+        and ``rate()`` over a class has no gap); a status class beyond the
+        usual ones (``1xx``, ``6xx``) joins them for its name.
+        """
+        run = FakeRun()
+        table = run.stats.requests
+        table.record("GET /a", "GET", 0.01, 200)
+        self.collector.run_made(run)
+        before = self.collector.read().shape
+        table.record("GET /a", "GET", 0.01, 503)
+        table.record("GET /a", "GET", 0.01, 404)
+        table.record("GET /a", "GET", 0.01, 302)
+        table.record("GET /a", "GET", 0.01, 0, -1, "ConnectionRefusedError")
+        self.assertEqual(self.collector.read().shape, before)
+        table.record("GET /a", "GET", 0.01, 601)
+        found = scrape(self.collector)
+        counts = {l["status"]: v for n, l, v in found["oct_requests"]}
+        self.assertEqual(counts, {"2xx": 1, "3xx": 1, "4xx": 1, "5xx": 1, "6xx": 1, "error": 1})
 
     def test_no_requests_no_families(self) -> None:
         """Without requests, no request metric is shown."""

@@ -34,6 +34,13 @@ LOCAL_HOST = "127.0.0.1"
 #: (and of a kill or shutdown under way) is ``stopping``.
 STATE_NAMES = ("ready", "running", "stopping")
 
+#: The status classes every request name shows, 0 until it has one: the
+#: series do not change as a name's first 5xx or error comes, so a scrape
+#: needs no new template (``octtwisted._edge.metrics_web``) for it, and a
+#: ``rate()`` over them has no gap. A class seen beyond these (``1xx``,
+#: ``6xx``...) joins them for its name.
+STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx", "error")
+
 _SHOWN_STATE = {
     State.READY: "ready",
     State.RUNNING: "running",
@@ -164,6 +171,16 @@ def _histogram(
     family.add_metric(labels, buckets, take())
 
 
+def _classes_of(seen: dict[str, int]) -> tuple[str, ...]:
+    """The status classes a request name shows: :data:`STATUS_CLASSES`, and any other it has."""
+    if seen.keys() <= _USUAL:
+        return STATUS_CLASSES
+    return tuple(sorted(_USUAL | seen.keys()))
+
+
+_USUAL = frozenset(STATUS_CLASSES)
+
+
 @attrs.frozen
 class Reading:
     """
@@ -234,12 +251,12 @@ class TurretCollector:
                 values.append(probe())
         values.append(probes.reactor_lag())
         requests = tuple(
-            (name, tuple(sorted(figures.requests[name].classes)))
+            (name, _classes_of(figures.requests[name].classes))
             for name in sorted(figures.requests)
         )
         for name, classes in requests:
-            request = figures.requests[name]
-            values.extend(request.classes[label] for label in classes)
+            seen = figures.requests[name].classes
+            values.extend(seen.get(label, 0) for label in classes)
         for name, _ in requests:
             _histogram_values(values, figures.requests[name].time)
         invalid = tuple(sorted(figures.invalid))

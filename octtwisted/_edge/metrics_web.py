@@ -42,6 +42,12 @@ MAX_SCRAPERS = 64
 #: Seconds after which a connection that sends nothing is closed.
 IDLE_TIMEOUT = 30.0
 
+#: Bytes a scraper's connection hands the kernel in one write: the whole
+#: answer, as far as the socket takes it. (Twisted's default, 128 KiB,
+#: spreads a 4 MB answer over 32 turns of the reactor, each behind the
+#: cannons due then.)
+SEND_LIMIT = 8 * 1024 * 1024
+
 
 class ScrapeCache:
     """
@@ -87,6 +93,27 @@ class _Families:
         return iter(self._families)
 
 
+def _formatted(values: list[float]) -> list[str]:
+    """
+    prometheus_client's ``floatToGoString`` of each value; an int (the
+    counts: nearly every value, and few distinct ones, as a histogram's
+    cumulative buckets repeat their neighbours') is formatted once per
+    call. A float is formatted each time: ``0.0`` and ``-0.0`` are one key.
+    """
+    memo: dict[int, str] = {}
+    out: list[str] = []
+    append = out.append
+    for value in values:
+        if type(value) is int:
+            text = memo.get(value)
+            if text is None:
+                text = memo[value] = floatToGoString(value)
+            append(text)
+        else:
+            append(floatToGoString(value))
+    return out
+
+
 class TemplateRenderer:
     """
     The collector's metrics in prometheus_client's text format, written
@@ -113,7 +140,7 @@ class TemplateRenderer:
             self._shape = reading.shape
             self.templates += 1
         parts = self._parts.copy()
-        parts[1::2] = [floatToGoString(value) for value in reading.values]
+        parts[1::2] = _formatted(reading.values)
         return "".join(parts).encode("utf-8")
 
     def _template(self, reading: Reading) -> list[str]:
@@ -202,6 +229,11 @@ class ScraperConnection(ProtocolWrapper):
     """One scraper's connection, which knows when its answers back up."""
 
     _watch: _PauseWatch | None = None
+
+    def makeConnection(self, transport: Any) -> None:
+        if isinstance(getattr(transport, "SEND_LIMIT", None), int):
+            transport.SEND_LIMIT = SEND_LIMIT  # the TCP transport's, for this connection
+        super().makeConnection(transport)
 
     def registerProducer(self, producer: Any, streaming: bool) -> None:
         if streaming:
