@@ -680,28 +680,20 @@ class _Launched:
     died_at: float | None = None
 
 
-def run_turret(
-    *,
-    side: str,
-    script: Path,
-    cannons: int,
-    rampup: float,
-    warmup: float,
-    window: float,
-    run_dir: Path,
-    mode: str = "count",
-    tag: str | None = None,
-    expect: int = 0,
-    sink_extra: Iterable[str] = (),
-    **turret: Any,
-) -> dict[str, Any]:
+#: The keywords of :func:`run_turret` that are the run's (the fake HQ's), not the turret's.
+_RUN_KEYWORDS = frozenset({"warmup", "window", "mode", "tag", "expect", "sink_extra"})
+
+
+def run_turret(*, run_dir: Path, **kw: Any) -> dict[str, Any]:
     """
     One run: the fake HQ, then the turret; the HQ starts it, counts its
     results for ``window`` s after ``warmup`` s, stops and kills it.
-    ``turret`` holds the other fields of :class:`TurretSpec` (with
-    ``scrape``, ours only, the turret serves ``--metrics`` on a free port
-    and a :class:`Scraper` gets ``/metrics`` every second during the
-    window: ``scrapes``, ``scrape_failures``, ``scrape_ms_*``).
+    ``kw`` holds :func:`run_turrets`' keywords (``warmup``, ``window``,
+    ``mode``...) and the fields of :class:`TurretSpec` (``side``,
+    ``script``, ``cannons``, ``rampup``...; with ``scrape``, ours only,
+    the turret serves ``--metrics`` on a free port and a :class:`Scraper`
+    gets ``/metrics`` every second during the window: ``scrapes``,
+    ``scrape_failures``, ``scrape_ms_*``).
 
     :return: the HQ's result plus ``rss`` figures, ``cpu`` (machine, ours,
         others during the window), the cores used in the window by the
@@ -714,9 +706,9 @@ def run_turret(
         processes there were then, maybe before the workers were spawned)
         and the highest in the window (each sum on its own).
     """
-    spec = TurretSpec(side=side, script=script, cannons=cannons, rampup=rampup, **turret)
-    return run_turrets([spec], warmup=warmup, window=window, run_dir=run_dir, mode=mode, tag=tag, expect=expect,
-                       sink_extra=sink_extra)[0]
+    spec = TurretSpec(**{key: value for key, value in kw.items() if key not in _RUN_KEYWORDS})
+    run = {key: value for key, value in kw.items() if key in _RUN_KEYWORDS}
+    return run_turrets([spec], run_dir=run_dir, **run)[0]
 
 
 def run_turrets(
