@@ -466,7 +466,7 @@ def variants_for(scenario: str, s: Settings, nginx: harness.Nginx | None, twistd
                         lambda run_dir: request_tables.measure(10, 1_000_000), reps=1)]
     if scenario == "metrics":
         return [Variant("metrics/names-200", scenario, "ours", "ours, 200 request names, 50 timers",
-                        scrape_size(s), reps=None)]
+                        scrape_size(s))]
     raise ValueError(scenario)
 
 

@@ -26,9 +26,9 @@ possible).
 
 from __future__ import annotations
 
+import itertools
 import os
 import statistics
-import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -102,12 +102,10 @@ def pair_run(with_spec: Callable[[frozenset[int] | None], TurretSpec],
     ``cores_with`` / ``cores_without``, and the scraper's figures if a
     side is scraped.
     """
-    rounds = iter(range(1_000_000))
-    lock = threading.Lock()
+    rounds = itertools.count()
 
     def run(run_dir: Path) -> dict[str, Any]:
-        with lock:
-            swapped = next(rounds) % 2 == 1
+        swapped = next(rounds) % 2 == 1
         with apart(nginx) as core:
             specs = [with_spec(core), without_spec(core)]
             if swapped:

@@ -40,6 +40,7 @@ STATE_NAMES = ("ready", "running", "stopping")
 #: ``rate()`` over them has no gap. A class seen beyond these (``1xx``,
 #: ``6xx``...) joins them for its name.
 STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx", "error")
+_USUAL = frozenset(STATUS_CLASSES)
 
 _SHOWN_STATE = {
     State.READY: "ready",
@@ -176,9 +177,6 @@ def _classes_of(seen: dict[str, int]) -> tuple[str, ...]:
     if seen.keys() <= _USUAL:
         return STATUS_CLASSES
     return tuple(sorted(_USUAL | seen.keys()))
-
-
-_USUAL = frozenset(STATUS_CLASSES)
 
 
 @attrs.frozen
